@@ -1,0 +1,343 @@
+"""The sphnctl driver: runs the real `sphnctl` binary (or anything speaking its grammar) and
+returns typed results.
+
+Which program runs: `SPHERON_SPHNCTL` (a path, or a whole command such as
+"python -m spheron_jupyter sphnctl", split with shlex), else `sphnctl` on PATH. Every child runs
+in its own process group so a timeout or a cancelled `--follow` kills the whole tree, not just
+the first process.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import signal
+import subprocess
+import tempfile
+import threading
+from collections import deque
+from dataclasses import dataclass
+from pathlib import Path
+from queue import Empty, Queue
+from typing import Callable, Iterator, Mapping, Sequence
+
+from .parsers import (
+    CreateResult,
+    DeploymentDetails,
+    DeploymentRow,
+    Event,
+    EventStreamDecoder,
+    LogLine,
+    parse_close,
+    parse_create,
+    parse_events,
+    parse_get,
+    parse_list,
+    parse_log_line,
+)
+
+INSTALL_HINT = (
+    "sphnctl was not found: install it with `curl -sL1 https://sphnctl.sh | bash`, "
+    "set SPHERON_SPHNCTL to its path, or use the emulated one: "
+    'SPHERON_SPHNCTL="spheron-jupyter sphnctl"'
+)
+
+
+class SphnctlError(Exception):
+    """Base of every driver error; the message is one line meant for the user."""
+
+
+class SphnctlNotFoundError(SphnctlError):
+    pass
+
+
+class SphnctlTimeoutError(SphnctlError):
+    pass
+
+
+class SphnctlCommandError(SphnctlError):
+    def __init__(self, message: str, *, returncode: int, stdout: str = "", stderr: str = ""):
+        super().__init__(message)
+        self.returncode, self.stdout, self.stderr = returncode, stdout, stderr
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    argv: list[str]
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def find_sphnctl(env: Mapping[str, str] | None = None) -> list[str]:
+    """The argv prefix that runs sphnctl; raises SphnctlNotFoundError with the install hint."""
+    env = os.environ if env is None else env
+    configured = env.get("SPHERON_SPHNCTL", "").strip()
+    words = shlex.split(configured) if configured else ["sphnctl"]
+    program = words[0]
+    if os.sep in program:
+        found = program if os.access(program, os.X_OK) and not os.path.isdir(program) else None
+    else:
+        found = shutil.which(program, path=env.get("PATH"))
+    if not found:
+        where = f"SPHERON_SPHNCTL={configured!r} " if configured else ""
+        raise SphnctlNotFoundError(where + INSTALL_HINT if where else INSTALL_HINT)
+    return [found, *words[1:]]
+
+
+def _one_line_error(argv: Sequence[str], returncode: int, stdout: str, stderr: str) -> str:
+    """sphnctl prints `Error: ...` (sometimes after usage text); keep the informative line."""
+    lines = [l.strip() for l in (stderr or stdout).splitlines() if l.strip()]
+    errors = [l for l in lines if l.lower().startswith("error")]
+    detail = (errors or lines or [f"exit status {returncode}"])[0]
+    if detail.lower().startswith("error:"):
+        detail = detail[6:].strip()
+    command = " ".join(argv[:2]) if argv else "sphnctl"
+    return f"sphnctl {command} failed: {detail}"
+
+
+def _kill_group(process: subprocess.Popen, grace: float = 2.0) -> None:
+    if process.poll() is not None:
+        return
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=grace)
+    except (ProcessLookupError, PermissionError):
+        pass
+    except subprocess.TimeoutExpired:
+        try:
+            os.killpg(process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        process.wait()
+
+
+class TailDeduplicator:
+    """Turns repeated `--tail N` snapshots of a log into the lines not yet seen.
+
+    While the log is shorter than N, a snapshot is the whole log and the new lines are simply the
+    ones past those already seen (exact, even for repeated identical lines). Once snapshots are
+    full windows, the new lines start after the longest overlap between the end of what was seen
+    and the snapshot; when in doubt it assumes fewer new lines, so a line is never shown twice.
+    """
+
+    def __init__(self, keep: int = 1000):
+        self._seen: deque[str] = deque(maxlen=keep)
+        self._whole_log: list[str] | None = []  # the whole log so far, while it is known
+
+    def new_lines(self, snapshot: Sequence[str], window: int | None) -> list[str]:
+        snapshot = list(snapshot)
+        while snapshot and not snapshot[-1].strip():
+            snapshot.pop()
+        whole = window is None or len(snapshot) < window
+        known = self._whole_log
+        if whole and known is not None and snapshot[: len(known)] == known:
+            fresh = snapshot[len(known):]
+        else:
+            fresh = snapshot[self._overlap_end(snapshot):]
+        self._whole_log = snapshot if whole else None
+        self._seen.extend(fresh)
+        return fresh
+
+    def _overlap_end(self, snapshot: list[str]) -> int:
+        seen = list(self._seen)
+        for end in range(len(snapshot), 0, -1):
+            size = min(end, len(seen))
+            if size and snapshot[end - size : end] == seen[len(seen) - size :]:
+                return end
+        return 0
+
+
+class LineStream:
+    """Lines of a running command, as they come; iteration ends at EOF or when cancelled.
+
+    A reader thread feeds a queue so that iteration can notice `cancel` between lines even when
+    the command is silent. After the end, a non-zero exit raises SphnctlCommandError.
+    """
+
+    def __init__(self, argv: list[str], prefix_len: int, *, env: Mapping[str, str] | None,
+                 cancel: threading.Event | None = None):
+        self.argv = argv
+        self.cancel = cancel or threading.Event()
+        self._stderr = tempfile.TemporaryFile(mode="w+")
+        self._prefix_len = prefix_len
+        self.process = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=self._stderr, stdin=subprocess.DEVNULL,
+            text=True, bufsize=1, start_new_session=True, env=None if env is None else dict(env),
+        )
+        self._lines: Queue[str | None] = Queue()
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.returncode: int | None = None
+
+    def _read(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self._lines.put(line.rstrip("\r\n"))
+        self._lines.put(None)
+
+    def __iter__(self) -> Iterator[str]:
+        try:
+            while not self.cancel.is_set():
+                try:
+                    line = self._lines.get(timeout=0.1)
+                except Empty:
+                    continue
+                if line is None:
+                    self._finish()
+                    return
+                yield line
+        finally:
+            self.close()
+
+    def _finish(self) -> None:
+        self.returncode = self.process.wait()
+        if self.returncode != 0 and not self.cancel.is_set():
+            self._stderr.seek(0)
+            stderr = self._stderr.read()
+            raise SphnctlCommandError(
+                _one_line_error(self.argv[self._prefix_len:], self.returncode, "", stderr),
+                returncode=self.returncode, stderr=stderr,
+            )
+
+    def close(self) -> None:
+        """Stop the command (its whole process group) and release its pipes."""
+        _kill_group(self.process)
+        if self.process.stdout:
+            self.process.stdout.close()
+        self._stderr.close()
+
+    def __enter__(self) -> "LineStream":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+class Sphnctl:
+    """Typed access to `sphnctl deployment ...`."""
+
+    def __init__(self, command: str | Sequence[str] | None = None, *, timeout: float = 120.0,
+                 env: Mapping[str, str] | None = None):
+        self.env = env
+        if command is None:
+            self.prefix = find_sphnctl(env)
+        else:
+            words = shlex.split(command) if isinstance(command, str) else list(command)
+            self.prefix = find_sphnctl({**(env or os.environ), "SPHERON_SPHNCTL": shlex.join(words)})
+        self.timeout = timeout
+
+    # ------------------------------------------------------------ running
+    def run(self, *args: str, timeout: float | None = None, check: bool = True) -> CommandResult:
+        argv = [*self.prefix, *args]
+        limit = self.timeout if timeout is None else timeout
+        process = subprocess.Popen(
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
+            text=True, start_new_session=True, env=None if self.env is None else dict(self.env),
+        )
+        try:
+            stdout, stderr = process.communicate(timeout=limit)
+        except subprocess.TimeoutExpired:
+            _kill_group(process, grace=0.5)
+            process.communicate()
+            raise SphnctlTimeoutError(f"sphnctl {' '.join(args)} did not finish within {limit:g}s") from None
+        result = CommandResult(list(args), process.returncode, stdout, stderr)
+        if check and process.returncode != 0:
+            raise SphnctlCommandError(
+                _one_line_error(args, process.returncode, stdout, stderr),
+                returncode=process.returncode, stdout=stdout, stderr=stderr,
+            )
+        return result
+
+    def stream(self, *args: str, cancel: threading.Event | None = None) -> LineStream:
+        return LineStream([*self.prefix, *args], len(self.prefix), env=self.env, cancel=cancel)
+
+    # ------------------------------------------------------------ commands
+    def create(self, icl_file: str | os.PathLike) -> CreateResult:
+        return parse_create(self.run("deployment", "create", str(Path(icl_file))).stdout)
+
+    def get(self, lid: int) -> DeploymentDetails:
+        return parse_get(self.run("deployment", "get", "--lid", str(lid)).stdout)
+
+    def list(self, all: bool = False) -> list[DeploymentRow]:
+        return parse_list(self.run("deployment", "list", *(["-a"] if all else [])).stdout)
+
+    def update(self, lid: int, icl_file: str | os.PathLike) -> str:
+        return self.run("deployment", "update", "--lid", str(lid), str(Path(icl_file))).stdout
+
+    def close(self, lid: int) -> str | None:
+        """Close the lease; returns the transaction of `Close request sent to provider: <tx>`."""
+        return parse_close(self.run("deployment", "close", "--lid", str(lid)).stdout)
+
+    @staticmethod
+    def _log_args(lid: int, tail: int | None, service: str | None, startup: bool, json: bool) -> list[str]:
+        args = ["deployment", "logs", "--lid", str(lid)]
+        if tail is not None:
+            args += ["--tail", str(tail)]
+        if service:
+            args += ["--service", service]
+        if startup:
+            args.append("--startup")
+        if json:
+            args += ["-o", "json"]
+        return args
+
+    def logs(self, lid: int, *, tail: int | None = None, service: str | None = None,
+             startup: bool = False, json: bool = False) -> list[LogLine]:
+        text = self.run(*self._log_args(lid, tail, service, startup, json)).stdout
+        return [parse_log_line(line) for line in text.splitlines() if line.strip()]
+
+    def follow_logs(self, lid: int, *, service: str | None = None, tail: int | None = None,
+                    mode: str | None = None, cancel: threading.Event | None = None,
+                    poll_interval: float = 2.0, poll_tail: int = 200,
+                    sleep: Callable[[float], bool] | None = None) -> Iterator[LogLine]:
+        """Stream log lines until `cancel` is set (or the stream ends).
+
+        Fizz mode has no server-side following, so there (or when sphnctl refuses --follow) the
+        logs are polled with `--tail poll_tail` and only lines not yet seen are yielded.
+        """
+        cancel = cancel or threading.Event()
+        if mode != "fizz":
+            args = self._log_args(lid, tail, service, False, False) + ["--follow"]
+            yielded = False
+            try:
+                with self.stream(*args, cancel=cancel) as lines:
+                    for line in lines:
+                        yielded = True
+                        yield parse_log_line(line)
+                return
+            except SphnctlCommandError as error:
+                if yielded or "follow" not in str(error).lower():
+                    raise
+        yield from self._poll_logs(lid, service, cancel, poll_interval, poll_tail, sleep)
+
+    def _poll_logs(self, lid, service, cancel, interval, window, sleep) -> Iterator[LogLine]:
+        wait = sleep or cancel.wait  # returns True when cancelled
+        dedupe = TailDeduplicator()
+        while not cancel.is_set():
+            text = self.run(*self._log_args(lid, window, service, False, False)).stdout
+            for line in dedupe.new_lines(text.splitlines(), window):
+                yield parse_log_line(line)
+            if wait(interval):
+                return
+
+    def events(self, lid: int, *, tail: int | None = None, service: str | None = None) -> list[Event]:
+        return parse_events(self.run(*self._event_args(lid, tail, service)).stdout)
+
+    @staticmethod
+    def _event_args(lid: int, tail: int | None, service: str | None) -> list[str]:
+        args = ["deployment", "events", "--lid", str(lid)]
+        if tail is not None:
+            args += ["--tail", str(tail)]
+        if service:
+            args += ["--service", service]
+        return args
+
+    def follow_events(self, lid: int, *, tail: int | None = None, service: str | None = None,
+                      cancel: threading.Event | None = None) -> Iterator[Event]:
+        decoder = EventStreamDecoder()
+        with self.stream(*self._event_args(lid, tail, service), "--follow", cancel=cancel) as lines:
+            for line in lines:
+                yield from decoder.feed(line + "\n")
+        yield from decoder.close()

@@ -1,0 +1,199 @@
+"""The sphnctl driver against a scripted stand-in that prints the documented sample outputs."""
+
+import os
+import sys
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from spheron_jupyter.protocol.sphnctl import (
+    INSTALL_HINT,
+    Sphnctl,
+    SphnctlCommandError,
+    SphnctlNotFoundError,
+    SphnctlTimeoutError,
+    TailDeduplicator,
+    find_sphnctl,
+)
+
+DATA = Path(__file__).parent / "data" / "sphnctl"
+
+FAKE = textwrap.dedent(
+    """
+    import os, sys, time
+    from pathlib import Path
+    data, work = Path(os.environ["FAKE_DATA"]), Path(os.environ["FAKE_WORK"])
+    args = sys.argv[1:]
+    (work / "calls").open("a").write(" ".join(args) + "\\n")
+    def out(text):
+        sys.stdout.write(text); sys.stdout.flush()
+    def hang():
+        (work / "hanging.pid").write_text(str(os.getpid()))
+        time.sleep(300)
+    if args[:1] == ["sleep"]:
+        hang()
+    verb = args[1] if len(args) > 1 else ""
+    if verb == "create": out((data / "create.txt").read_text())
+    elif verb == "get": out((data / "get_provider.txt").read_text())
+    elif verb == "list": out((data / "list.txt").read_text())
+    elif verb == "close": out((data / "close.txt").read_text())
+    elif verb == "logs" and "--follow" in args:
+        if os.environ.get("FAKE_NO_FOLLOW"):
+            sys.stderr.write("Usage: sphnctl deployment logs [flags]\\nError: --follow is not supported in fizz mode\\n")
+            sys.exit(1)
+        out((data / "logs.txt").read_text()); hang()
+    elif verb == "logs":
+        lines = (work / "growing.log").read_text().splitlines()
+        tail = int(args[args.index("--tail") + 1]) if "--tail" in args else len(lines)
+        out("".join(l + "\\n" for l in lines[-tail:] if tail))
+    elif verb == "events":
+        text = (data / "events_pretty.txt").read_text()
+        for start in range(0, len(text), 50):
+            out(text[start:start + 50])
+        if "--follow" in args: hang()
+    else:
+        sys.stderr.write("Error: lease 99 not found\\n"); sys.exit(1)
+    """
+)
+
+
+@pytest.fixture
+def fake(tmp_path, monkeypatch):
+    script = tmp_path / "fake_sphnctl.py"
+    script.write_text(FAKE)
+    monkeypatch.setenv("FAKE_DATA", str(DATA))
+    monkeypatch.setenv("FAKE_WORK", str(tmp_path))
+    monkeypatch.setenv("SPHERON_SPHNCTL", f"{sys.executable} {script}")
+    return tmp_path
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie is gone for our purposes.
+    stat = Path(f"/proc/{pid}/stat")
+    return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")
+
+
+def wait_gone(pid: int, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if not pid_alive(pid):
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_missing_sphnctl_is_one_line_with_the_install_hint(monkeypatch):
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(SphnctlNotFoundError) as error:
+        Sphnctl()
+    message = str(error.value)
+    assert "\n" not in message
+    assert "curl -sL1 https://sphnctl.sh | bash" in message
+    assert "SPHERON_SPHNCTL" in message and "spheron-jupyter sphnctl" in message
+    assert message == INSTALL_HINT
+
+
+def test_a_configured_but_missing_command_says_which(monkeypatch):
+    monkeypatch.setenv("SPHERON_SPHNCTL", "/no/such/sphnctl --flag")
+    with pytest.raises(SphnctlNotFoundError, match="SPHERON_SPHNCTL='/no/such/sphnctl --flag'"):
+        find_sphnctl()
+
+
+def test_multi_word_command_is_split_with_shlex(monkeypatch):
+    monkeypatch.setenv("SPHERON_SPHNCTL", f"{sys.executable} -m 'spheron_jupyter' sphnctl")
+    assert find_sphnctl() == [sys.executable, "-m", "spheron_jupyter", "sphnctl"]
+
+
+def test_typed_results(fake):
+    driver = Sphnctl()
+    created = driver.create("deploy.yml")
+    assert (created.lid, created.price_per_hour) == (44, "0.37 uSPON")
+    details = driver.get(44)
+    assert details.services[0].ports[0].host_port == 31068
+    assert [row.lid for row in driver.list(all=True)] == [44, 45, 43]
+    assert driver.close(44).startswith("0x3f9a")
+    assert [e.reason for e in driver.events(44)] == ["Scheduled", "Pulling", "Failed"]
+    calls = (fake / "calls").read_text().splitlines()
+    assert calls[:3] == ["deployment create deploy.yml", "deployment get --lid 44", "deployment list -a"]
+
+
+def test_a_failing_command_gives_one_line(fake):
+    with pytest.raises(SphnctlCommandError) as error:
+        Sphnctl().run("deployment", "frobnicate", "--lid", "99")
+    assert str(error.value) == "sphnctl deployment frobnicate failed: lease 99 not found"
+    assert error.value.returncode == 1
+
+
+def test_timeout_kills_the_whole_process_group(fake):
+    with pytest.raises(SphnctlTimeoutError, match="did not finish within 0.5s"):
+        Sphnctl().run("sleep", timeout=0.5)
+    pid = int((fake / "hanging.pid").read_text())
+    assert wait_gone(pid)
+
+
+def test_follow_streams_until_cancelled_and_kills_the_child(fake):
+    cancel = threading.Event()
+    lines = []
+    for line in Sphnctl().follow_logs(44, service="web", cancel=cancel):
+        lines.append(line)
+        if len(lines) == 4:
+            cancel.set()
+    assert [l.service for l in lines] == ["web", "web", "worker", "db"]
+    assert "--follow" in (fake / "calls").read_text()
+    assert wait_gone(int((fake / "hanging.pid").read_text()))
+
+
+def test_follow_events_decodes_objects_split_across_lines(fake):
+    cancel = threading.Event()
+    reasons = []
+    for event in Sphnctl().follow_events(44, cancel=cancel):
+        reasons.append(event.reason)
+        if len(reasons) == 3:
+            cancel.set()
+    assert reasons == ["Scheduled", "Pulling", "Failed"]
+
+
+def test_fizz_follow_polls_with_tail_and_never_repeats(fake):
+    log = fake / "growing.log"
+    log.write_text("one\ntwo\n")
+    cancel = threading.Event()
+    rounds = iter([["three", "four"], ["four"], [], ["five"]])
+
+    def grow(_interval):
+        try:
+            extra = next(rounds)
+        except StopIteration:
+            return True  # stop polling
+        log.write_text(log.read_text() + "".join(l + "\n" for l in extra))
+        return False
+
+    seen = [l.text for l in Sphnctl().follow_logs(7, mode="fizz", cancel=cancel, poll_tail=3, sleep=grow)]
+    assert seen == ["one", "two", "three", "four", "four", "five"]
+    assert "deployment logs --lid 7 --tail 3" in (fake / "calls").read_text()
+
+
+def test_follow_falls_back_to_polling_when_sphnctl_refuses(fake, monkeypatch):
+    monkeypatch.setenv("FAKE_NO_FOLLOW", "1")
+    (fake / "growing.log").write_text("alpha\nbeta\n")
+    cancel = threading.Event()
+    seen = [l.text for l in Sphnctl().follow_logs(7, cancel=cancel, sleep=lambda _s: True)]
+    assert seen == ["alpha", "beta"]
+
+
+def test_tail_deduplicator_with_full_windows():
+    dedupe = TailDeduplicator()
+    assert dedupe.new_lines(["a", "b", "c"], 3) == ["a", "b", "c"]
+    assert dedupe.new_lines(["b", "c", "d"], 3) == ["d"]
+    assert dedupe.new_lines(["b", "c", "d"], 3) == []
+    assert dedupe.new_lines(["x", "y", "z"], 3) == ["x", "y", "z"]  # grew by more than a window
+    # Whole-log snapshots count repeated identical lines exactly.
+    exact = TailDeduplicator()
+    assert exact.new_lines(["tick", "tick"], 10) == ["tick", "tick"]
+    assert exact.new_lines(["tick", "tick", "tick"], 10) == ["tick"]
