@@ -1,0 +1,179 @@
+"""One SSH transport per target inside the tunnel agent, kept alive by a watchdog and reconnected.
+
+paramiko's own keepalive never notices a frozen peer (DESIGN.md), so a prober thread sends a
+global request that needs a reply; if none comes within `dead_after` seconds the transport is
+closed and the supervisor reconnects with backoff. Every tunnel to the same target shares the link,
+so the local listeners (owned by the forwarders) never move when the transport is replaced.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+import paramiko
+
+from .errors import SshError
+from .target import SshTarget
+
+log = logging.getLogger(__name__)
+
+BACKOFF_STEPS = (0.25, 0.5, 1.0, 2.0, 4.0)
+
+
+def _default_connect(target: SshTarget) -> paramiko.Transport:
+    from .connection import open_transport  # owned by the connection module; imported late
+
+    # The agent never pins an unknown key: the kernel-side connect already asked for consent.
+    return open_transport(target, tofu_consent=False, timeout=10.0)
+
+
+class TargetLink:
+    """A self-healing SSH transport to one target.
+
+    `connect_now()` makes the first connection and raises its error (bad host key, refused auth)
+    so `open` fails clearly; later drops are healed in the background.
+    """
+
+    def __init__(
+        self,
+        target: SshTarget,
+        *,
+        connect: Callable[[SshTarget], paramiko.Transport] = _default_connect,
+        probe_interval: float = 1.0,
+        dead_after: float = 3.0,
+    ) -> None:
+        self.target = target
+        self._connect = connect
+        self._probe_interval = probe_interval
+        self._dead_after = dead_after
+        self._cond = threading.Condition()
+        self._transport: paramiko.Transport | None = None
+        self._closed = False
+        self._retry_now = False
+        self.state = "connecting"
+        self.last_error: str | None = None
+        self._supervisor: threading.Thread | None = None
+
+    # ---- lifecycle -------------------------------------------------------------------------
+
+    def connect_now(self) -> None:
+        transport = self._connect(self.target)
+        with self._cond:
+            self._install(transport)
+        self._supervisor = threading.Thread(
+            target=self._supervise, name=f"link-{self.target.instance_id}", daemon=True
+        )
+        self._supervisor.start()
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            transport, self._transport = self._transport, None
+            self.state = "closed"
+            self._cond.notify_all()
+        if transport is not None:
+            transport.close()
+
+    # ---- used by forwarders ----------------------------------------------------------------
+
+    def wait_transport(self, timeout: float) -> paramiko.Transport | None:
+        """The live transport, waiting up to `timeout` for a reconnect (and hurrying it up)."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while not self._closed:
+                transport = self._transport
+                if transport is not None and transport.is_active():
+                    return transport
+                # A user is waiting: skip the rest of the backoff sleep and try right away.
+                self._retry_now = True
+                self._cond.notify_all()
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._cond.wait(min(remaining, 0.25))
+        return None
+
+    def mark_dead(self, transport: paramiko.Transport) -> None:
+        """Called when a channel open fails because the transport broke under it."""
+        with self._cond:
+            if self._transport is transport:
+                self._transport = None
+                self.state = "reconnecting"
+                self._cond.notify_all()
+        transport.close()
+
+    # ---- internals -------------------------------------------------------------------------
+
+    def _install(self, transport: paramiko.Transport) -> None:
+        self._transport = transport
+        self.state = "up"
+        self.last_error = None
+        self._cond.notify_all()
+        threading.Thread(
+            target=self._watch, args=(transport,), name="link-watchdog", daemon=True
+        ).start()
+
+    def _watch(self, transport: paramiko.Transport) -> None:
+        """Probe the peer; close the transport when a probe goes unanswered for `dead_after`."""
+        pending_since: list[float | None] = [None]
+
+        def prober() -> None:
+            while transport.is_active():
+                pending_since[0] = time.monotonic()
+                try:
+                    # Any reply (OpenSSH and paramiko answer "failure") proves the peer is alive.
+                    transport.global_request("keepalive@openssh.com", wait=True)
+                except Exception:  # noqa: BLE001 - a broken transport ends the probing
+                    return
+                pending_since[0] = None
+                time.sleep(self._probe_interval)
+
+        threading.Thread(target=prober, name="link-prober", daemon=True).start()
+        while transport.is_active() and not self._closed:
+            started = pending_since[0]
+            if started is not None and time.monotonic() - started > self._dead_after:
+                log.warning("instance %s stopped answering; reconnecting", self.target.instance_id)
+                self.last_error = "the SSH server stopped answering"
+                break
+            time.sleep(0.2)
+        self.mark_dead(transport)
+
+    def _supervise(self) -> None:
+        """Reconnect whenever the transport is gone, with backoff between failed attempts."""
+        step = 0
+        while True:
+            with self._cond:
+                while not self._closed and self._transport is not None:
+                    self._cond.wait(1.0)
+                    if self._transport is not None and not self._transport.is_active():
+                        self._transport = None
+                if self._closed:
+                    return
+                self.state = "reconnecting"
+                self._retry_now = False
+            try:
+                transport = self._connect(self.target)
+            except (SshError, OSError, paramiko.SSHException, EOFError) as exc:
+                self.last_error = str(exc)
+                delay = BACKOFF_STEPS[min(step, len(BACKOFF_STEPS) - 1)]
+                step += 1
+                self._sleep_backoff(delay)
+                continue
+            with self._cond:
+                if self._closed:
+                    transport.close()
+                    return
+                self._install(transport)
+            step = 0
+
+    def _sleep_backoff(self, delay: float) -> None:
+        deadline = time.monotonic() + delay
+        with self._cond:
+            while not self._closed and not self._retry_now:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return
+                self._cond.wait(remaining)
