@@ -15,6 +15,7 @@ SUBCOMMANDS = {
     # name: (module, one-line help)
     "emulator": ("spheron_jupyter.emulator.cli", "run the embedded Spheron emulator until stopped"),
     "demo": ("spheron_jupyter.demo", "run the main job: the example against the embedded emulator"),
+    "tunnel-agent": ("spheron_jupyter.ssh.tunnel_agent", "run the per-user tunnel agent (started on demand)"),
 }
 
 
