@@ -20,7 +20,6 @@ import hashlib
 import logging
 import os
 import re
-import tempfile
 import threading
 from contextlib import contextmanager
 from pathlib import Path
@@ -30,6 +29,7 @@ import paramiko
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from spheron_jupyter.config.files import write_private_file
 from spheron_jupyter.config.paths import data_dir
 from spheron_jupyter.ssh.errors import HostKeyChangedError, HostKeyUnknownError
 
@@ -146,16 +146,8 @@ class KnownHosts:
 
     def _write(self, pins: dict[str, str]) -> None:
         body = "".join(f"{alias} {line}\n" for alias, line in sorted(pins.items()))
-        # Atomic replace so a reader in another process never sees half a file.
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=".known_hosts.")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(body)
-            os.chmod(tmp, 0o600)
-            os.replace(tmp, self.path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        # Atomic replace, so a reader in another process never sees half a file.
+        write_private_file(self.path, body)
 
     def openssh_options(self, instance_id: str) -> list[str]:
         """`-o` options that make OpenSSH check this instance against our pins only."""
