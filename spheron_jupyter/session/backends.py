@@ -1,0 +1,140 @@
+"""Choosing a backend and building its client: the only place session/ touches config/ and emulator/.
+
+``local`` is the embedded emulator running as its own process (never a kernel thread: DESIGN.md's
+GIL measurements), found again by any later kernel through its state dir. ``cloud`` is the real
+API with the configured key. Both give a ``SpheronClient``; nothing above this module knows which.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from .errors import SessionError
+
+DEFAULT_CLOUD_URL = "https://app.spheron.ai"
+# Emulator knobs for demos and tests; users never need them.
+ENV_BOOT_SECONDS = "SPHERON_EMULATOR_BOOT_SECONDS"
+ENV_MINIMUM_RUNTIME = "SPHERON_EMULATOR_MINIMUM_RUNTIME"
+
+
+@dataclass
+class Connection:
+    backend: str  # "local" or "cloud"
+    url: str
+    api_key: Any  # config.credentials.ApiKey: masked when printed
+    key_source: str  # masked, for whoami: never the key itself
+    note: str | None = None  # one line worth telling the user (e.g. why local was chosen)
+
+    def __repr__(self) -> str:  # the key must never reach a repr
+        return f"Connection(backend={self.backend!r}, url={self.url!r}, key_source={self.key_source!r})"
+
+
+def emulator_state_dir() -> Path:
+    from ..config import paths
+
+    return paths.ensure_private_dir(paths.state_dir() / "emulator")
+
+
+def connect_local(url: str | None = None, api_key: str | None = None,
+                  emulator_options: dict[str, Any] | None = None) -> Connection:
+    """Reuse the emulator this user already runs, or start one (a separate process)."""
+    if url and api_key:
+        key = wrap_key(api_key, "emulator")
+        return Connection("local", url.rstrip("/"), key, key.describe())
+    from ..emulator import process
+
+    state = emulator_state_dir()
+    running = process.find_running(state)
+    if running is not None and (url is None or running.url.rstrip("/") == url.rstrip("/")):
+        key = wrap_key(running.api_key, "emulator")
+        return Connection("local", running.url.rstrip("/"), key, key.describe())
+    if url:
+        raise SessionError(f"no embedded emulator of yours answers at {url}: run %spheron use local")
+    options = {
+        "boot_seconds": float(os.environ.get(ENV_BOOT_SECONDS, 2.0)),
+        "minimum_runtime": os.environ.get(ENV_MINIMUM_RUNTIME, "20m"),
+    }
+    options.update(emulator_options or {})
+    emu = process.start_emulator(state, **options)
+    key = wrap_key(emu.api_key, "emulator")
+    return Connection(
+        "local", emu.url.rstrip("/"), key, key.describe(),
+        note=f"started the embedded emulator at {emu.url} (state in {state})",
+    )
+
+
+def connect_cloud(url: str | None = None, api_key: str | None = None) -> Connection:
+    url = (url or os.environ.get("SPHERON_API_URL") or DEFAULT_CLOUD_URL).rstrip("/")
+    if api_key:
+        key = wrap_key(api_key, "given to Session()")
+        return Connection("cloud", url, key, key.describe())
+    found = resolve_key()
+    if found is None:
+        raise SessionError(
+            "no Spheron API key configured: run %spheron login (or set SPHERON_API_KEY), "
+            "or %spheron use local for the embedded emulator"
+        )
+    key, source = found
+    return Connection("cloud", url, key, source)
+
+
+def resolve_key() -> tuple[Any, str] | None:
+    """(ApiKey, masked description of where it came from) or None; config.credentials decides."""
+    from ..config import credentials
+
+    key = credentials.resolve_api_key()
+    return None if key is None else (key, key.describe())
+
+
+def wrap_key(value: Any, source: str) -> Any:
+    """An ``ApiKey`` (masked repr, registered for redaction) from whatever we were given."""
+    from ..config.credentials import ApiKey
+
+    return value if isinstance(value, ApiKey) else ApiKey(value, source)
+
+
+def choose(backend: str | None, url: str | None = None, api_key: str | None = None,
+           emulator_options: dict[str, Any] | None = None) -> Connection:
+    """Explicit backend, else cloud when a key is configured, else local (saying so)."""
+    if backend == "local":
+        return connect_local(url, api_key, emulator_options)
+    if backend == "cloud":
+        return connect_cloud(url, api_key)
+    if backend is not None:
+        raise SessionError(f"unknown backend {backend!r}: use local or cloud")
+    if api_key or resolve_key() is not None:
+        return connect_cloud(url, api_key)
+    conn = connect_local(url, api_key, emulator_options)
+    conn.note = "no API key configured: using the embedded emulator (local backend)" + (
+        f"; {conn.note}" if conn.note else ""
+    )
+    return conn
+
+
+def make_client(conn: Connection, team_id: str | None = None):
+    from ..client import SpheronClient
+
+    return SpheronClient(conn.url, conn.api_key, team_id=team_id)
+
+
+# -- settings -------------------------------------------------------------------------------
+def load_settings() -> Any:
+    from ..config.settings import load_settings as load
+
+    return load()
+
+
+def setting(name: str, default: Any = None) -> Any:
+    value = getattr(load_settings(), name, None)
+    return default if value is None else value
+
+
+def save_setting(name: str, value: Any) -> None:
+    from ..config.settings import save_settings
+
+    current = load_settings()
+    setattr(current, name, value)  # validate_assignment: a bad value is one clear error
+    save_settings(current)

@@ -1,0 +1,279 @@
+"""``Session``: the plain Python API behind the magics and the widgets.
+
+One Session talks to one backend (the embedded emulator or the real API) through one
+``SpheronClient`` and keeps the ledger in step: every instance and volume it creates is written
+down before and after the request, and every listing reconciles the ledger with the API (the API
+wins). Reaching instances (ssh, tunnels, logs, exec) lives in ``reach.ReachMixin``; volumes,
+keys and teams in ``resources.ResourcesMixin``; planning and launching in ``launching``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from typing import Any, Callable
+
+from . import backends
+from .errors import AmbiguousReferenceError, SessionError, UnknownInstanceError
+from .launching import LaunchMixin
+from .ledger import ACTIVE_STATUSES, InstanceRecord, Ledger
+from .reach import ReachMixin
+from .resources import ResourcesMixin
+from .views import InstanceView, TerminateResult
+
+Progress = Callable[[str, str], None]  # (stage, one-line detail)
+
+
+class Session(LaunchMixin, ReachMixin, ResourcesMixin):
+    """``Session(backend=None|"local"|"cloud", url=None, api_key=None, notebook=None)``.
+
+    ``backend=None`` picks cloud when a key is configured, else the embedded emulator, and
+    ``note`` says which in one line.
+    """
+
+    def __init__(self, backend: str | None = None, *, url: str | None = None,
+                 api_key: Any = None, notebook: str | None = None,
+                 ledger: Ledger | None = None, emulator_options: dict | None = None):
+        self._conn = backends.choose(backend, url, api_key, emulator_options)
+        self.ledger = ledger or Ledger()
+        self.notebook = notebook
+        self._client = None
+
+    # -- identity ---------------------------------------------------------------------------
+    @property
+    def backend(self) -> str:
+        return self._conn.backend
+
+    @property
+    def api_url(self) -> str:
+        return self._conn.url
+
+    @property
+    def note(self) -> str | None:
+        return self._conn.note
+
+    @property
+    def key_source(self) -> str:
+        return self._conn.key_source
+
+    def __repr__(self) -> str:
+        return f"Session(backend={self.backend!r}, url={self.api_url!r})"
+
+    @property
+    def client(self):
+        """The REST client, built on first use (httpx is not imported before)."""
+        if self._client is None:
+            team = backends.setting("team_id") or backends.setting("team")
+            self._client = backends.make_client(self._conn, team_id=team or None)
+        return self._client
+
+    @property
+    def poll_interval(self) -> float:
+        """The emulator may be polled fast; the real service no faster than every 10 s."""
+        if self.backend == "local":
+            return 0.25
+        return max(10.0, float(backends.setting("poll_interval_seconds", 15.0)))
+
+    def whoami(self) -> dict[str, Any]:
+        team = self.client.current_team()
+        return {
+            "backend": self.backend,
+            "url": self.api_url,
+            "key": self.key_source,
+            "team": f"{team.team_name} ({team.team_id})" if team else "-",
+            "role": getattr(team, "role", None) or "-",
+            "balance": f"${team.balance:,.2f}" if team and team.balance is not None else "-",
+        }
+
+    # -- offers -----------------------------------------------------------------------------
+    def offers(self, query: Any = None, **filters: Any) -> list[Any]:
+        """Available offers matching ``query`` (an ``OfferQuery``) or keyword filters."""
+        from ..client import OfferQuery
+
+        if query is None:
+            query = OfferQuery(**{k: v for k, v in filters.items() if v is not None})
+        return list(self.client.find_offers(query))
+
+    # -- instances --------------------------------------------------------------------------
+    def instances(self, *, all: bool = False) -> list[InstanceView]:
+        """Every instance the API lists, plus ledger entries it no longer knows (marked).
+
+        Reconciles as it goes: a status the API reports is written to the ledger (with an
+        event when it changed), so a restarted kernel, the reaper and the sidebar agree.
+        """
+        records = {r.id: r for r in self.ledger.instances(self.api_url)}
+        views: dict[str, InstanceView] = {}
+        for inst in self.client.list_instances():
+            view = InstanceView.from_api(inst, self.backend, records.get(str(inst.id)))
+            self._reconcile(view, records.get(view.id))
+            views[view.id] = view
+        for rec in records.values():
+            if rec.id in views or not rec.active:
+                continue
+            # The listing may page or filter terminated ones away: ask for this one directly.
+            view = self._fetch(rec)
+            if view is not None:
+                views[view.id] = view
+        out = sorted(views.values(), key=lambda v: v.created_at or 0)
+        return out if all else [v for v in out if v.active]
+
+    def _fetch(self, rec: InstanceRecord) -> InstanceView | None:
+        from ..client import NotFoundError
+
+        try:
+            inst = self.client.get_instance(rec.id)
+        except NotFoundError:
+            if rec.status == "creating":
+                return None  # a launch that never got an id; launch() cleans these up
+            self.ledger.record_instance(InstanceRecord(self.api_url, rec.id, self.backend,
+                                                       status="gone", terminated_at=time.time()))
+            self.ledger.add_event(self.api_url, rec.id, "gone", "the API no longer knows it")
+            return None
+        view = InstanceView.from_api(inst, self.backend, rec)
+        self._reconcile(view, rec)
+        return view
+
+    def _reconcile(self, view: InstanceView, rec: InstanceRecord | None) -> None:
+        if rec is not None and rec.status == view.status:
+            return
+        if rec is not None:
+            self.ledger.add_event(self.api_url, view.id, "status",
+                                  f"{rec.status or '?'} -> {view.status}")
+        self.ledger.record_instance(InstanceRecord(
+            self.api_url, view.id, self.backend, name=view.name, status=view.status,
+            created_at=view.created_at or (None if rec else time.time()),
+            hourly_rate=view.hourly_rate,
+            terminated_at=view.stopped_at if not view.active else None,
+            extra={"gpu": view.gpu, "gpu_count": view.gpu_count, "provider": view.provider,
+                   "region": view.region},
+        ))
+
+    def resolve(self, ref: str) -> InstanceView:
+        """An instance by API id, name, or a unique prefix of either (active ones first)."""
+        ref = (ref or "").strip()
+        if not ref:
+            raise UnknownInstanceError("name an instance: its id, its name or a unique prefix")
+        candidates = self.instances(all=True)
+        for view in candidates:
+            if ref in (view.id, view.name):
+                return self._fresh(view)
+        matches = [v for v in candidates
+                   if v.id.startswith(ref) or (v.name or "").startswith(ref)]
+        active = [v for v in matches if v.active]
+        pool = active or matches
+        if len(pool) == 1:
+            return self._fresh(pool[0])
+        if not pool:
+            raise UnknownInstanceError(
+                f"no instance {ref!r} on the {self.backend} backend: %spheron ls --all lists them"
+            )
+        raise AmbiguousReferenceError(ref, [f"{v.id} ({v.name})" for v in pool])
+
+    def _fresh(self, view: InstanceView) -> InstanceView:
+        return view if view.source == "api" else view
+
+    def status(self, ref: str) -> InstanceView:
+        return self.resolve(ref)
+
+    def wait_until(self, ref: str, statuses=("running",), *, timeout: float = 900.0,
+                   progress: Progress | None = None) -> InstanceView:
+        """Poll until the instance reaches one of ``statuses`` (or fails, or times out)."""
+        deadline = time.monotonic() + timeout
+        view = self.resolve(ref)
+        last = None
+        while True:
+            if view.status != last and progress:
+                progress(view.status, f"{view.name or view.id} is {view.status}")
+            last = view.status
+            if view.status in statuses:
+                return view
+            if view.status in ("failed", "terminated", "terminated-provider"):
+                raise SessionError(f"instance {view.name or view.id} is {view.status}")
+            if time.monotonic() > deadline:
+                raise SessionError(
+                    f"instance {view.name or view.id} is still {view.status} after "
+                    f"{timeout:.0f} s: check %spheron events {view.id}"
+                )
+            time.sleep(self.poll_interval)
+            view = self._fetch(InstanceRecord(self.api_url, view.id, self.backend,
+                                              status=view.status)) or view
+
+    # -- terminate --------------------------------------------------------------------------
+    def terminate(self, ref: str, *, when_allowed: bool = False) -> TerminateResult:
+        """Terminate now, or explain the minimum runtime; ``when_allowed`` schedules it.
+
+        The schedule is a detached ``python -m spheron_jupyter.session.reaper`` process, so it
+        runs even if this kernel dies first.
+        """
+        from ..client import AlreadyTerminatedError, MinimumRuntimeError
+        from .money import minimum_runtime_text
+
+        view = self.resolve(ref)
+        if not view.active:
+            raise SessionError(f"instance {view.name or view.id} is already {view.status}")
+        check = self.client.can_terminate(view.id)
+        if not check.can_terminate:
+            remaining = getattr(check, "time_remaining", None)
+            minimum = getattr(check, "minimum_runtime", None)
+            if not when_allowed:
+                raise SessionError(minimum_runtime_text(remaining, minimum))
+            return self._schedule_termination(view, remaining)
+        try:
+            self.client.terminate(view.id)
+        except MinimumRuntimeError as exc:  # raced the clock: the API has the last word
+            if not when_allowed:
+                raise SessionError(minimum_runtime_text(exc.minutes_remaining)) from None
+            return self._schedule_termination(view, exc.minutes_remaining)
+        except AlreadyTerminatedError:
+            pass
+        self.ledger.record_instance(InstanceRecord(self.api_url, view.id, self.backend,
+                                                   status="terminated",
+                                                   terminated_at=time.time()))
+        self.ledger.add_event(self.api_url, view.id, "terminated", "terminated by you")
+        self._after_terminate(view)
+        view.status = "terminated"
+        return TerminateResult(view, terminated=True,
+                               message=f"terminated {view.name or view.id}; "
+                               f"cost so far {_usd(view.cost_so_far)}")
+
+    def _schedule_termination(self, view: InstanceView, remaining: float | None) -> TerminateResult:
+        from . import reaper
+
+        pid = reaper.spawn(self._conn, view.id, ledger_path=self.ledger.path)
+        self.ledger.record_instance(InstanceRecord(self.api_url, view.id, self.backend,
+                                                   reaper_pid=pid))
+        self.ledger.add_event(self.api_url, view.id, "terminate-scheduled",
+                              f"reaper pid {pid}, about {remaining or '?'} min left")
+        when = f"in about {remaining:g} minutes" if remaining is not None else "when allowed"
+        return TerminateResult(
+            view, terminated=False, scheduled=True, minutes_remaining=remaining,
+            message=f"{view.name or view.id} will be terminated {when}, by a helper process "
+            f"(pid {pid}) that outlives this kernel",
+        )
+
+    def _after_terminate(self, view: InstanceView) -> None:
+        """Close its tunnels and forget a trust-on-first-use host key (ids are never reused)."""
+        for tunnel in self.ledger.tunnels(self.api_url):
+            if tunnel.instance_id == view.id:
+                try:
+                    self.close(tunnel.id)
+                except Exception:  # the tunnel may already be gone with the instance
+                    self.ledger.close_tunnel(tunnel.id)
+        from . import sshbridge
+
+        sshbridge.forget_host_key(view.id)
+
+
+def _usd(amount):
+    from .money import usd
+
+    return usd(amount)
+
+
+def active_statuses() -> tuple[str, ...]:
+    return ACTIVE_STATUSES
+
+
+def notebook_path_from_env() -> str | None:
+    """Jupyter sets JPY_SESSION_NAME to the notebook's path in recent versions."""
+    return os.environ.get("JPY_SESSION_NAME") or None

@@ -1,0 +1,56 @@
+"""Errors the session raises. Each message is one sentence that says what to do next.
+
+The client's ``SpheronError`` family covers what the API refuses; these cover what we refuse
+before asking it (budget, references, state). Neither ever carries a secret.
+"""
+
+from __future__ import annotations
+
+
+class SessionError(Exception):
+    """Base class: a clean, one-line, user-facing refusal."""
+
+
+class UnknownInstanceError(SessionError):
+    pass
+
+
+class AmbiguousReferenceError(SessionError):
+    def __init__(self, ref: str, candidates: list[str]):
+        self.ref = ref
+        self.candidates = candidates
+        super().__init__(
+            f"{ref!r} matches {len(candidates)} instances ({', '.join(candidates)}): "
+            "give more of the id or the name"
+        )
+
+
+class InstanceNotRunningError(SessionError):
+    pass
+
+
+class OverBudgetError(SessionError):
+    def __init__(self, worst_case: float, budget: float, what: str):
+        self.worst_case = worst_case
+        self.budget = budget
+        super().__init__(
+            f"this launch can cost up to ${worst_case:,.2f} ({what}), over your budget of "
+            f"${budget:,.2f} per launch: nothing was created; add --yes to launch anyway, "
+            "or set a shorter --lease"
+        )
+
+
+class NoMatchingOfferError(SessionError):
+    pass
+
+
+class UnknownGpuError(SessionError):
+    pass
+
+
+class TerminateScheduled(SessionError):
+    """Not a failure: raised nowhere, kept for symmetry with the reaper's exit codes."""
+
+
+class LayerMissingError(SessionError):
+    """A lower layer this command needs is not installed in this build."""

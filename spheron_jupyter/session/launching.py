@@ -1,0 +1,193 @@
+"""Planning a launch (what, where, what it can cost) and carrying it out without surprises.
+
+``plan_launch`` only reads: it picks one offer and works out the price, the worst case and the
+budget verdict. ``launch`` refuses an over-budget plan unless told ``yes``, writes the launch into
+the ledger *before* the create request (by its unique name, so a lost response can be found
+again), creates, attaches volumes, and waits: deploying -> running -> SSH ready.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any, Callable, Iterable
+
+from . import backends, sshbridge
+from .errors import NoMatchingOfferError, OverBudgetError, SessionError, UnknownGpuError
+from .ledger import InstanceRecord
+from .money import DEFAULT_MINIMUM_MINUTES, parse_duration
+from .views import InstanceView, LaunchPlan, _field
+
+Progress = Callable[[str, str], None]
+
+
+class LaunchMixin:
+    def plan_launch(self, offer_id: str | None = None, *, gpu: str | None = None,
+                    count: int | None = None, type: str | None = None,
+                    region: str | None = None, provider: str | None = None,
+                    os: str | None = None, max_price: float | None = None,
+                    name: str | None = None, volumes: Iterable[str] = (),
+                    startup: str | None = None, lease: Any = None) -> LaunchPlan:
+        """Choose the offer (cheapest match, or ``offer_id``) and price the launch. Creates nothing."""
+        lease_seconds = parse_duration(lease)
+        if offer_id:
+            offer = self._offer_by_id(str(offer_id))
+        else:
+            offer = self._cheapest(gpu=gpu, count=count, type=type, region=region,
+                                   provider=provider, max_price=max_price)
+        cloud_init = bool(_field(offer, "supports_cloud_init", "supportsCloudInit"))
+        if startup and not cloud_init:
+            raise SessionError(
+                f"offer {_field(offer, 'offer_id', 'offerId')} has no cloud-init, so it cannot run "
+                "a startup script: pick an offer with cloud-init, or run the script with "
+                "%spheron exec after launch"
+            )
+        price = float(_field(offer, "price", default=0.0))
+        budget = backends.setting("budget_per_launch_usd")
+        return LaunchPlan(
+            offer=offer,
+            name=name or _unique_name(_field(offer, "gpu_type", "gpuType", default="gpu")),
+            hourly_rate=price,
+            lease_seconds=lease_seconds,
+            minimum_minutes=float(_field(offer, "minimum_runtime_minutes",
+                                         "minimumRuntimeMinutes", default=DEFAULT_MINIMUM_MINUTES)),
+            budget_usd=float(budget) if budget is not None else None,
+            region=_pick_region(offer, region),
+            os=_pick_os(offer, os),
+            volumes=list(volumes or []),
+            startup=startup,
+            pins_host_key=cloud_init,
+        )
+
+    def _offer_by_id(self, offer_id: str) -> Any:
+        for group in self.client.gpu_offers():
+            for offer in _field(group, "offers", default=[]):
+                if str(_field(offer, "offer_id", "offerId")) != offer_id:
+                    continue
+                if not _field(offer, "available", default=True) or _field(offer, "maintenance"):
+                    raise NoMatchingOfferError(
+                        f"offer {offer_id} is not available right now: %spheron offers lists "
+                        "the ones you can launch"
+                    )
+                return offer
+        raise NoMatchingOfferError(f"no offer {offer_id!r}: %spheron offers lists them")
+
+    def _cheapest(self, **filters: Any) -> Any:
+        if not filters.get("gpu"):
+            raise SessionError("say what to launch: --gpu MODEL or an OFFER_ID from %spheron offers")
+        offers = self.offers(**filters, sort="price")
+        if offers:
+            return offers[0]
+        if not self.offers(gpu=filters["gpu"]):
+            raise UnknownGpuError(
+                f"no GPU model {filters['gpu']!r} in the catalog: %spheron offers lists the models"
+            )
+        used = ", ".join(f"{k.replace('_', '-')}={v}" for k, v in filters.items() if v is not None)
+        raise NoMatchingOfferError(
+            f"no available offer matches {used}: loosen a filter (%spheron offers --gpu "
+            f"{filters['gpu']} shows what there is)"
+        )
+
+    def launch(self, plan: LaunchPlan, *, wait: bool = True, yes: bool = False,
+               progress: Progress | None = None) -> InstanceView:
+        """Create the planned instance; with ``wait``, return once SSH answers."""
+        from ..client import offer_to_create_request
+
+        if plan.over_budget and not yes:
+            raise OverBudgetError(plan.worst_case_usd, plan.budget_usd, plan.worst_case_basis)
+        say = progress or (lambda stage, detail: None)
+        team = self.client.current_team()
+        key_id = sshbridge.ensure_registered(self.client)
+        pin = sshbridge.prepare_host_key(plan.name) if plan.pins_host_key else None
+        cloud_init = _cloud_init(pin, plan.startup) if plan.pins_host_key else None
+        request = offer_to_create_request(
+            plan.offer, name=plan.name, team_id=getattr(team, "team_id", None),
+            region=plan.region, os=plan.os, ssh_key_id=key_id, cloud_init=cloud_init,
+        )
+        placeholder = f"pending:{plan.name}"
+        self.ledger.record_instance(InstanceRecord(
+            self.api_url, placeholder, self.backend, name=plan.name, status="creating",
+            notebook=self.notebook, created_at=time.time(), hourly_rate=plan.hourly_rate,
+            lease_seconds=plan.lease_seconds, offer=plan.offer_id,
+        ))
+        say("creating", f"creating {plan.name} ({plan.offer_id}, ${plan.hourly_rate:.2f}/h)")
+        try:
+            inst = self.client.create_instance(request)
+        except BaseException:
+            inst = self._find_by_name(plan.name)  # never retry a create blindly: look first
+            if inst is None:
+                self.ledger.forget_instance(self.api_url, placeholder)
+                if pin is not None:
+                    sshbridge.discard_host_key(pin)
+                raise
+        inst_id = str(inst.id)
+        self.ledger.rename_instance(self.api_url, placeholder, inst_id)
+        view = InstanceView.from_api(inst, self.backend, self.ledger.instance(self.api_url, inst_id))
+        self._reconcile(view, None)
+        self.ledger.add_event(self.api_url, inst_id, "launched",
+                              f"offer {plan.offer_id} at ${plan.hourly_rate:.2f}/h")
+        if pin is not None:
+            sshbridge.pin_host_key(pin, inst_id)
+        for volume in plan.volumes:
+            self.attach_volume(volume, inst_id)
+        if plan.lease_seconds:
+            from . import reaper
+
+            reaper.spawn(self._conn, inst_id, ledger_path=self.ledger.path,
+                         not_before=time.time() + plan.lease_seconds)
+            self.ledger.add_event(self.api_url, inst_id, "lease",
+                                  f"terminates after {plan.lease_seconds:.0f} s")
+        if not wait:
+            return view
+        view = self.wait_until(inst_id, ("running",), progress=say)
+        fingerprint = sshbridge.wait_ssh_ready(self, view, pinned=pin is not None)
+        how = "pinned via cloud-init" if pin is not None else "trusted on first use"
+        self.ledger.add_event(self.api_url, inst_id, "ssh-ready", f"host key {fingerprint} ({how})")
+        say("ssh", f"SSH ready; host key {fingerprint} ({how})")
+        return view
+
+    def _find_by_name(self, name: str) -> Any:
+        try:
+            return next((i for i in self.client.list_instances() if i.name == name), None)
+        except Exception:  # the API is unreachable: the placeholder stays so ls can tell
+            return None
+
+
+def _cloud_init(pin: Any, startup: str | None) -> dict[str, Any]:
+    """Host-key files and sshd restart from the ssh layer, then the user's startup script."""
+    init = sshbridge.host_key_cloud_init(pin) if pin is not None else {}
+    init = {"writeFiles": list(init.get("writeFiles", [])), "runcmd": list(init.get("runcmd", []))}
+    if startup:
+        # One runcmd entry keeps the script's lines together, as cloud-init writes it verbatim.
+        init["runcmd"].append(startup)
+    return init
+
+
+def _pick_region(offer: Any, region: str | None) -> str | None:
+    clusters = list(_field(offer, "clusters", default=[]) or [])
+    single = _field(offer, "region")
+    choices = clusters or ([single] if single else [])
+    if region is None:
+        return choices[0] if choices else None
+    if choices and region not in choices:
+        raise NoMatchingOfferError(
+            f"offer {_field(offer, 'offer_id', 'offerId')} is not in region {region!r}; "
+            f"it offers {', '.join(map(str, choices))}"
+        )
+    return region
+
+
+def _pick_os(offer: Any, os: str | None) -> str | None:
+    options = list(_field(offer, "os_options", "osOptions", default=[]) or [])
+    if os is None:
+        ubuntu = [o for o in options if "ubuntu" in str(o).lower()]
+        return (ubuntu or options or [None])[0]
+    if options and os not in options:
+        raise SessionError(f"this offer has no OS {os!r}; choose one of: {', '.join(options)}")
+    return os
+
+
+def _unique_name(gpu: str) -> str:
+    # Unique before the request: a lost create response is found again by this name.
+    slug = "".join(c if c.isalnum() else "-" for c in str(gpu).lower()).strip("-")[:16]
+    return f"nb-{slug}-{secrets.token_hex(3)}"

@@ -1,0 +1,296 @@
+"""The ledger: what every kernel of this user created, on disk, so nothing billing gets lost.
+
+A small SQLite database in the data dir (WAL mode, so several kernels, the reaper and the Lab
+sidebar can read while one writes). Rows are keyed by ``(api_url, id)``: two emulators, or an
+emulator and the real service, may hand out the same id.
+
+The ledger is a memory, not the truth: ``Session`` reconciles it with the API and the API wins.
+Only ``sqlite3`` is imported here so ``%load_ext`` can read it without paying for httpx.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+ACTIVE_STATUSES = ("creating", "deploying", "running", "stopped")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS instances (
+    api_url TEXT NOT NULL, id TEXT NOT NULL, backend TEXT NOT NULL, name TEXT,
+    status TEXT, notebook TEXT, created_at REAL, hourly_rate REAL, lease_seconds REAL,
+    offer TEXT, terminated_at REAL, reaper_pid INTEGER, extra TEXT DEFAULT '{}',
+    PRIMARY KEY (api_url, id));
+CREATE TABLE IF NOT EXISTS volumes (
+    api_url TEXT NOT NULL, id TEXT NOT NULL, backend TEXT NOT NULL, name TEXT, provider TEXT,
+    region TEXT, size_gb REAL, notebook TEXT, created_at REAL, deleted_at REAL,
+    PRIMARY KEY (api_url, id));
+CREATE TABLE IF NOT EXISTS tunnels (
+    id TEXT PRIMARY KEY, api_url TEXT, instance_id TEXT, kind TEXT, local_port INTEGER,
+    remote_port INTEGER, notebook TEXT, created_at REAL, closed_at REAL, extra TEXT DEFAULT '{}');
+CREATE TABLE IF NOT EXISTS log_cursors (
+    api_url TEXT NOT NULL, instance_id TEXT NOT NULL, source TEXT NOT NULL, cursor TEXT,
+    updated_at REAL, PRIMARY KEY (api_url, instance_id, source));
+CREATE TABLE IF NOT EXISTS events (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, api_url TEXT, instance_id TEXT, ts REAL,
+    kind TEXT, detail TEXT);
+"""
+
+
+def default_path() -> Path:
+    """``ledger.sqlite`` in the data dir (config.paths decides where that is)."""
+    from ..config import paths
+
+    return paths.data_dir() / "ledger.sqlite"
+
+
+@dataclass
+class InstanceRecord:
+    api_url: str
+    id: str
+    backend: str
+    name: str | None = None
+    status: str | None = None
+    notebook: str | None = None
+    created_at: float | None = None
+    hourly_rate: float | None = None
+    lease_seconds: float | None = None
+    offer: str | None = None
+    terminated_at: float | None = None
+    reaper_pid: int | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def active(self) -> bool:
+        return (self.status or "") in ACTIVE_STATUSES
+
+    def cost_so_far(self, now: float | None = None) -> float | None:
+        """Hourly rate times the time it has run (until termination), our own estimate."""
+        if self.hourly_rate is None or self.created_at is None:
+            return None
+        end = self.terminated_at or (now or time.time())
+        return max(0.0, end - self.created_at) / 3600.0 * self.hourly_rate
+
+
+@dataclass
+class TunnelRecord:
+    id: str
+    api_url: str
+    instance_id: str
+    kind: str
+    local_port: int
+    remote_port: int | None = None
+    notebook: str | None = None
+    created_at: float | None = None
+    closed_at: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class EventRecord:
+    seq: int
+    instance_id: str
+    ts: float
+    kind: str
+    detail: str
+
+
+class Ledger:
+    """Thin, short-lived connections: each call opens, does its work, and closes."""
+
+    def __init__(self, path: str | os.PathLike | None = None):
+        self.path = Path(path) if path else default_path()
+        self._ready = False
+
+    @contextmanager
+    def _db(self) -> Iterator[sqlite3.Connection]:
+        if not self._ready:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=10.0, isolation_level=None)
+        conn.row_factory = sqlite3.Row
+        try:
+            if not self._ready:
+                conn.execute("PRAGMA journal_mode=WAL")
+                conn.executescript(_SCHEMA)
+                os.chmod(self.path, 0o600)
+                self._ready = True
+            conn.execute("BEGIN IMMEDIATE")
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        finally:
+            conn.close()
+
+    # -- instances --------------------------------------------------------------------------
+    def record_instance(self, rec: InstanceRecord) -> None:
+        """Insert or update; fields left at None keep what the ledger already knows."""
+        values = {k: v for k, v in rec.__dict__.items() if v is not None and k != "extra"}
+        with self._db() as db:
+            row = db.execute(
+                "SELECT extra FROM instances WHERE api_url=? AND id=?", (rec.api_url, rec.id)
+            ).fetchone()
+            extra = json.loads(row["extra"]) if row else {}
+            extra.update(rec.extra)
+            values["extra"] = json.dumps(extra)
+            if row is None:
+                cols = ",".join(values)
+                db.execute(
+                    f"INSERT INTO instances ({cols}) VALUES ({','.join('?' * len(values))})",
+                    tuple(values.values()),
+                )
+            else:
+                sets = ",".join(f"{k}=?" for k in values)
+                db.execute(
+                    f"UPDATE instances SET {sets} WHERE api_url=? AND id=?",
+                    (*values.values(), rec.api_url, rec.id),
+                )
+
+    def rename_instance(self, api_url: str, old_id: str, new_id: str) -> None:
+        """A placeholder row (keyed by the launch name) gets the id the API gave it."""
+        with self._db() as db:
+            db.execute(
+                "UPDATE instances SET id=? WHERE api_url=? AND id=?", (new_id, api_url, old_id)
+            )
+            db.execute(
+                "UPDATE events SET instance_id=? WHERE api_url=? AND instance_id=?",
+                (new_id, api_url, old_id),
+            )
+
+    def forget_instance(self, api_url: str, id: str) -> None:
+        with self._db() as db:
+            db.execute("DELETE FROM instances WHERE api_url=? AND id=?", (api_url, id))
+
+    def instances(self, api_url: str | None = None, *, active_only=False) -> list[InstanceRecord]:
+        sql, args = "SELECT * FROM instances", []
+        where = []
+        if api_url is not None:
+            where.append("api_url=?")
+            args.append(api_url)
+        if active_only:
+            where.append(f"status IN ({','.join('?' * len(ACTIVE_STATUSES))})")
+            args.extend(ACTIVE_STATUSES)
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        with self._db() as db:
+            rows = db.execute(sql + " ORDER BY created_at", args).fetchall()
+        return [_instance(row) for row in rows]
+
+    def instance(self, api_url: str, id: str) -> InstanceRecord | None:
+        with self._db() as db:
+            row = db.execute(
+                "SELECT * FROM instances WHERE api_url=? AND id=?", (api_url, id)
+            ).fetchone()
+        return _instance(row) if row else None
+
+    # -- volumes ----------------------------------------------------------------------------
+    def record_volume(self, api_url, id, *, backend, name=None, provider=None, region=None,
+                      size_gb=None, notebook=None, created_at=None, deleted_at=None) -> None:
+        with self._db() as db:
+            db.execute(
+                "INSERT INTO volumes (api_url,id,backend,name,provider,region,size_gb,notebook,"
+                "created_at,deleted_at) VALUES (?,?,?,?,?,?,?,?,?,?) ON CONFLICT(api_url,id) DO "
+                "UPDATE SET deleted_at=COALESCE(excluded.deleted_at, deleted_at),"
+                " name=COALESCE(excluded.name, name)",
+                (api_url, id, backend, name, provider, region, size_gb, notebook,
+                 created_at or time.time(), deleted_at),
+            )
+
+    def volumes(self, api_url: str | None = None) -> list[dict[str, Any]]:
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT * FROM volumes" + (" WHERE api_url=?" if api_url else ""),
+                (api_url,) if api_url else (),
+            ).fetchall()
+        return [dict(row) for row in rows]
+
+    # -- tunnels ----------------------------------------------------------------------------
+    def record_tunnel(self, rec: TunnelRecord) -> None:
+        with self._db() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO tunnels (id,api_url,instance_id,kind,local_port,"
+                "remote_port,notebook,created_at,closed_at,extra) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                (rec.id, rec.api_url, rec.instance_id, rec.kind, rec.local_port, rec.remote_port,
+                 rec.notebook, rec.created_at or time.time(), rec.closed_at,
+                 json.dumps(rec.extra)),
+            )
+
+    def close_tunnel(self, id: str) -> None:
+        with self._db() as db:
+            db.execute("UPDATE tunnels SET closed_at=? WHERE id=?", (time.time(), id))
+
+    def tunnels(self, api_url: str | None = None, *, open_only=True) -> list[TunnelRecord]:
+        sql = "SELECT * FROM tunnels WHERE 1=1"
+        args: list[Any] = []
+        if api_url:
+            sql += " AND api_url=?"
+            args.append(api_url)
+        if open_only:
+            sql += " AND closed_at IS NULL"
+        with self._db() as db:
+            rows = db.execute(sql + " ORDER BY created_at", args).fetchall()
+        out = []
+        for row in rows:
+            data = dict(row)
+            data["extra"] = json.loads(data.get("extra") or "{}")
+            out.append(TunnelRecord(**data))
+        return out
+
+    # -- log cursors ------------------------------------------------------------------------
+    def save_cursor(self, api_url: str, instance_id: str, source: str, cursor: str) -> None:
+        with self._db() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO log_cursors VALUES (?,?,?,?,?)",
+                (api_url, instance_id, source, cursor, time.time()),
+            )
+
+    def cursor(self, api_url: str, instance_id: str, source: str) -> str | None:
+        with self._db() as db:
+            row = db.execute(
+                "SELECT cursor FROM log_cursors WHERE api_url=? AND instance_id=? AND source=?",
+                (api_url, instance_id, source),
+            ).fetchone()
+        return row["cursor"] if row else None
+
+    # -- events -----------------------------------------------------------------------------
+    def add_event(self, api_url: str, instance_id: str, kind: str, detail: str = "",
+                  ts: float | None = None) -> None:
+        with self._db() as db:
+            db.execute(
+                "INSERT INTO events (api_url,instance_id,ts,kind,detail) VALUES (?,?,?,?,?)",
+                (api_url, instance_id, ts or time.time(), kind, detail),
+            )
+
+    def events(self, api_url: str, instance_id: str, after_seq: int = 0) -> list[EventRecord]:
+        with self._db() as db:
+            rows = db.execute(
+                "SELECT seq,instance_id,ts,kind,detail FROM events WHERE api_url=? AND "
+                "instance_id=? AND seq>? ORDER BY seq",
+                (api_url, instance_id, after_seq),
+            ).fetchall()
+        return [EventRecord(**dict(row)) for row in rows]
+
+
+def _instance(row: sqlite3.Row) -> InstanceRecord:
+    data = dict(row)
+    data["extra"] = json.loads(data.get("extra") or "{}")
+    return InstanceRecord(**data)
+
+
+def still_billing(path: str | os.PathLike | None = None) -> list[InstanceRecord]:
+    """Active instances in the ledger, read without creating anything (for ``%load_ext``)."""
+    path = Path(path) if path else default_path()
+    if not path.exists():
+        return []
+    try:
+        return Ledger(path).instances(active_only=True)
+    except sqlite3.Error:
+        return []

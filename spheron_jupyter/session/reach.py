@@ -1,0 +1,217 @@
+"""Reaching a running instance: ssh details, Jupyter/TensorBoard/any port through tunnels, logs,
+events and exec.
+
+Tunnels belong to the per-user tunnel agent (ssh/tunnel.py), not to this kernel: they survive a
+kernel restart, and the ledger remembers what each one is for. ``jupyter`` asks the instance for
+its running server first (the services layer reuses one instead of starting a second) and then
+reuses the agent's tunnel to that remote port when there is one.
+"""
+
+from __future__ import annotations
+
+import shlex
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator
+
+from . import sshbridge
+from .errors import SessionError
+from .ledger import EventRecord, TunnelRecord
+
+
+@dataclass
+class SshInfo:
+    command: str
+    config: str
+    fingerprint: str | None
+
+
+@dataclass
+class TunnelView:
+    id: str
+    instance_id: str
+    kind: str  # jupyter, tensorboard, forward
+    local_port: int
+    remote_port: int
+    state: str
+    instance_name: str | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.local_port}/"
+
+    def row(self) -> dict[str, str]:
+        return {"tunnel": self.id, "instance": self.instance_name or self.instance_id,
+                "kind": self.kind, "local": f"127.0.0.1:{self.local_port}",
+                "remote port": str(self.remote_port), "state": self.state}
+
+
+@dataclass
+class ServiceLink:
+    """A tunnelled web UI. ``url`` carries no secret; ``token`` is kept out of the repr."""
+
+    kind: str
+    instance_id: str
+    tunnel_id: str
+    local_port: int
+    path: str = "/"
+    reused: bool = False
+    token: str | None = field(default=None, repr=False)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.local_port}{self.path}"
+
+    def url_with_token(self) -> str:
+        if not self.token:
+            return self.url
+        sep = "&" if "?" in self.path else "?"
+        return f"{self.url}{sep}token={self.token}"
+
+
+class ReachMixin:
+    # -- ssh ------------------------------------------------------------------------------------
+    def ssh_info(self, ref: str) -> SshInfo:
+        """The ssh command and an ssh_config block that check the host key against our pins."""
+        view = self.resolve(ref)
+        target = sshbridge.target_for(view)
+        if sshbridge.host_fingerprint(view.id) is None:
+            # Never connected (e.g. launched with --no-wait): pin on first use now, shown below.
+            sshbridge.wait_ssh_ready(self, view, pinned=False, timeout=30.0)
+        known = sshbridge.known_hosts_path()
+        options = [("HostKeyAlias", view.id), ("UserKnownHostsFile", str(known)),
+                   ("GlobalKnownHostsFile", "/dev/null"), ("StrictHostKeyChecking", "yes"),
+                   ("IdentitiesOnly", "yes")]
+        command = " ".join(
+            ["ssh", "-i", shlex.quote(str(target.key_path)), "-p", str(target.port)]
+            + [f"-o {k}={shlex.quote(v)}" for k, v in options]
+            + [f"{target.user}@{target.host}"]
+        )
+        alias = f"spheron-{view.name or view.id}"
+        lines = [f"Host {alias}", f"    HostName {target.host}", f"    Port {target.port}",
+                 f"    User {target.user}", f"    IdentityFile {target.key_path}"]
+        lines += [f"    {k} {v}" for k, v in options]
+        return SshInfo(command, "\n".join(lines), sshbridge.host_fingerprint(view.id))
+
+    # -- tunnels --------------------------------------------------------------------------------
+    def jupyter(self, ref: str, *, local_port: int | None = None,
+                progress: Callable[[str, str], None] | None = None) -> ServiceLink:
+        return self._service("jupyter", ref, local_port=local_port, progress=progress)
+
+    def tensorboard(self, ref: str, *, logdir: str | None = None, local_port: int | None = None,
+                    progress: Callable[[str, str], None] | None = None) -> ServiceLink:
+        return self._service("tensorboard", ref, local_port=local_port, logdir=logdir,
+                             progress=progress)
+
+    def _service(self, kind: str, ref: str, *, local_port: int | None,
+                 logdir: str | None = None, progress=None) -> ServiceLink:
+        view = self.resolve(ref)
+        target = sshbridge.target_for(view)
+        service = sshbridge.start_service(kind, target, logdir=logdir, progress=progress)
+        remote_port = int(getattr(service, "remote_port", None) or getattr(service, "port"))
+        tunnel, reused = self._tunnel_to(view, kind, remote_port, local_port)
+        if not getattr(service, "reused", True) or not reused:
+            self.ledger.add_event(self.api_url, view.id, f"{kind}-opened",
+                                  f"127.0.0.1:{tunnel.local_port} -> remote {remote_port}")
+        return ServiceLink(kind, view.id, tunnel.id, tunnel.local_port,
+                           path=getattr(service, "path", None) or ("/lab" if kind == "jupyter" else "/"),
+                           reused=reused and bool(getattr(service, "reused", False)),
+                           token=getattr(service, "token", None))
+
+    def forward(self, ref: str, remote_port: int, *, local_port: int | None = None) -> TunnelView:
+        view = self.resolve(ref)
+        tunnel, reused = self._tunnel_to(view, "forward", int(remote_port), local_port)
+        if not reused:
+            self.ledger.add_event(self.api_url, view.id, "forward-opened",
+                                  f"127.0.0.1:{tunnel.local_port} -> remote {remote_port}")
+        return tunnel
+
+    def _tunnel_to(self, view, kind: str, remote_port: int, local_port: int | None):
+        """The agent's live tunnel to that remote port when one exists, else a new one."""
+        agent = sshbridge.tunnel_client()
+        for info in agent.list():
+            if (info.instance_id == view.id and info.remote_port == remote_port
+                    and info.state != "closed"
+                    and (local_port is None or info.local_port == local_port)):
+                return self._tunnel_view(info, kind, view.name), True
+        target = sshbridge.target_for(view)
+        info = agent.open(target, remote_port, local_port=local_port,
+                          name=f"{kind}:{view.name or view.id}")
+        self.ledger.record_tunnel(TunnelRecord(
+            id=info.id, api_url=self.api_url, instance_id=view.id, kind=kind,
+            local_port=info.local_port, remote_port=remote_port, notebook=self.notebook,
+        ))
+        return self._tunnel_view(info, kind, view.name), False
+
+    def _tunnel_view(self, info, kind: str, name: str | None) -> TunnelView:
+        return TunnelView(info.id, info.instance_id, kind, info.local_port, info.remote_port,
+                          info.state, name)
+
+    def tunnels(self) -> list[TunnelView]:
+        """The agent's tunnels (the truth), labelled from the ledger; stale ledger rows closed."""
+        recorded = {t.id: t for t in self.ledger.tunnels()}
+        live = sshbridge.tunnel_client().list()
+        live_ids = {info.id for info in live}
+        for tid in recorded.keys() - live_ids:
+            self.ledger.close_tunnel(tid)
+        names = {r.id: r.name for r in self.ledger.instances()}
+        out = []
+        for info in live:
+            rec = recorded.get(info.id)
+            kind = rec.kind if rec else (info.name or "forward").split(":")[0]
+            out.append(self._tunnel_view(info, kind, names.get(info.instance_id)))
+        return out
+
+    def close(self, tunnel: str) -> TunnelView:
+        """Close a tunnel by id or unique prefix; its local port is free afterwards."""
+        views = self.tunnels()
+        matches = [t for t in views if t.id == tunnel] or [t for t in views if t.id.startswith(tunnel)]
+        if not matches:
+            raise SessionError(f"no open tunnel {tunnel!r}: %spheron tunnels lists them")
+        if len(matches) > 1:
+            raise SessionError(f"{tunnel!r} matches tunnels {', '.join(t.id for t in matches)}")
+        sshbridge.tunnel_client().close(matches[0].id)
+        self.ledger.close_tunnel(matches[0].id)
+        self.ledger.add_event(self.api_url, matches[0].instance_id, "tunnel-closed",
+                              f"127.0.0.1:{matches[0].local_port}")
+        matches[0].state = "closed"
+        return matches[0]
+
+    # -- logs, events, exec ---------------------------------------------------------------------
+    def logs(self, ref: str, *, source: str = "startup", name: str | None = None,
+             follow: bool = False, tail: int | None = None) -> Iterator[str]:
+        """Lines of the startup log, a service's log or a file; ``follow`` keeps going."""
+        view = self.resolve(ref)
+        target = sshbridge.target_for(view)
+        key = f"{source}:{name or ''}"
+        cursor = self.ledger.cursor(self.api_url, view.id, key) if follow and tail is None else None
+        return sshbridge.log_lines(
+            target, source=source, name=name, follow=follow, tail=tail, cursor=cursor,
+            on_cursor=lambda c: self.ledger.save_cursor(self.api_url, view.id, key, c),
+        )
+
+    def exec(self, ref: str, command: str, on_output: Callable[[str, str], None]) -> int:
+        """Run a shell command on the instance; output streams to ``on_output(stream, text)``."""
+        view = self.resolve(ref)
+        target = sshbridge.target_for(view)
+        self.ledger.add_event(self.api_url, view.id, "exec", command.splitlines()[0][:120]
+                              if command.strip() else "")
+        return sshbridge.run_command(target, command, on_output)
+
+    def events(self, ref: str, *, follow: bool = False,
+               should_stop: Callable[[], bool] = lambda: False) -> Iterator[EventRecord]:
+        """Our own actions and the status changes seen by polling, oldest first."""
+        view = self.resolve(ref)
+        seen = 0
+        while True:
+            for event in self.ledger.events(self.api_url, view.id, after_seq=seen):
+                seen = event.seq
+                yield event
+            if not follow or should_stop():
+                return
+            time.sleep(self.poll_interval)
+            self.resolve(view.id)  # polling reconciles, which records status transitions
+
+    def event_rows(self, events: list[EventRecord]) -> list[dict[str, Any]]:
+        return [{"time": time.strftime("%H:%M:%S", time.localtime(e.ts)), "event": e.kind,
+                 "detail": e.detail} for e in events]

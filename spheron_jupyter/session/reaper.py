@@ -1,0 +1,114 @@
+"""Terminate an instance later, from a process that outlives the kernel.
+
+``terminate --when-allowed`` (the 20-minute minimum) and ``launch --lease`` both need something
+to act after the notebook may be gone. A kernel thread dies with the kernel; so ``spawn`` starts
+``python -m spheron_jupyter.session.reaper`` in its own session (no controlling terminal, not in
+the kernel's process group, so a kernel restart or an interrupt does not reach it). It polls
+``can-terminate``, terminates, writes the outcome to the ledger and exits.
+
+The API key reaches it through the environment (``SPHERON_JUPYTER_REAPER_KEY``), never argv,
+which ``ps`` shows to everyone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+KEY_ENV = "SPHERON_JUPYTER_REAPER_KEY"
+GIVE_UP_AFTER = 48 * 3600.0
+
+
+def spawn(conn: Any, instance_id: str, *, ledger_path: Path, not_before: float | None = None) -> int:
+    """Start a detached reaper for ``instance_id``; returns its pid."""
+    from ..config import paths
+
+    log_path = paths.state_dir() / f"reaper-{_safe(instance_id)}.log"
+    argv = [sys.executable, "-m", "spheron_jupyter.session.reaper", "--instance", instance_id,
+            "--url", conn.url, "--backend", conn.backend, "--ledger", str(ledger_path)]
+    if not_before:
+        argv += ["--not-before", repr(not_before)]
+    env = dict(os.environ)
+    env[KEY_ENV] = conn.api_key.reveal() if hasattr(conn.api_key, "reveal") else str(conn.api_key)
+    with open(log_path, "ab") as log:
+        proc = subprocess.Popen(
+            argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
+            start_new_session=True, close_fds=True, cwd=str(paths.state_dir()),
+        )
+    return proc.pid
+
+
+def _safe(text: str) -> str:
+    return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)[:64]
+
+
+def run(instance_id: str, url: str, backend: str, ledger_path: str, api_key: str,
+        not_before: float | None = None, poll: float | None = None) -> int:
+    from ..client import (AlreadyTerminatedError, MinimumRuntimeError, NotFoundError,
+                          SpheronClient)
+    from ..config.credentials import ApiKey
+    from .ledger import InstanceRecord, Ledger
+
+    ledger = Ledger(ledger_path)
+    client = SpheronClient(url, ApiKey(api_key, "reaper"))
+    poll = poll or (0.5 if backend == "local" else 15.0)
+    if not_before:
+        _log(f"waiting until the lease ends ({time.ctime(not_before)})")
+        while time.time() < not_before:
+            time.sleep(min(poll * 4, max(0.1, not_before - time.time())))
+    started = time.time()
+    while time.time() - started < GIVE_UP_AFTER:
+        try:
+            check = client.can_terminate(instance_id)
+            if check.can_terminate:
+                client.terminate(instance_id)
+                outcome = "terminated"
+            else:
+                remaining = getattr(check, "time_remaining", None) or 0
+                time.sleep(max(poll, min(float(remaining) * 60.0 - 5.0, 300.0)))
+                continue
+        except MinimumRuntimeError:
+            time.sleep(poll)
+            continue
+        except (AlreadyTerminatedError, NotFoundError):
+            outcome = "already gone"
+        except Exception as exc:  # transient (network, 5xx): keep trying, say why in the log
+            _log(f"will retry: {type(exc).__name__}: {exc}")
+            time.sleep(max(poll, 5.0))
+            continue
+        api_url = url.rstrip("/")
+        ledger.record_instance(InstanceRecord(api_url, instance_id, backend, status="terminated",
+                                              terminated_at=time.time(), reaper_pid=0))
+        ledger.add_event(api_url, instance_id, "terminated", f"by the scheduled reaper ({outcome})")
+        _log(f"instance {instance_id}: {outcome}")
+        return 0
+    _log(f"gave up on instance {instance_id} after {GIVE_UP_AFTER / 3600:.0f} h")
+    return 1
+
+
+def _log(text: str) -> None:
+    print(f"{time.strftime('%Y-%m-%d %H:%M:%S')} reaper[{os.getpid()}] {text}", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m spheron_jupyter.session.reaper")
+    parser.add_argument("--instance", required=True)
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--backend", required=True)
+    parser.add_argument("--ledger", required=True)
+    parser.add_argument("--not-before", type=float, default=None)
+    args = parser.parse_args(argv)
+    key = os.environ.pop(KEY_ENV, "")
+    if not key:
+        _log(f"no API key in {KEY_ENV}: nothing to do")
+        return 2
+    return run(args.instance, args.url, args.backend, args.ledger, key, args.not_before)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

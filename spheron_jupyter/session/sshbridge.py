@@ -1,0 +1,132 @@
+"""The session's only door into ssh/: keys, host-key pins, readiness, tunnels, services, exec, logs.
+
+Everything that depends on the exact shape of the ssh layer is here, so the rest of session/
+speaks in instances and views. paramiko is imported only when one of these runs.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from .errors import InstanceNotRunningError, LayerMissingError, SessionError
+
+
+def _ssh(module: str):
+    import importlib
+
+    try:
+        return importlib.import_module(f"spheron_jupyter.ssh.{module}")
+    except ImportError as exc:
+        raise LayerMissingError(
+            f"this build has no ssh.{module} yet ({exc.name}): the command cannot run"
+        ) from None
+
+
+# -- keys ------------------------------------------------------------------------------------
+def ensure_registered(client: Any) -> str:
+    """Our ed25519 user key, registered once with the API; returns its key id."""
+    keys = _ssh("keys")
+    registered = keys.ensure_registered(client)
+    return str(getattr(registered, "id", registered))
+
+
+def user_key_path() -> Path:
+    keys = _ssh("keys")
+    found = keys.ensure_user_key()
+    return Path(getattr(found, "private_path", None) or getattr(found, "path", None) or found)
+
+
+# -- host keys -------------------------------------------------------------------------------
+def prepare_host_key(name: str) -> tuple[str, str]:
+    """A fresh host key for a cloud-init offer: (private text, public line). Pinned after create."""
+    return _ssh("hostkeys").make_host_key()
+
+
+def host_key_cloud_init(pin: tuple[str, str]) -> dict:
+    return _ssh("hostkeys").host_key_cloud_init(*pin)
+
+
+def pin_host_key(pin: tuple[str, str], instance_id: str) -> str:
+    return _ssh("hostkeys").KnownHosts().pin(instance_id, pin[1])
+
+
+def discard_host_key(pin: tuple[str, str]) -> None:
+    """Nothing was pinned before the create; the private half simply goes out of scope."""
+
+
+def forget_host_key(instance_id: str) -> None:
+    try:
+        _ssh("hostkeys").KnownHosts().forget(instance_id)
+    except LayerMissingError:
+        pass
+
+
+def known_hosts_path() -> Path:
+    return Path(_ssh("hostkeys").default_known_hosts_path())
+
+
+def host_fingerprint(instance_id: str) -> str | None:
+    return _ssh("hostkeys").KnownHosts().lookup_fingerprint(instance_id)
+
+
+# -- targets and readiness -------------------------------------------------------------------
+def target_for(view: Any) -> Any:
+    if view.status != "running":
+        raise InstanceNotRunningError(
+            f"instance {view.name or view.id} is {view.status}, not running"
+            + (": wait for it (%spheron status)" if view.status == "deploying" else "")
+        )
+    if not view.ip:
+        raise InstanceNotRunningError(f"instance {view.name or view.id} has no address yet")
+    from ..ssh.target import SshTarget
+
+    return SshTarget(host=view.ip, port=int(view.ssh_port or 22), user=view.user or "root",
+                     instance_id=view.id, key_path=user_key_path())
+
+
+def wait_ssh_ready(session: Any, view: Any, *, pinned: bool, timeout: float = 180.0) -> str:
+    """Log in once (the first connection pins a TOFU key); returns the host key fingerprint."""
+    connection = _ssh("connection")
+    errors = _ssh("errors")
+    target = target_for(view)
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            transport = connection.open_transport(target, tofu_consent=not pinned, timeout=10.0)
+            transport.close()
+            return host_fingerprint(view.id) or "?"
+        except (errors.SshUnreachableError, errors.SshAuthError) as exc:
+            # sshd restarts with our host key during boot, and keys land late: keep trying.
+            if time.monotonic() > deadline:
+                raise SessionError(f"SSH to {view.name or view.id} did not come up: {exc}") from None
+            time.sleep(min(2.0, session.poll_interval))
+
+
+# -- tunnels and services --------------------------------------------------------------------
+def tunnel_client() -> Any:
+    return _ssh("tunnel").TunnelAgentClient()
+
+
+def start_service(kind: str, target: Any, *, logdir: str | None = None,
+                  progress: Callable[[str, str], None] | None = None) -> Any:
+    """Start (or find running) jupyter/tensorboard on the instance, bound to 127.0.0.1."""
+    services = _ssh("services")
+    if kind == "jupyter":
+        return services.ensure_jupyter(target, progress=progress)
+    return services.ensure_tensorboard(target, logdir=logdir, progress=progress)
+
+
+# -- exec and logs ---------------------------------------------------------------------------
+def run_command(target: Any, command: str, on_output: Callable[[str, str], None]) -> int:
+    """Run ``command`` on the instance, streaming (stream, text) pairs; returns the exit code."""
+    remote = _ssh("remote")
+    return remote.run(target, command, on_output=on_output)
+
+
+def log_lines(target: Any, *, source: str, name: str | None, follow: bool, tail: int | None,
+              cursor: str | None, on_cursor: Callable[[str], None]) -> Iterator[str]:
+    logs = _ssh("logs")
+    return logs.stream(target, source=source, name=name, follow=follow, tail=tail,
+                       cursor=cursor, on_cursor=on_cursor)
