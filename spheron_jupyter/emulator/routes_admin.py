@@ -1,0 +1,5 @@
+"""Routes (stub)."""
+
+
+def register(app):
+    pass

@@ -1,0 +1,227 @@
+"""One emulated instance's "machine": its root directory, host key, environment and processes.
+
+An emulated instance is not a VM. It is a directory tree under the emulator's state dir
+(``<state>/instances/<id>/root``) that stands in for the instance's filesystem, plus the
+processes started on its behalf. Commands run for real on this machine, so absolute paths
+in a command still reach the host; what the emulator itself writes (cloud-init files, the
+host key, the startup log) always lands under the instance root. Code that must work on a
+real instance too finds instance paths through environment variables
+(``SPHERON_STARTUP_LOG``), never by assuming ``/var/log``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import sysconfig
+import threading
+from pathlib import Path
+
+import paramiko
+
+from spheron_jupyter.emulator import sandbox_shims
+from spheron_jupyter.emulator.sandbox_keys import ensure_host_key, load_host_key
+
+#: Where a real Ubuntu instance keeps things, relative to the instance root.
+HOST_KEY_PATH = "etc/ssh/ssh_host_ed25519_key"
+STARTUP_LOG_PATH = "var/log/cloud-init-output.log"
+CLOUD_DIR = "var/lib/cloud/instance"
+SHIM_DIR = "usr/local/sbin"
+REQUEST_DIR = "run/spheron-emulator/requests"
+
+_SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+def safe_name(text: str) -> str:
+    """A single path component made from user text (volume names, ids)."""
+    cleaned = _SAFE_NAME.sub("-", text).strip(".-")
+    return cleaned or "unnamed"
+
+
+def python_bin_dirs() -> list[str]:
+    """The emulator's own interpreter and console scripts: python3, jupyter, tensorboard."""
+    dirs = [os.path.dirname(sys.executable), sysconfig.get_path("scripts")]
+    return list(dict.fromkeys(d for d in dirs if d))
+
+
+class InstanceSandbox:
+    """The filesystem, environment and process table of one emulated instance."""
+
+    def __init__(self, state_dir: Path | str, instance_id: str, user: str) -> None:
+        self.instance_id = instance_id
+        self.user = user
+        self.instance_dir = Path(state_dir) / "instances" / safe_name(instance_id)
+        self.root = self.instance_dir / "root"
+        # root logs in to /root on a real machine; everyone else to /home/<user>.
+        self.home = self.root / "root" if user == "root" else self.root / "home" / user
+        self.startup_log = self.root / STARTUP_LOG_PATH
+        self.host_key_path = self.root / HOST_KEY_PATH
+        self.cloud_dir = self.root / CLOUD_DIR
+        self.shim_dir = self.root / SHIM_DIR
+        self.request_dir = self.root / REQUEST_DIR
+        self._processes: set[subprocess.Popen] = set()
+        self._lock = threading.Lock()
+
+    # -- layout -----------------------------------------------------------------------------
+
+    def prepare(self) -> None:
+        """Create the directory tree and the host key; idempotent, so restarts keep both."""
+        for relative in ("etc/ssh", "var/log", CLOUD_DIR + "/scripts", "tmp", "mnt", "root",
+                         SHIM_DIR, REQUEST_DIR):
+            (self.root / relative).mkdir(parents=True, exist_ok=True)
+        self.home.mkdir(parents=True, exist_ok=True)
+        (self.root / "tmp").chmod(0o1777)
+        ensure_host_key(self.host_key_path)
+        sandbox_shims.install(self.shim_dir, self.request_dir, self.cloud_dir)
+
+    def host_path(self, instance_path: str) -> Path:
+        """Map a path on the instance (``/etc/x``) to the host, refusing escapes from the root."""
+        joined = os.path.normpath(os.path.join(str(self.root), instance_path.lstrip("/")))
+        if joined != str(self.root) and not joined.startswith(str(self.root) + os.sep):
+            raise ValueError(f"path {instance_path!r} leaves the instance root")
+        return Path(joined)
+
+    def load_host_key(self) -> paramiko.PKey:
+        """The key sshd on this instance presents: whatever sits at the sshd host-key path now."""
+        return load_host_key(self.host_key_path)
+
+    # -- environment ------------------------------------------------------------------------
+
+    def base_environment(self) -> dict[str, str]:
+        """Variables every process on the instance sees.
+
+        Built from scratch rather than inherited, so nothing of the emulator's own environment
+        (API keys among it) leaks into the instance.
+        """
+        path = [str(self.shim_dir), *python_bin_dirs(),
+                "/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"]
+        return {
+            "PATH": os.pathsep.join(dict.fromkeys(path)),
+            "LANG": "C.UTF-8",
+            "SHELL": "/bin/bash",
+            "TMPDIR": str(self.root / "tmp"),
+            "SPHERON_EMULATOR": "1",
+            "SPHERON_INSTANCE_ID": self.instance_id,
+            "SPHERON_INSTANCE_ROOT": str(self.root),
+            "SPHERON_STARTUP_LOG": str(self.startup_log),
+        }
+
+    def login_environment(self, extra: dict[str, str] | None = None) -> dict[str, str]:
+        """What an SSH session of the login user sees; ``extra`` (env requests) cannot override
+        the instance's own variables."""
+        env = dict(extra or {})
+        env.update(self.base_environment())
+        env.update({"HOME": str(self.home), "USER": self.user, "LOGNAME": self.user})
+        return env
+
+    def boot_environment(self) -> dict[str, str]:
+        """What cloud-init's runcmd sees: root, HOME=/root, as on a real instance."""
+        env = self.base_environment()
+        env.update({"HOME": str(self.root / "root"), "USER": "root", "LOGNAME": "root"})
+        return env
+
+    # -- processes --------------------------------------------------------------------------
+
+    def spawn(self, argv: list[str], *, env: dict[str, str], cwd: Path, **popen_args
+              ) -> subprocess.Popen:
+        """Start a process of this instance in its own process group, and remember it."""
+        process = subprocess.Popen(argv, env=env, cwd=str(cwd), start_new_session=True,
+                                   close_fds=True, **popen_args)
+        with self._lock:
+            self._processes = {p for p in self._processes if p.poll() is None}
+            self._processes.add(process)
+        return process
+
+    @staticmethod
+    def signal_group(process: subprocess.Popen, signum: int) -> None:
+        """Send a signal to a process's whole group (its children included)."""
+        try:
+            os.killpg(process.pid, signum)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def kill_all(self) -> None:
+        """Power off: kill every process this instance started, daemons included.
+
+        Process groups catch most; a daemon that called setsid() escapes its group, so we also
+        look for any process whose environment names this instance.
+        """
+        with self._lock:
+            processes, self._processes = list(self._processes), set()
+        for process in processes:
+            self.signal_group(process, signal.SIGKILL)
+        for pid in self._stray_pids():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except (ProcessLookupError, PermissionError):
+                pass
+        for process in processes:
+            try:
+                process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                pass
+
+    def _stray_pids(self) -> list[int]:
+        marker = f"\0SPHERON_INSTANCE_ROOT={self.root}\0".encode()
+        proc = Path("/proc")
+        if not proc.is_dir():
+            return []
+        found = []
+        for entry in proc.iterdir():
+            if not entry.name.isdigit() or int(entry.name) == os.getpid():
+                continue
+            try:
+                environ = b"\0" + (entry / "environ").read_bytes()
+            except OSError:
+                continue
+            if marker in environ:
+                found.append(int(entry.name))
+        return found
+
+    # -- volumes ----------------------------------------------------------------------------
+
+    def attach_volume(self, name: str, backing_dir: Path) -> Path:
+        """Show a volume at ``/mnt/<name>`` and ``~/volumes/<name>``; data lives in backing_dir."""
+        backing_dir.mkdir(parents=True, exist_ok=True)
+        mount_point = self.root / "mnt" / safe_name(name)
+        _replace_symlink(mount_point, backing_dir)
+        shortcut = self.home / "volumes" / safe_name(name)
+        shortcut.parent.mkdir(parents=True, exist_ok=True)
+        _replace_symlink(shortcut, mount_point)
+        return mount_point
+
+    def detach_volume(self, name: str) -> None:
+        for link in (self.home / "volumes" / safe_name(name), self.root / "mnt" / safe_name(name)):
+            if link.is_symlink():
+                link.unlink()
+
+    # -- service control --------------------------------------------------------------------
+
+    def pending_service_requests(self) -> list[Path]:
+        """Request files the systemctl/service shims left, e.g. ``sshd-restart.1234``.
+
+        The shim waits until its file disappears, so whoever acts on a request deletes the
+        file afterwards (``answer_service_request``) to let the shim return.
+        """
+        try:
+            return sorted(self.request_dir.iterdir())
+        except FileNotFoundError:
+            return []
+
+    @staticmethod
+    def answer_service_request(request: Path) -> None:
+        try:
+            request.unlink()
+        except FileNotFoundError:
+            pass
+
+
+def _replace_symlink(link: Path, target: Path) -> None:
+    if link.is_symlink() or link.is_file():
+        link.unlink()
+    elif link.is_dir():
+        raise FileExistsError(f"{link} is a real directory; not replacing it with a volume")
+    link.symlink_to(target, target_is_directory=True)

@@ -1,0 +1,89 @@
+"""The emulator as a process: ready lines, info file, stop, find_running, CLI errors."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+
+import httpx
+
+from spheron_jupyter.emulator.process import find_running
+
+
+def test_fixture_serves_real_http_with_its_key(emulator, emulator_headers):
+    assert emulator.url.startswith("http://127.0.0.1:")
+    assert emulator.api_key.startswith("sai_pk_emu_")
+    assert emulator.api_key not in repr(emulator)
+    balance = httpx.get(emulator.url + "/api/balance", headers=emulator_headers)
+    assert balance.status_code == 200
+
+
+def test_info_file_is_private_and_removed_on_stop(emulator):
+    info_path = emulator.state_dir / "emulator.json"
+    info = json.loads(info_path.read_text())
+    assert info == {"url": emulator.url, "api_key": emulator.api_key, "pid": emulator.pid}
+    assert stat.S_IMODE(info_path.stat().st_mode) == 0o600
+    assert stat.S_IMODE((emulator.state_dir / "state.json").stat().st_mode) == 0o600
+    found = find_running(emulator.state_dir)
+    assert found is not None and found.url == emulator.url and found.pid == emulator.pid
+    emulator.stop()
+    assert not emulator.running
+    assert not info_path.exists()
+    assert find_running(emulator.state_dir) is None
+
+
+def test_find_running_ignores_a_stale_info_file(tmp_path):
+    (tmp_path / "emulator.json").write_text(
+        json.dumps({"url": "http://127.0.0.1:9", "api_key": "k", "pid": 2**22 + 7}))
+    assert find_running(tmp_path) is None
+
+
+def test_cli_prints_exactly_two_ready_lines_and_stops_on_sigterm(tmp_path):
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "spheron_jupyter", "emulator", "--state", str(tmp_path),
+         "--boot-seconds", "0.5s", "--minimum-runtime", "1m"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        first, second = proc.stdout.readline(), proc.stdout.readline()
+        assert first.startswith("Spheron emulator at http://127.0.0.1:")
+        assert second.startswith("API key: sai_pk_emu_")
+        url = first.split(" at ", 1)[1].strip()
+        assert httpx.get(url + "/api/providers").status_code == 200
+    finally:
+        proc.terminate()
+        out, err = proc.communicate(timeout=20)
+    assert proc.returncode == 0
+    assert out == ""  # nothing after the two lines
+    assert "Traceback" not in err
+
+
+def test_same_state_dir_keeps_the_key(emulator_factory, tmp_path):
+    first = emulator_factory(state_dir=tmp_path / "state")
+    key = first.api_key
+    first.stop()
+    second = emulator_factory(state_dir=tmp_path / "state")
+    assert second.api_key == key
+    assert second.url != "" and second.running
+
+
+def test_bad_options_are_one_clear_line(tmp_path):
+    for args, expected in ((["--faults", "explode@"], "fault"),
+                           (["--boot-seconds", "soon"], "bad duration")):
+        result = subprocess.run(
+            [sys.executable, "-m", "spheron_jupyter", "emulator", "--state", str(tmp_path), *args],
+            capture_output=True, text=True, timeout=30)
+        assert result.returncode == 2
+        assert expected in result.stderr
+        assert "Traceback" not in result.stderr
+
+
+def test_help_documents_the_fault_grammar():
+    result = subprocess.run([sys.executable, "-m", "spheron_jupyter", "emulator", "--help"],
+                            capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0
+    for word in ("--faults", "lose-create", "reclaim-spot", "429", "/_emulator/faults"):
+        assert word in result.stdout
+    assert os.linesep in result.stdout
