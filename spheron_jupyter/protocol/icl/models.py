@@ -324,7 +324,6 @@ class IclDocument(IclModel):
 
     _source: SourceMap = PrivateAttr(default_factory=SourceMap.empty)
     _load_warnings: list[Finding] = PrivateAttr(default_factory=list)
-    _version_was_quoted: bool = PrivateAttr(default=True)
 
     @property
     def mode(self) -> str:
