@@ -185,7 +185,7 @@ class TunnelAgent:
 
 
 def _serve_client(agent: TunnelAgent, conn: socket.socket) -> None:
-    with conn, conn.makefile("rwb") as stream:
+    with conn, conn.makefile("rb") as stream:
         for line in stream:
             try:
                 request = json.loads(line)
@@ -194,8 +194,14 @@ def _serve_client(agent: TunnelAgent, conn: socket.socket) -> None:
                                                 "message": "Malformed request."}}
             else:
                 reply = agent.handle(request)
-            stream.write(json.dumps(reply).encode() + b"\n")
-            stream.flush()
+            try:
+                conn.sendall(json.dumps(reply).encode() + b"\n")
+            except OSError:
+                # The opener died before hearing the id of its new tunnel: nobody could ever
+                # close it, so close it now instead of leaving its port held.
+                if reply.get("ok") and "tunnel" in reply:
+                    agent.handle({"op": "close", "id": reply["tunnel"]["id"]})
+                return
 
 
 def serve(*, idle_exit: float = 2.0, first_request_wait: float = 20.0) -> int:

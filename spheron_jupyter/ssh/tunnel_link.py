@@ -1,8 +1,8 @@
 """One SSH transport per target inside the tunnel agent, kept alive by a watchdog and reconnected.
 
-paramiko's own keepalive never notices a frozen peer (DESIGN.md), so a prober thread sends a
-global request that needs a reply; if none comes within `dead_after` seconds the transport is
-closed and the supervisor reconnects with backoff. Every tunnel to the same target shares the link,
+paramiko's own keepalive never notices a frozen peer (DESIGN.md), so the ssh/ watchdog probes
+with requests that need a reply and closes the transport after `misses` silent intervals; the
+supervisor here then reconnects with backoff. Every tunnel to the same target shares the link,
 so the local listeners (owned by the forwarders) never move when the transport is replaced.
 """
 
@@ -17,6 +17,7 @@ import paramiko
 
 from .errors import SshError
 from .target import SshTarget
+from .watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
@@ -43,12 +44,12 @@ class TargetLink:
         *,
         connect: Callable[[SshTarget], paramiko.Transport] = _default_connect,
         probe_interval: float = 1.0,
-        dead_after: float = 3.0,
+        misses: int = 3,
     ) -> None:
         self.target = target
         self._connect = connect
         self._probe_interval = probe_interval
-        self._dead_after = dead_after
+        self._misses = misses
         self._cond = threading.Condition()
         self._transport: paramiko.Transport | None = None
         self._closed = False
@@ -112,33 +113,17 @@ class TargetLink:
         self.state = "up"
         self.last_error = None
         self._cond.notify_all()
-        threading.Thread(
-            target=self._watch, args=(transport,), name="link-watchdog", daemon=True
+        Watchdog(
+            transport,
+            interval=self._probe_interval,
+            misses=self._misses,
+            on_dead=lambda reason: self._on_dead(transport, reason),
+            name=self.target.instance_id,
         ).start()
 
-    def _watch(self, transport: paramiko.Transport) -> None:
-        """Probe the peer; close the transport when a probe goes unanswered for `dead_after`."""
-        pending_since: list[float | None] = [None]
-
-        def prober() -> None:
-            while transport.is_active():
-                pending_since[0] = time.monotonic()
-                try:
-                    # Any reply (OpenSSH and paramiko answer "failure") proves the peer is alive.
-                    transport.global_request("keepalive@openssh.com", wait=True)
-                except Exception:  # noqa: BLE001 - a broken transport ends the probing
-                    return
-                pending_since[0] = None
-                time.sleep(self._probe_interval)
-
-        threading.Thread(target=prober, name="link-prober", daemon=True).start()
-        while transport.is_active() and not self._closed:
-            started = pending_since[0]
-            if started is not None and time.monotonic() - started > self._dead_after:
-                log.warning("instance %s stopped answering; reconnecting", self.target.instance_id)
-                self.last_error = "the SSH server stopped answering"
-                break
-            time.sleep(0.2)
+    def _on_dead(self, transport: paramiko.Transport, reason: str) -> None:
+        log.warning("instance %s: %s; reconnecting", self.target.instance_id, reason)
+        self.last_error = f"SSH connection lost: {reason}"
         self.mark_dead(transport)
 
     def _supervise(self) -> None:

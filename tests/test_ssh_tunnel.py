@@ -1,0 +1,255 @@
+"""Tunnels through the real tunnel agent process and a real OpenSSH sshd (fixture `sshd`).
+
+Every test here starts the agent the way a notebook does (TunnelAgentClient.open), talks to a
+real service through the tunnel, and checks the acceptance points of issue 3.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+import pytest
+
+from spheron_jupyter.ssh.tunnel import (
+    ForwardingRefusedError,
+    LocalPortInUseError,
+    TunnelAgentClient,
+    TunnelBindRefusedError,
+)
+from spheron_jupyter.ssh.tunnel_common import agent_socket_path
+from spheron_jupyter.ssh.tunnel_link import BACKOFF_STEPS
+from tests.test_ssh_tunnel_helpers import (
+    EchoServer,
+    agent_gone,
+    echo_once,
+    free_port,
+    listener_addresses,
+    port_is_free,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def agent():
+    """A client; at the end every tunnel is closed and the agent must be gone."""
+    client = TunnelAgentClient()
+    yield client
+    pid = client.ping()
+    for info in client.list():
+        client.close(info.id)
+    if pid is not None and not agent_gone(pid, timeout=15):
+        os.kill(pid, 9)
+        pytest.fail("the tunnel agent did not exit after its last tunnel closed")
+
+
+@pytest.fixture
+def echo():
+    server = EchoServer()
+    yield server
+    server.stop()
+
+
+def test_tunnel_carries_bytes_listens_on_loopback_only_and_survives_nothing_else(sshd, agent, echo):
+    info = agent.open(sshd.target(pin=True), echo.port, name="echo")
+    assert info.state == "up" and info.instance_id == "sshd-fixture" and info.remote_port == echo.port
+    assert echo_once(info.local_port, b"hello through the tunnel") == b"hello through the tunnel"
+    # The listening socket itself, as the kernel reports it: 127.0.0.1 and nothing else.
+    assert listener_addresses(info.local_port) == ["127.0.0.1"]
+    for listed in agent.list():
+        assert listener_addresses(listed.local_port) == ["127.0.0.1"]
+    assert [t.id for t in agent.list()] == [info.id]
+    # The control socket is for this user only.
+    assert oct(agent_socket_path().stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize("address", ["0.0.0.0", "::", "192.168.1.10", "10.0.0.1", "::1 "])
+def test_binding_anything_but_loopback_is_refused(sshd, agent, echo, address):
+    with pytest.raises(TunnelBindRefusedError, match="127.0.0.1 only"):
+        agent.open(sshd.target(pin=True), echo.port, local_host=address)
+
+
+def test_agent_itself_refuses_a_non_loopback_bind(sshd, agent, echo):
+    """The agent checks too, so a client that skips the check still cannot open a public port."""
+    agent.ping() or agent.open(sshd.target(pin=True), echo.port)  # make sure an agent runs
+    from spheron_jupyter.ssh.tunnel_common import target_to_wire
+
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(str(agent_socket_path()))
+        request = {"op": "open", "target": target_to_wire(sshd.target()), "remote_port": echo.port,
+                   "local_host": "0.0.0.0", "local_port": 0}
+        sock.sendall(json.dumps(request).encode() + b"\n")
+        reply = json.loads(sock.makefile("rb").readline())
+    assert reply["ok"] is False and reply["error"]["type"] == "TunnelBindRefusedError"
+    assert all(listener_addresses(t.local_port) == ["127.0.0.1"] for t in agent.list())
+
+
+def test_local_port_in_use_is_a_clear_error(sshd, agent, echo):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(LocalPortInUseError, match=f"Local port {port} is already in use"):
+            agent.open(sshd.target(pin=True), echo.port, local_port=port)
+
+
+def test_requested_local_port_is_used(sshd, agent, echo):
+    port = free_port()
+    info = agent.open(sshd.target(pin=True), echo.port, local_port=port)
+    assert info.local_port == port
+    assert echo_once(port, b"x") == b"x"
+
+
+def test_remote_port_not_listening_yet_waits_then_works(sshd, agent):
+    remote_port = free_port()
+    info = agent.open(sshd.target(pin=True), remote_port)
+    assert info.state == "up"
+    result = {}
+
+    def browser():
+        try:
+            result["reply"] = echo_once(info.local_port, b"early bird", timeout=30)
+        except Exception as exc:  # noqa: BLE001
+            result["error"] = exc
+
+    thread = threading.Thread(target=browser)
+    thread.start()
+    time.sleep(1.5)  # the service is still starting
+    server = EchoServer(port=remote_port)
+    try:
+        thread.join(30)
+        assert result.get("reply") == b"early bird", result
+    finally:
+        server.stop()
+
+
+def test_server_that_forbids_forwarding_gives_a_clear_error(sshd_factory, agent):
+    server = sshd_factory("AllowTcpForwarding no")
+    with pytest.raises(ForwardingRefusedError, match="refuses port forwarding") as caught:
+        agent.open(server.target(pin=True), 8888)
+    assert "AllowTcpForwarding" in str(caught.value)
+    assert agent.list() == []
+
+
+def test_half_close_travels_both_ways(sshd, agent, echo):
+    info = agent.open(sshd.target(pin=True), echo.port)
+    # Local side half-closes: the remote sees EOF and still answers.
+    with socket.create_connection(("127.0.0.1", info.local_port), timeout=30) as sock:
+        sock.sendall(b"upper:half closed")
+        sock.shutdown(socket.SHUT_WR)
+        assert _read_all(sock) == b"HALF CLOSED"
+    # Remote side half-closes first (greets, then EOF): we still can send, and it still reads.
+    with socket.create_connection(("127.0.0.1", info.local_port), timeout=30) as sock:
+        sock.sendall(b"greet:")
+        assert _read_until_eof(sock) == b"hello, then EOF"
+        sock.sendall(b"late data")
+        sock.shutdown(socket.SHUT_WR)
+    assert echo.wait_for_late_data(b"late data", timeout=30)
+
+
+def test_64_concurrent_connections_without_errors(sshd, agent, echo):
+    info = agent.open(sshd.target(pin=True), echo.port)
+    errors: list[BaseException] = []
+
+    def client(n: int) -> None:
+        try:
+            payload = f"conn {n} ".encode() * 2000
+            for _ in range(5):
+                assert echo_once(info.local_port, payload, timeout=60) == payload
+        except BaseException as exc:  # noqa: BLE001
+            errors.append(exc)
+
+    threads = [threading.Thread(target=client, args=(n,)) for n in range(64)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(120)
+    assert errors == []
+
+
+def test_close_frees_the_port_within_one_second_and_the_agent_exits(sshd, agent, echo):
+    info = agent.open(sshd.target(pin=True), echo.port)
+    pid = agent.ping()
+    # A live connection at close time must not keep the port.
+    live = socket.create_connection(("127.0.0.1", info.local_port), timeout=30)
+    live.sendall(b"x")
+    started = time.monotonic()
+    closed = agent.close(info.id)
+    assert closed.state == "closed"
+    while not port_is_free(info.local_port):
+        assert time.monotonic() - started < 1.0, "port still held 1 s after close"
+        time.sleep(0.02)
+    live.close()
+    assert agent_gone(pid, timeout=15), "agent still running after its last tunnel closed"
+    assert agent.ping() is None
+
+
+def test_frozen_peer_detected_and_same_port_heals_after_restart(sshd, agent, echo):
+    info = agent.open(sshd.target(pin=True), echo.port)
+    assert echo_once(info.local_port, b"before") == b"before"
+    sshd.freeze()
+    frozen_at = time.monotonic()
+    while agent.get(info.id).state == "up":
+        assert time.monotonic() - frozen_at < 5.0, "frozen peer not detected within 5 s"
+        time.sleep(0.1)
+    detected = time.monotonic() - frozen_at
+    assert agent.get(info.id).local_port == info.local_port
+    sshd.restart()  # the server comes back on the same port with the same host key
+    back_at = time.monotonic()
+    assert echo_once(info.local_port, b"after", timeout=30) == b"after"
+    healed = time.monotonic() - back_at
+    assert healed < 1.0 + max(BACKOFF_STEPS), f"took {healed:.2f} s (detected in {detected:.2f} s)"
+    assert agent.get(info.id).state == "up"
+
+
+def test_killing_the_opener_leaves_no_port_held_by_nobody(sshd, agent, echo):
+    target = sshd.target(pin=True)
+    # 1. An opener that dies after the open: the tunnel is the agent's, listed and working.
+    script = textwrap.dedent(f"""
+        import sys, time
+        from pathlib import Path
+        from spheron_jupyter.ssh.target import SshTarget
+        from spheron_jupyter.ssh.tunnel import TunnelAgentClient
+        t = SshTarget({target.host!r}, {target.port}, {target.user!r}, {target.instance_id!r},
+                      Path({str(target.key_path)!r}))
+        print(TunnelAgentClient().open(t, {echo.port}).local_port, flush=True)
+        time.sleep(600)
+    """)
+    opener = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    port = int(opener.stdout.readline())
+    opener.kill()
+    opener.wait()
+    assert [t.local_port for t in agent.list()] == [port]
+    assert echo_once(port, b"still here") == b"still here"
+
+    # 2. An opener that dies before hearing its tunnel's id: the agent closes that tunnel.
+    from spheron_jupyter.ssh.tunnel_common import target_to_wire
+
+    orphan_port = free_port()
+    request = {"op": "open", "target": target_to_wire(target), "remote_port": echo.port,
+               "local_port": orphan_port}
+    with socket.socket(socket.AF_UNIX) as sock:
+        sock.connect(str(agent_socket_path()))
+        sock.sendall(json.dumps(request).encode() + b"\n")
+    deadline = time.monotonic() + 30
+    while not port_is_free(orphan_port) or orphan_port in [t.local_port for t in agent.list()]:
+        assert time.monotonic() < deadline, "the dead opener's port is still held"
+        time.sleep(0.1)
+    assert [t.local_port for t in agent.list()] == [port]
+
+
+def _read_all(sock: socket.socket) -> bytes:
+    data = b""
+    while chunk := sock.recv(65536):
+        data += chunk
+    return data
+
+
+_read_until_eof = _read_all
