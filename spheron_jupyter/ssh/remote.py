@@ -1,0 +1,369 @@
+"""Remote commands: output streamed as it comes, exit code returned, interruptible.
+
+Environment: paramiko sends `env` channel requests without asking for a reply (and treats a
+refusal as fatal to the channel), and OpenSSH accepts only names listed in `AcceptEnv`
+(LANG and LC_* on Ubuntu), so there is no reliable way to pass variables that way. Instead:
+
+* `env` (not secret) is exported in the command line: `export NAME='value'; command`. The
+  remote `ps` shows it, so only for values that are not secrets.
+* `secret_env` never touches argv: a small /bin/sh prologue reads one line per variable from
+  the channel's stdin, exports it, then execs the user's shell with the command. Values must
+  not contain a newline or NUL byte.
+
+Interrupting (a threading.Event, a timeout, or Ctrl-C in the caller's thread) signals the
+command's whole process group, escalating INT, TERM, KILL with a short grace between, then
+closes the channel. SSH `signal` requests are not enough: OpenSSH refuses them for root
+logins ("session signalling requires privilege separation"), and some providers log in as
+root. So every command first prints its process-group id (sshd starts each session with
+setsid, so the session shell's $$ is the group) as a marker line on stderr, which we strip,
+and the interrupt runs `kill -SIG -- -PGID` on a second channel of the same connection. The
+`signal` request is the fallback when no second channel can be opened.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import select
+import shlex
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Mapping, Union
+
+import paramiko
+from paramiko.common import cMSG_CHANNEL_REQUEST
+from paramiko.message import Message
+
+from spheron_jupyter.ssh.connection import Connection
+from spheron_jupyter.ssh.errors import PeerDeadError, SshError
+
+__all__ = [
+    "CommandResult",
+    "INTERRUPTED_EXIT",
+    "RemoteTimeoutError",
+    "capture",
+    "run",
+    "send_signal",
+]
+
+OutputCallback = Callable[[Union[str, bytes]], None]
+
+# The exit code we report when we stopped the command and the server gave no status
+# (a process killed by a signal has none in SSH, only an exit-signal paramiko ignores).
+INTERRUPTED_EXIT = 130
+READ_SIZE = 256 * 1024
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+# An ASCII record separator starts the marker so no ordinary output is mistaken for it.
+PGID_MARKER = b"\x1espheron-pgid="
+PGID_ANNOUNCEMENT = "printf '\\036spheron-pgid=%s\\n' \"$$\" >&2; "
+# Stderr held back while looking for the marker (shell start-up noise may come first).
+_MARKER_SEARCH_LIMIT = 64 * 1024
+
+
+class RemoteTimeoutError(SshError):
+    """The command did not finish within the time allowed; it was interrupted."""
+
+
+@dataclass(frozen=True)
+class CommandResult:
+    exit_code: int
+    stdout: bytes
+    stderr: bytes
+
+    @property
+    def ok(self) -> bool:
+        return self.exit_code == 0
+
+
+def build_command(
+    command: str,
+    env: Mapping[str, str] | None = None,
+    secret_env: Mapping[str, str] | None = None,
+) -> tuple[str, bytes]:
+    """The command line to exec and the bytes to write to stdin first."""
+    prefix = PGID_ANNOUNCEMENT
+    for name, value in (env or {}).items():
+        _check_env_name(name)
+        prefix += f"export {name}={shlex.quote(str(value))}; "
+    if not secret_env:
+        return prefix + command, b""
+    reads = []
+    stdin_lines = []
+    for name, value in secret_env.items():
+        _check_env_name(name)
+        value = str(value)
+        if "\n" in value or "\0" in value or "\r" in value:
+            raise ValueError(f"secret value for {name} contains a line break or NUL byte")
+        reads.append(f"IFS= read -r {name} && export {name}")
+        stdin_lines.append(value)
+    script = " && ".join(reads) + ' && exec "${SHELL:-/bin/sh}" -c "$1"'
+    line = prefix + f"exec /bin/sh -c {shlex.quote(script)} sh {shlex.quote(command)}"
+    return line, ("\n".join(stdin_lines) + "\n").encode("utf-8")
+
+
+def _check_env_name(name: str) -> None:
+    if not _ENV_NAME.match(name):
+        raise ValueError(f"{name!r} is not a valid environment variable name")
+
+
+def _open_channel(conn: Connection | paramiko.Transport) -> paramiko.Channel:
+    if isinstance(conn, Connection):
+        return conn.open_session()
+    try:
+        return conn.open_session(timeout=10)
+    except (paramiko.SSHException, EOFError, OSError) as exc:
+        raise SshError(f"Could not open an SSH session: {type(exc).__name__}.") from None
+
+
+def send_signal(channel: paramiko.Channel, signal_name: str) -> None:
+    """RFC 4254 `signal` request ("INT", "TERM", "KILL"...). Best effort: never raises."""
+    try:
+        message = Message()
+        message.add_byte(cMSG_CHANNEL_REQUEST)
+        message.add_int(channel.remote_chanid)
+        message.add_string("signal")
+        message.add_boolean(False)
+        message.add_string(signal_name.removeprefix("SIG"))
+        channel.transport._send_user_message(message)
+    except Exception:
+        pass
+
+
+class _StreamDecoder:
+    """Delivers one stream's bytes to its callback, decoded incrementally when asked."""
+
+    def __init__(self, callback: OutputCallback | None, text: bool) -> None:
+        self.callback = callback
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace") if text else None
+
+    def feed(self, data: bytes) -> None:
+        if self.callback is None or not data:
+            return
+        if self.decoder is None:
+            self.callback(data)
+            return
+        decoded = self.decoder.decode(data)
+        if decoded:
+            self.callback(decoded)
+
+    def finish(self) -> None:
+        if self.callback is not None and self.decoder is not None:
+            tail = self.decoder.decode(b"", final=True)
+            if tail:
+                self.callback(tail)
+
+
+class _PgidSniffer:
+    """Takes our process-group marker line out of stderr and remembers the id."""
+
+    def __init__(self, downstream: _StreamDecoder) -> None:
+        self.downstream = downstream
+        self.pgid: int | None = None
+        self._held = bytearray()
+        self._searching = True
+
+    def feed(self, data: bytes) -> None:
+        if not self._searching:
+            self.downstream.feed(data)
+            return
+        self._held.extend(data)
+        start = self._held.find(PGID_MARKER)
+        if start >= 0:
+            end = self._held.find(b"\n", start)
+            if end < 0:
+                return  # the rest of the marker line is still on its way
+            number = bytes(self._held[start + len(PGID_MARKER):end])
+            if number.isdigit():
+                self.pgid = int(number)
+            before, after = bytes(self._held[:start]), bytes(self._held[end + 1:])
+            self._release(before + after)
+        elif len(self._held) > _MARKER_SEARCH_LIMIT:
+            self._release(bytes(self._held))
+
+    def _release(self, data: bytes) -> None:
+        self._searching = False
+        self._held = bytearray()
+        self.downstream.feed(data)
+
+    def finish(self) -> None:
+        if self._held:
+            self._release(bytes(self._held))
+        self.downstream.finish()
+
+
+def run(
+    conn: Connection | paramiko.Transport,
+    command: str,
+    *,
+    on_stdout: OutputCallback | None = None,
+    on_stderr: OutputCallback | None = None,
+    text: bool = True,
+    env: Mapping[str, str] | None = None,
+    secret_env: Mapping[str, str] | None = None,
+    stdin: bytes | str | None = None,
+    interrupt: threading.Event | None = None,
+    timeout: float | None = None,
+    grace: float = 2.0,
+) -> int:
+    """Run `command` on the instance, streaming output to the callbacks; return its exit code.
+
+    Callbacks get str (UTF-8, invalid bytes replaced, multibyte sequences never split) or
+    bytes with text=False. Setting `interrupt` stops the command and returns its exit code
+    (INTERRUPTED_EXIT when the server reports none); KeyboardInterrupt stops it and re-raises;
+    `timeout` stops it and raises RemoteTimeoutError. A dropped connection raises PeerDeadError.
+    """
+    line, prologue = build_command(command, env, secret_env)
+    channel = _open_channel(conn)
+    out = _StreamDecoder(on_stdout, text)
+    err = _PgidSniffer(_StreamDecoder(on_stderr, text))
+    deadline = None if timeout is None else time.monotonic() + timeout
+    interrupted = False
+    try:
+        channel.exec_command(line)
+        body = stdin.encode("utf-8") if isinstance(stdin, str) else (stdin or b"")
+        if prologue or body:
+            channel.sendall(prologue + body)
+        channel.shutdown_write()
+        try:
+            timed_out = _pump(channel, out, err, interrupt, deadline)
+        except KeyboardInterrupt:
+            _stop(conn, channel, out, err, grace)
+            raise
+        if timed_out or (interrupt is not None and interrupt.is_set()):
+            interrupted = True
+            _stop(conn, channel, out, err, grace)
+        out.finish()
+        err.finish()
+        if timed_out:
+            raise RemoteTimeoutError(f"Remote command did not finish within {timeout:g} s; stopped it.")
+        status = channel.exit_status if channel.exit_status_ready() else -1
+        if status == -1 and not interrupted:
+            _raise_if_connection_lost(conn)
+        if status == -1 and interrupted:
+            return INTERRUPTED_EXIT
+        return status
+    except (paramiko.SSHException, EOFError, OSError) as exc:
+        _raise_if_connection_lost(conn)
+        raise SshError(f"Remote command failed: {type(exc).__name__}.") from None
+    finally:
+        channel.close()
+
+
+def _pump(channel, out, err, interrupt, deadline) -> bool:
+    """Move output to the callbacks until the command ends. True if the deadline passed."""
+    fd = channel.fileno()
+    while True:
+        drained = _drain(channel, out, err)
+        if channel.exit_status_ready() and not drained and (channel.eof_received or channel.closed):
+            # Status arrived and both streams are at EOF: everything has been delivered.
+            if not channel.recv_ready() and not channel.recv_stderr_ready():
+                return False
+        if channel.closed and not channel.recv_ready() and not channel.recv_stderr_ready():
+            return False
+        if interrupt is not None and interrupt.is_set():
+            return False
+        wait = 0.2
+        if deadline is not None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return True
+            wait = min(wait, remaining)
+        if not drained:
+            if channel.eof_received:
+                # Output is over but the status has not come yet; the pipe behind fileno()
+                # stays readable after EOF, so waiting on it would spin.
+                channel.status_event.wait(wait)
+            else:
+                select.select([fd], [], [], wait)
+
+
+def _drain(channel, out, err) -> bool:
+    moved = False
+    while channel.recv_ready():
+        data = channel.recv(READ_SIZE)
+        if not data:
+            break
+        out.feed(data)
+        moved = True
+    while channel.recv_stderr_ready():
+        data = channel.recv_stderr(READ_SIZE)
+        if not data:
+            break
+        err.feed(data)
+        moved = True
+    return moved
+
+
+def _stop(conn, channel, out, err: _PgidSniffer, grace: float) -> None:
+    """Signal the remote process group, escalating, delivering output that still arrives."""
+    for signal_name, wait in (("INT", grace), ("TERM", 1.0), ("KILL", 1.0)):
+        if channel.closed or channel.exit_status_ready():
+            break
+        if not (err.pgid and _kill_group(conn, err.pgid, signal_name)):
+            send_signal(channel, signal_name)
+        end = time.monotonic() + wait
+        while time.monotonic() < end and not channel.closed and not channel.exit_status_ready():
+            _drain(channel, out, err)
+            channel.status_event.wait(0.05)
+    try:
+        _drain(channel, out, err)
+    except Exception:
+        pass
+    channel.close()
+
+
+def _kill_group(conn, pgid: int, signal_name: str) -> bool:
+    """`kill -SIG -- -PGID` on a second channel. False if that channel could not run."""
+    try:
+        transport = conn.transport if isinstance(conn, Connection) else conn
+        channel = transport.open_session(timeout=5)
+    except Exception:
+        return False
+    try:
+        channel.exec_command(
+            f"kill -{signal_name} -- -{pgid} 2>/dev/null || kill -{signal_name} {pgid} 2>/dev/null"
+        )
+        channel.shutdown_write()
+        channel.status_event.wait(5)
+        return True
+    except Exception:
+        return False
+    finally:
+        channel.close()
+
+
+def _raise_if_connection_lost(conn) -> None:
+    if isinstance(conn, Connection):
+        conn.check()
+    elif not conn.is_active():
+        raise PeerDeadError("SSH connection lost while a remote command was running.")
+
+
+def capture(
+    conn: Connection | paramiko.Transport,
+    command: str,
+    *,
+    stdin: bytes | str | None = None,
+    env: Mapping[str, str] | None = None,
+    secret_env: Mapping[str, str] | None = None,
+    timeout: float | None = 60.0,
+    max_bytes: int = 16 * 1024 * 1024,
+) -> CommandResult:
+    """Run a helper command and collect its output (bounded: extra bytes are dropped)."""
+    stdout = bytearray()
+    stderr = bytearray()
+
+    def keep(buffer: bytearray) -> Callable[[bytes], None]:
+        def append(data: bytes) -> None:
+            room = max_bytes - len(buffer)
+            if room > 0:
+                buffer.extend(data[:room])
+        return append
+
+    code = run(
+        conn, command, on_stdout=keep(stdout), on_stderr=keep(stderr), text=False,
+        stdin=stdin, env=env, secret_env=secret_env, timeout=timeout,
+    )
+    return CommandResult(code, bytes(stdout), bytes(stderr))
