@@ -28,15 +28,9 @@ import time
 from pathlib import Path
 from typing import Any
 
-from .protocol_forwarding import PortForwarder, free_port, port_accepts
-from .protocol_state import (
-    ProtocolStore,
-    append_event,
-    kill_process_group,
-    log_prefix,
-    write_json,
-)
+from .protocol_forwarding import PortForwarder, free_port
 from .protocol_pods import Pod, replica_set_hash
+from .protocol_state import ProtocolStore, append_event, log_prefix, write_json
 
 TICK_SECONDS = 0.2
 ROLLOUT_TIMEOUT = 20.0

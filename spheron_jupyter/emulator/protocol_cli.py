@@ -1,0 +1,325 @@
+"""`spheron-jupyter sphnctl ...`: an offline stand-in for sphnctl's `deployment` commands.
+
+It speaks sphnctl's grammar and prints its documented formats, so the driver
+(protocol/sphnctl.py) cannot tell it from the real binary:
+
+    SPHERON_SPHNCTL="spheron-jupyter sphnctl"
+
+State lives under SPHERON_PROTOCOL_STATE, else <state dir>/protocol (see protocol_state). Each
+created deployment gets a runtime process that really runs its services (protocol_runtime).
+Differences from the real network, on purpose: no wallet or payment; ports are forwarded on
+127.0.0.1 only; `--follow` is refused for fizz deployments (poll with --tail instead); UDP ports
+are listed but not relayed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import sys
+import time
+from datetime import datetime, timezone
+from typing import Any, Callable, Iterator
+
+from ..protocol.parsers import NO_RESPONSE_FROM_HOST, event_from_json, parse_log_line
+from .protocol_manifest import ManifestError, describe, load_document, refuse_forbidden_changes
+from .protocol_runtime import spawn
+from .protocol_state import (
+    ProtocolStore, fake_address, fake_transaction, lease_id, stop_everything,
+)
+
+HELP = "an offline sphnctl: deployments whose services run as local processes"
+START_TIMEOUT = 15.0
+FOLLOW_POLL_SECONDS = 0.2
+
+
+class CliError(Exception):
+    pass
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("argv", nargs=argparse.REMAINDER, help="sphnctl arguments: deployment create|get|list|logs|events|update|close ...")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="sphnctl", description="Emulated sphnctl (offline).")
+    top = parser.add_subparsers(dest="group", required=True)
+    deployment = top.add_parser("deployment", help="manage deployments")
+    verbs = deployment.add_subparsers(dest="verb", required=True)
+    create = verbs.add_parser("create", help="create a deployment from an ICL file")
+    create.add_argument("file")
+    for name in ("get", "close"):
+        verbs.add_parser(name).add_argument("--lid", type=int, required=True)
+    verbs.add_parser("list").add_argument("-a", "--all", action="store_true")
+    update = verbs.add_parser("update")
+    update.add_argument("--lid", type=int, required=True)
+    update.add_argument("file")
+    for name in ("logs", "events"):
+        sub = verbs.add_parser(name)
+        sub.add_argument("--lid", type=int, required=True)
+        sub.add_argument("-f", "--follow", action="store_true")
+        sub.add_argument("-t", "--tail", type=int, default=None)
+        sub.add_argument("--service")
+        if name == "logs":
+            sub.add_argument("-o", "--output", choices=("text", "json"), default="text")
+            sub.add_argument("--startup", action="store_true")
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    return main(list(args.argv))
+
+
+def main(argv: list[str]) -> int:
+    options = build_parser().parse_args(argv)
+    store = ProtocolStore()
+    handler: Callable[[ProtocolStore, argparse.Namespace], None] = COMMANDS[options.verb]
+    try:
+        handler(store, options)
+    except (CliError, ManifestError) as error:
+        print(f"Error: {error}", file=sys.stderr)
+        return 1
+    except (KeyboardInterrupt, BrokenPipeError):
+        return 0  # --follow ends when the reader stops it
+    return 0
+
+
+def say(text: str = "") -> None:
+    print(text, flush=True)
+
+
+def _active(store: ProtocolStore, lid: int) -> dict[str, Any]:
+    record = store.load(lid)
+    if record is None:
+        raise CliError(f"deployment with lid {lid} not found")
+    return record
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _remaining(record: dict[str, Any]) -> str:
+    if record["state"] != "active":
+        return "0s"
+    left = max(0, int(record["created_at"] + record["duration_seconds"] - time.time()))
+    parts = [(left // 3600, "h"), (left % 3600 // 60, "min"), (left % 60, "s")]
+    return " ".join(f"{n}{unit}" for n, unit in parts if n) or "0s"
+
+
+def _tail(lines: list[str], count: int | None) -> list[str]:
+    if count is None:
+        return lines
+    return lines[-count:] if count > 0 else []
+
+
+def _price(record: dict[str, Any]) -> str:
+    return f"{record['price_amount']:g} {record['token']}"
+
+
+def _wait_for_runtime(store: ProtocolStore, lid: int, generation: int) -> None:
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        status = store.status(lid)
+        if status.get("generation") == generation and not status.get("stopped"):
+            return
+        if not store.runtime_alive(lid) and time.monotonic() > deadline - START_TIMEOUT + 2:
+            break
+        time.sleep(0.05)
+    raise CliError(f"the provider did not start deployment {lid} (see {store.deployment_dir(lid) / 'runtime.log'})")
+
+
+# ---------------------------------------------------------------- commands
+def create(store: ProtocolStore, options: argparse.Namespace) -> None:
+    say("Validating ICL configuration.")
+    document, text = load_document(options.file)
+    terms = describe(document)
+    say("ICL validated.")
+    say("Sending create order transaction...")
+    lid = store.allocate_lid()
+    provider = fake_address("provider" if terms["mode"] == "provider" else f"fizz-node-{lid}")
+    record = {**terms, "lid": lid, "owner": store.wallet()["owner"], "provider": provider,
+              "state": "active", "generation": 1, "created_at": time.time(), "closed_at": None}
+    (store.deployment_dir(lid) / "icl.yml").write_text(text)
+    store.save(record)
+    say(f"Order created: {fake_transaction()}")
+    say("Waiting for providers to bid on the order...")
+    say("Order matched successfully.")
+    say(f"Lid: {lid}")
+    say(f"Provider: {provider}")
+    say(f"Agreed price per hour: {_price(record)}")
+    say("Sending manifest to provider...")
+    spawn(store, lid)
+    _wait_for_runtime(store, lid, 1)
+    say("Deployment manifest sent, waiting for deployment to start...")
+    say("Deployment created.")
+
+
+def get(store: ProtocolStore, options: argparse.Namespace) -> None:
+    record = _active(store, options.lid)
+    say(f"Status of the deployment ID: {record['lid']}")
+    say("Deployment on-chain details:")
+    say(f"  Status: {'Matched' if record['state'] == 'active' else 'Closed'}")
+    say(f"  Provider: {record['provider']}")
+    say(f"  Price per hour: {_price(record)}")
+    say(f"  Start time: {_iso(record['created_at'])}")
+    say(f"  Remaining time: {_remaining(record)}")
+    if record["state"] != "active":
+        return
+    alive = store.runtime_alive(record["lid"])
+    if not alive and record["mode"] == "fizz":
+        say(NO_RESPONSE_FROM_HOST)  # the node that ran it is gone (its owner stopped it)
+        return
+    status = store.status(record["lid"]) if alive else {}
+    say("Services running:")
+    for service in record["services"]:
+        pods = [p for p in status.get("pods", [])
+                if p["service"] == service["name"] and p["generation"] == record["generation"]]
+        ready = sum(1 for p in pods if p["ready"])
+        say(f"  {service['name']}:")
+        ports = [p for p in store.status(record["lid"]).get("ports", []) if p["service"] == service["name"]]
+        say("    Ports:" if ports else "    Ports: none")
+        for port in ports:
+            say(f"      - 127.0.0.1:{port['host_port']} -> {port['port']} ({port['proto']})")
+        say(f"    Replicas: {ready}/{service['count']} available, {ready} ready")
+        say("    Host URI: 127.0.0.1")
+        say(f"    Region: {record['region']}")
+
+
+def list_(store: ProtocolStore, options: argparse.Namespace) -> None:
+    records = [r for r in store.all() if options.all or r["state"] == "active"]
+    say(f"{'ID':<6}{'Provider':<46}{'State':<10}StartTime")
+    for record in records:
+        state = "Matched" if record["state"] == "active" else "Closed"
+        say(f"{record['lid']:<6}{record['provider']:<46}{state:<10}{_iso(record['created_at'])}")
+
+
+def update(store: ProtocolStore, options: argparse.Namespace) -> None:
+    record = _active(store, options.lid)
+    if record["state"] != "active":
+        raise CliError(f"deployment {options.lid} is closed")
+    say("Validating ICL configuration.")
+    document, text = load_document(options.file)
+    terms = describe(document)
+    try:
+        refuse_forbidden_changes(record, terms)
+    except ManifestError as error:
+        raise CliError(f"cannot update lease {options.lid}: {error}") from None
+    say("ICL validated.")
+    if not store.runtime_alive(options.lid):
+        raise CliError(f"cannot update lease {options.lid}: no response from host")
+    updated = {**record, **terms, "generation": record["generation"] + 1}
+    (store.deployment_dir(options.lid) / "icl.yml").write_text(text)
+    store.save(updated)
+    say("Sending update manifest to provider...")
+    signal_runtime(store, options.lid, signal.SIGHUP)
+    _wait_for_runtime(store, options.lid, updated["generation"])
+    say("Deployment manifest updated successfully.")
+    say(f"Lid: {options.lid}")
+
+
+def signal_runtime(store: ProtocolStore, lid: int, sig: int) -> None:
+    pid = store.runtime_pid(lid)
+    if pid:
+        os.kill(pid, sig)
+
+
+def close(store: ProtocolStore, options: argparse.Namespace) -> None:
+    record = _active(store, options.lid)
+    if record["state"] != "active":
+        raise CliError(f"deployment {options.lid} is already closed")
+    say("Sending close deployment transaction...")
+    store.save({**record, "state": "closed", "closed_at": time.time()})
+    stop_everything(store, options.lid)
+    say(f"Close request sent to provider: {fake_transaction()}")
+
+
+# ---------------------------------------------------------------- logs and events
+def _lines(path, start: int = 0) -> tuple[list[str], int]:
+    """Complete lines of a file from byte offset `start`, and the offset after them."""
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(start)
+            data = handle.read()
+    except FileNotFoundError:
+        return [], start
+    complete = data[: data.rfind(b"\n") + 1]
+    return complete.decode("utf-8", "replace").splitlines(), start + len(complete)
+
+
+def _follow(store: ProtocolStore, lid: int, path, offset: int) -> Iterator[str]:
+    """New lines appended to `path`, until the deployment is closed and its runtime gone."""
+    while True:
+        lines, offset = _lines(path, offset)
+        yield from lines
+        if not lines:
+            record = store.load(lid) or {}
+            if record.get("state") != "active" and not store.runtime_alive(lid):
+                return
+            time.sleep(FOLLOW_POLL_SECONDS)
+
+
+def logs(store: ProtocolStore, options: argparse.Namespace) -> None:
+    record = _active(store, options.lid)
+    directory = store.deployment_dir(options.lid)
+    if options.startup:
+        if record["mode"] != "fizz":
+            raise CliError("--startup is only available for fizz mode deployments")
+        lines, _ = _lines(directory / "startup.log")
+        for line in _tail(lines, options.tail):
+            say(line)
+        return
+    if options.follow and record["mode"] == "fizz":
+        raise CliError("--follow is not supported for fizz mode deployments: poll with --tail instead")
+    current = {p["name"] for p in store.status(options.lid).get("pods", [])}
+
+    def wanted(line: str, pods: set[str] | None) -> bool:
+        parsed = parse_log_line(line)
+        return (options.service in (None, parsed.service)) and (pods is None or parsed.pod in pods)
+
+    def show(line: str) -> None:
+        if options.output == "json":
+            parsed = parse_log_line(line)
+            say(json.dumps({"lease_id": lease_id(record), "name": parsed.pod, "service": parsed.service,
+                            "message": parsed.text}))
+        else:
+            say(line)
+
+    lines, offset = _lines(directory / "logs.log")
+    lines = [line for line in lines if wanted(line, current)]
+    for line in _tail(lines, options.tail):
+        show(line)
+    if options.follow:
+        for line in _follow(store, options.lid, directory / "logs.log", offset):
+            if wanted(line, None):  # new pods (an update) appear while following
+                show(line)
+
+
+def events(store: ProtocolStore, options: argparse.Namespace) -> None:
+    _active(store, options.lid)
+    path = store.deployment_dir(options.lid) / "events.jsonl"
+
+    def show(line: str) -> None:
+        try:
+            obj = json.loads(line)
+        except ValueError:
+            return
+        if options.service is None or event_from_json(obj).service == options.service:
+            say(json.dumps(obj, indent=2))
+
+    lines, offset = _lines(path)
+    if options.service:
+        lines = [line for line in lines if event_from_json(json.loads(line)).service == options.service]
+    for line in _tail(lines, options.tail):
+        show(line)
+    if options.follow:
+        for line in _follow(store, options.lid, path, offset):
+            show(line)
+
+
+COMMANDS: dict[str, Callable[[ProtocolStore, argparse.Namespace], None]] = {
+    "create": create, "get": get, "list": list_, "update": update, "close": close,
+    "logs": logs, "events": events,
+}
