@@ -21,12 +21,13 @@ from urllib.parse import parse_qsl, urlsplit
 from . import (routes_account, routes_admin, routes_deployments, routes_kubernetes, routes_offers,
                routes_volumes)
 from .catalog import generate_offers
+from . import errors
 from .errors import ApiError
 from .faults import FaultPlan, parse_faults
 from .runtime import InstanceRuntime, NoopRuntime
 from .store import ACTIVE, Store
 
-DROP = object()  # a handler result: close the connection without a response
+DROP = errors.DROP  # re-exported: httpserver and handlers use it
 
 
 @dataclass

@@ -31,3 +31,7 @@ class ApiError(Exception):
         return cls(429, {"error": "Too Many Requests", "code": "RATE_LIMIT_EXCEEDED",
                          "message": message, "retryAfter": retry_after},
                    {"Retry-After": str(retry_after)})
+
+
+# A handler result meaning "close the connection without any response" (drop / lose-create).
+DROP = object()

@@ -1,5 +1,105 @@
-"""Routes (stub)."""
+"""Test and admin routes under /_emulator/ (API key required, never faulted).
+
+GET  /_emulator/state                      counts: instances by status, volumes, keys; faults
+POST /_emulator/faults {"spec": "..."}     replace the fault plan (grammar in faults.py)
+POST /_emulator/instances/{id}/reclaim     spot reclaim: -> terminated-provider
+POST /_emulator/instances/{id}/fail        -> failed
+POST /_emulator/instances/{id}/drop-ssh    the runtime drops the instance's SSH connections
+POST /_emulator/teams/{id}/credit {"amount": USD}   add (or, negative, remove) credit; 403 for
+                                           teams where the user is a member: only owners and
+                                           admins manage billing
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+from .errors import ApiError
+from .faults import FaultSpecError, parse_faults
+from .store import ACTIVE
 
 
-def register(app):
-    pass
+def state(app, request):
+    with app.store.lock:
+        by_status = Counter(d["status"] for d in app.store.deployments.values())
+        document = {
+            "instances": dict(by_status),
+            "instancesTotal": sum(by_status.values()),
+            "volumes": len(app.store.volumes),
+            "sshKeys": len(app.store.ssh_keys),
+            "createsInWindow": len(app.store.data["createTimes"]),
+        }
+    document["faults"] = app.faults.describe()
+    return 200, document
+
+
+def set_faults(app, request):
+    spec = request.json().get("spec", "")
+    if not isinstance(spec, str):
+        raise ApiError.bad_request("spec must be a string.")
+    try:
+        app.faults = parse_faults(spec)
+    except FaultSpecError as exc:
+        raise ApiError.bad_request(str(exc)) from None
+    return 200, {"spec": spec, "faults": app.faults.describe()}
+
+
+def _end(app, request, status: str, reason: str):
+    now = time.time()
+    with app.store.lock:
+        dep = app.store.deployments.get(request.params["id"])
+        if dep is None:
+            raise ApiError.not_found("Deployment", request.params["id"])
+        if dep["status"] not in ACTIVE:
+            raise ApiError.bad_request(f"Instance {dep['id']} is already {dep['status']}.")
+        events = app.end_instance(dep, status, now, reason)
+        app.store.save()
+        view = app.store.deployment_view(dep, now)
+    app.run_events(events)
+    return 200, view
+
+
+def reclaim(app, request):
+    return _end(app, request, "terminated-provider", "Reclaimed by the provider.")
+
+
+def fail(app, request):
+    return _end(app, request, "failed", "The instance failed on the provider's side.")
+
+
+def drop_ssh(app, request):
+    with app.store.lock:
+        dep = app.store.deployments.get(request.params["id"])
+        if dep is None:
+            raise ApiError.not_found("Deployment", request.params["id"])
+        instance = app.store.runtime_instance(dep, time.time())
+    app.runtime.drop_connections(instance)
+    return 200, {"message": "SSH connections dropped.", "id": dep["id"]}
+
+
+def credit(app, request):
+    amount = request.json().get("amount")
+    if isinstance(amount, bool) or not isinstance(amount, (int, float)):
+        raise ApiError.bad_request("amount must be a number of USD.")
+    now = time.time()
+    with app.store.lock:
+        team = app.store.team(request.params["id"])
+        if team is None:
+            raise ApiError.not_found("Team", request.params["id"])
+        if team["role"] not in ("owner", "admin"):
+            raise ApiError.forbidden(
+                f"Only team owners and admins can manage billing; you are a {team['role']} "
+                f"of {team['teamName']}.")
+        team["credit"] = round(team["credit"] + amount, 4)
+        app.store.save()
+        return 200, app.store.team_view(team, now)
+
+
+def register(app) -> None:
+    app.route("GET", "/_emulator/state", state)
+    app.route("POST", "/_emulator/faults", set_faults)
+    app.route("POST", "/_emulator/instances/{id}/reclaim", reclaim)
+    app.route("POST", "/_emulator/instances/{id}/fail", fail)
+    app.route("POST", "/_emulator/instances/{id}/drop-ssh", drop_ssh)
+    app.route("POST", "/_emulator/teams/{id}/credit", credit)
