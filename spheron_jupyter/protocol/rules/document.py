@@ -157,7 +157,7 @@ def compute_resources(context: RuleContext) -> None:
             if volume.size <= 0:
                 context.error(volume_path + ("size",), volume.size.text, "storage must be more than 0",
                               "ask for storage like 10Gi", "icl.storage-size")
-            if volume.name in names:
+            if volume.name is not None and volume.name in names:
                 context.error(volume_path + ("name",), volume.name, "two storage volumes with the same name",
                               "give each volume its own name", "icl.storage-name")
             names.add(volume.name)

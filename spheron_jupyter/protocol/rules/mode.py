@@ -73,7 +73,7 @@ def port_ranges(context: RuleContext) -> None:
                           f"port_range_as must cover as many ports as port_range ({expose.port_range.span})",
                           f"make both ranges {expose.port_range.span} ports long, e.g. "
                           f"{expose.port_range_as.start}-{expose.port_range_as.start + expose.port_range.span - 1}",
-                          "fizz.port-range-span", noun="range")
+                          "icl.port-range-span", noun="range")
 
 
 def use_public_port(context: RuleContext) -> None:
@@ -142,10 +142,10 @@ def shared_memory(context: RuleContext) -> None:
                               context.other_mode_fix("remove the class: ram volume"), "fizz.shm")
                 continue
             if volume.attributes and volume.attributes.persistent:
-                context.error(volume_path + ("attributes", "persistent"), True, "SHM (class: ram) cannot be persistent",
+                context.error(volume_path + ("attributes", "persistent"), True, "in provider mode, SHM (class: ram) cannot be persistent",
                               "write persistent: false", "provider.shm-persistent")
             if not volume.name or not is_valid_shm_name(volume.name):
-                context.error(volume_path + ("name",), volume.name, "an SHM volume needs a name of letters, digits and - only",
+                context.error(volume_path + ("name",), volume.name, "in provider mode, an SHM volume needs a name of letters, digits and - only",
                               "name it like `shm`", "provider.shm-name")
 
 
