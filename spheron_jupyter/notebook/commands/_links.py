@@ -1,0 +1,20 @@
+"""Showing a tunnelled UI: the token never lands in saved output (see notebook/links.py)."""
+
+from __future__ import annotations
+
+from ..display import Link, in_notebook
+
+
+def show_service(link, label: str):
+    reused = " (reused the running server and tunnel)" if link.reused else ""
+    plain = link.url
+    if in_notebook():
+        from ..links import one_time_link
+
+        click = one_time_link(link.url_with_token())
+        note = (f"{plain} through tunnel {link.tunnel_id}{reused}. The link above works once "
+                f"(it hands your browser the token); run the command again for a fresh one.")
+    else:
+        click = link.url_with_token()  # a terminal saves nothing
+        note = f"tunnel {link.tunnel_id}{reused}"
+    return Link(label, plain, click, note)

@@ -1,0 +1,57 @@
+"""%spheron exec ID -- COMMAND ... / %%spheron exec ID: run on the instance, output streams."""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+
+from IPython.core.error import UsageError
+
+from ..display import StreamPrinter
+
+CELL = True
+DESCRIPTION = ("Run a command on the instance over SSH; stdout and stderr stream into the cell "
+               "as they come, and the exit code is reported. %%spheron exec ID runs the whole "
+               "cell as a bash script. Interrupting the cell stops the remote command.")
+
+
+def build(parser) -> None:
+    parser.add_argument("id", metavar="ID", help="instance id, name or unique prefix")
+    parser.add_argument("command", nargs=argparse.REMAINDER, metavar="-- COMMAND ...")
+
+
+def run(context, args, cell=None):
+    words = list(args.command)
+    if words and words[0] == "--":
+        words = words[1:]
+    if cell is not None:
+        if words:
+            raise UsageError("%%spheron exec ID: the cell is the script; put nothing after ID")
+        command = "bash -s <<'SPHERON_EOF'\n" + cell.rstrip("\n") + "\nSPHERON_EOF"
+    elif words:
+        command = " ".join(shlex.quote(w) for w in words) if len(words) > 1 else words[0]
+    else:
+        raise UsageError("%spheron exec ID -- COMMAND: say what to run (or use %%spheron exec ID)")
+    out, err = StreamPrinter(), StreamPrinter(stream=_stderr())
+
+    def on_output(stream: str, text: str) -> None:
+        (err if stream == "stderr" else out).write(text)
+
+    try:
+        code = context.session.exec(args.id, command, on_output)
+    except KeyboardInterrupt:
+        out.close()
+        err.close()
+        print("[interrupted: the remote command was stopped]")
+        return None
+    out.close()
+    err.close()
+    if code:
+        raise UsageError(f"%spheron exec: the command exited with status {code}")
+    return None
+
+
+def _stderr():
+    import sys
+
+    return sys.stderr

@@ -1,0 +1,33 @@
+"""%spheron keys [add PATH | rm ID]: the team's SSH keys."""
+
+from __future__ import annotations
+
+from IPython.core.error import UsageError
+
+from ...session.views import _field
+from ..display import Table
+
+DESCRIPTION = ("List the SSH keys registered with your team, add a public key file "
+               "(keys add ~/.ssh/id_ed25519.pub) or remove one (keys rm ID). Launches use our "
+               "own key, created and registered on first launch.")
+
+
+def build(parser) -> None:
+    parser.add_argument("action", nargs="?", choices=["add", "rm"])
+    parser.add_argument("target", nargs="?", metavar="PATH|ID")
+    parser.add_argument("--name", help="name for an added key (default: the file name)")
+
+
+def run(context, args, cell=None):
+    session = context.session
+    if args.action and not args.target:
+        raise UsageError(f"%spheron keys {args.action}: give the {'PATH' if args.action == 'add' else 'ID'}")
+    if args.action == "add":
+        key = session.add_key(args.target, name=args.name)
+        return f"added key {_field(key, 'name')} ({_field(key, 'id')})"
+    if args.action == "rm":
+        session.remove_key(args.target)
+        return f"removed key {args.target}"
+    rows = [{"id": str(_field(k, "id")), "name": str(_field(k, "name", default="-")),
+             "fingerprint": str(_field(k, "fingerprint", default="-"))} for k in session.keys()]
+    return Table(rows, title="SSH keys", empty="no SSH keys registered")

@@ -1,0 +1,112 @@
+"""%spheron launch / %%spheron launch: price, worst case and budget first, then progress."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from IPython.core.error import UsageError
+
+from ..display import KeyValues, Progress
+from . import offers
+
+CELL = True
+DESCRIPTION = """Launch an instance: the cheapest offer matching the filters, or OFFER_ID.
+
+Shows the offer, its price per hour and the worst case (the lease, or 1 hour without one,
+never below the provider's minimum runtime), and refuses a launch over your budget
+(settings: budget_per_launch_usd) unless --yes. With --lease the instance is terminated when
+the lease ends, even if this kernel is gone by then.
+
+As a cell magic (%%spheron launch) the body is YAML with the same keys, plus `startup:` with a
+shell script run at boot (offers with cloud-init only):
+
+    %%spheron launch --lease 2h
+    gpu: rtx-4090
+    name: my-run
+    startup: |
+      pip install tensorboard
+"""
+
+YAML_KEYS = {"offer", "offer_id", "gpu", "count", "type", "region", "provider", "os",
+             "max_price", "max-price", "name", "volume", "volumes", "startup", "lease", "yes",
+             "no_wait", "no-wait"}
+
+
+def build(parser) -> None:
+    parser.add_argument("offer_id", nargs="?", metavar="OFFER_ID")
+    offers.add_filters(parser, with_sort=False)
+    parser.add_argument("--os", metavar="OS", help="one of the offer's os_options")
+    parser.add_argument("--name", help="instance name (default: a unique nb-... name)")
+    parser.add_argument("--volume", action="append", default=[], metavar="VOL",
+                        help="attach this volume (repeatable)")
+    parser.add_argument("--startup", metavar="FILE", help="shell script to run at boot")
+    parser.add_argument("--lease", metavar="DURATION", help="e.g. 30m, 2h: terminate after it")
+    parser.add_argument("--no-wait", action="store_true", help="return once created")
+    parser.add_argument("--yes", action="store_true", help="launch even if over budget")
+
+
+def yaml_options(cell: str) -> dict:
+    import yaml
+
+    try:
+        data = yaml.safe_load(cell) if cell.strip() else {}
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark is not None else "the cell"
+        problem = getattr(exc, "problem", None) or "not valid YAML"
+        raise UsageError(f"%%spheron launch: YAML error at {where}: {problem}") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise UsageError("%%spheron launch: the cell must be YAML keys (gpu: ..., lease: ...)")
+    unknown = sorted(set(data) - YAML_KEYS)
+    if unknown:
+        raise UsageError(f"%%spheron launch: unknown key {unknown[0]!r} in the cell; "
+                         f"known: {', '.join(sorted(k for k in YAML_KEYS if '-' not in k))}")
+    return {k.replace("-", "_"): v for k, v in data.items()}
+
+
+def merge(args, cell: str | None) -> dict:
+    """Flags win over the cell's YAML (the line is the more specific place)."""
+    opts = yaml_options(cell) if cell is not None else {}
+    if "offer" in opts:
+        opts["offer_id"] = opts.pop("offer")
+    volumes = opts.pop("volumes", None) or opts.pop("volume", None) or []
+    opts["volumes"] = ([volumes] if isinstance(volumes, str) else list(volumes)) + args.volume
+    for key in ("offer_id", "gpu", "count", "type", "region", "provider", "os", "max_price",
+                "name", "lease"):
+        value = getattr(args, key)
+        if value is not None:
+            opts[key] = value
+    if args.startup:
+        try:
+            opts["startup"] = Path(args.startup).expanduser().read_text(encoding="utf-8")
+        except OSError as exc:
+            raise UsageError(f"%spheron launch: cannot read {args.startup}: {exc.strerror}") from None
+    opts["yes"] = bool(args.yes or opts.get("yes"))
+    opts["no_wait"] = bool(args.no_wait or opts.get("no_wait"))
+    for key in ("gpu", "offer_id", "name", "region", "provider", "os", "type"):
+        if opts.get(key) is not None:
+            opts[key] = str(opts[key])
+    return opts
+
+
+def run(context, args, cell=None):
+    opts = merge(args, cell)
+    yes, no_wait = opts.pop("yes"), opts.pop("no_wait")
+    session = context.session
+    offer_id = opts.pop("offer_id", None)
+    plan = session.plan_launch(offer_id, **opts)
+    from IPython.display import display
+
+    display(KeyValues(plan.rows(), title="Launch plan"))
+    if plan.over_budget and not yes:
+        from ...session.errors import OverBudgetError
+
+        raise OverBudgetError(plan.worst_case_usd, plan.budget_usd, plan.worst_case_basis)
+    progress = Progress(f"Launching {plan.name}").start()
+    view = session.launch(plan, wait=not no_wait, yes=yes, progress=progress.update)
+    progress.flush()
+    status = "created (not waiting)" if no_wait else "running, SSH ready"
+    return (f"{view.name} ({view.id}) is {status}: %spheron ssh {view.name} / jupyter / logs; "
+            f"%spheron terminate {view.name} when done")

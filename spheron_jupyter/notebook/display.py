@@ -1,0 +1,215 @@
+"""Output that fits where it runs: HTML in notebooks, aligned text in a terminal IPython.
+
+Every object here has both ``_repr_html_`` and a plain-text ``__repr__``; IPython picks. Progress
+and streams update in place at most ten times a second (DESIGN.md: a chatty log must not flood
+the frontend), from the cell's own thread, with bounded buffers that count what they drop.
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+import threading
+import time
+from collections import deque
+from typing import Any, Iterable
+
+MAX_UPDATES_PER_SECOND = 10
+
+
+def in_notebook() -> bool:
+    """True in a kernel with a rich frontend; False in terminal IPython and plain Python."""
+    try:
+        from IPython import get_ipython
+    except ImportError:
+        return False
+    shell = get_ipython()
+    return shell is not None and type(shell).__name__ == "ZMQInteractiveShell"
+
+
+class Table:
+    """Rows of already formatted strings; the first row's keys are the columns."""
+
+    def __init__(self, rows: Iterable[dict[str, Any]], *, title: str | None = None,
+                 empty: str = "nothing to show", footer: str | None = None):
+        self.rows = [{k: "" if v is None else str(v) for k, v in r.items()} for r in rows]
+        self.title, self.empty, self.footer = title, empty, footer
+
+    @property
+    def columns(self) -> list[str]:
+        return list(self.rows[0]) if self.rows else []
+
+    def __repr__(self) -> str:
+        lines = [self.title] if self.title else []
+        if not self.rows:
+            lines.append(self.empty)
+        else:
+            cols = self.columns
+            widths = [max(len(c), *(len(r.get(c, "")) for r in self.rows)) for c in cols]
+            lines.append("  ".join(c.ljust(w) for c, w in zip(cols, widths)).rstrip())
+            lines.append("  ".join("-" * w for w in widths))
+            for r in self.rows:
+                lines.append("  ".join(r.get(c, "").ljust(w) for c, w in zip(cols, widths)).rstrip())
+        if self.footer:
+            lines.append(self.footer)
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        parts = []
+        if self.title:
+            parts.append(f"<b>{html.escape(self.title)}</b>")
+        if not self.rows:
+            parts.append(f"<p><i>{html.escape(self.empty)}</i></p>")
+        else:
+            head = "".join(f"<th style='text-align:left'>{html.escape(c)}</th>" for c in self.columns)
+            body = "".join(
+                "<tr>" + "".join(f"<td style='text-align:left'>{html.escape(r.get(c, ''))}</td>"
+                                 for c in self.columns) + "</tr>"
+                for r in self.rows
+            )
+            parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        if self.footer:
+            parts.append(f"<p>{html.escape(self.footer)}</p>")
+        return "\n".join(parts)
+
+
+class KeyValues(Table):
+    """A two-column table of facts about one thing."""
+
+    def __init__(self, facts: dict[str, Any], *, title: str | None = None, footer: str | None = None):
+        super().__init__([{"": k, " ": v} for k, v in facts.items()], title=title, footer=footer)
+
+    def __repr__(self) -> str:
+        lines = [self.title] if self.title else []
+        width = max((len(r[""]) for r in self.rows), default=0)
+        lines += [f"{r[''].ljust(width)}  {r[' ']}" for r in self.rows]
+        if self.footer:
+            lines.append(self.footer)
+        return "\n".join(lines)
+
+
+class Text:
+    """Preformatted text (an ssh_config block, a help page) that stays monospace in HTML."""
+
+    def __init__(self, text: str):
+        self.text = text
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def _repr_html_(self) -> str:
+        return f"<pre>{html.escape(self.text)}</pre>"
+
+
+class Progress:
+    """Stages of long work shown in one place, updated in place (a display handle) in notebooks.
+
+    Create it in the cell's thread; ``update`` may then come from anywhere and is coalesced.
+    """
+
+    def __init__(self, title: str):
+        self.title = title
+        self.lines: list[str] = []
+        self._last_flush = 0.0
+        self._dirty = False
+        self._lock = threading.Lock()
+        self._notebook = in_notebook()
+        self._handle = None
+        if self._notebook:
+            from IPython.display import display
+
+            self._handle = display(Text(self._render()), display_id=True)
+
+    def _render(self) -> str:
+        return "\n".join([self.title, *("  " + line for line in self.lines)])
+
+    def update(self, stage: str, detail: str) -> None:
+        line = f"{time.strftime('%H:%M:%S')}  {detail}"
+        with self._lock:
+            if self.lines and self.lines[-1].split("  ", 1)[-1] == detail:
+                return
+            self.lines.append(line)
+            self._dirty = True
+        if not self._notebook:
+            print("  " + line, flush=True)  # a terminal scrolls; each stage is one line
+            return
+        self.flush(force=False)
+
+    def flush(self, force: bool = True) -> None:
+        if self._handle is None:
+            return
+        with self._lock:
+            now = time.monotonic()
+            if not self._dirty or (not force and now - self._last_flush < 1 / MAX_UPDATES_PER_SECOND):
+                return
+            self._dirty = False
+            self._last_flush = now
+            text = self._render()
+        self._handle.update(Text(text))
+
+    def start(self) -> Progress:
+        if not self._notebook:
+            print(self.title, flush=True)
+        return self
+
+
+class StreamPrinter:
+    """Writes streamed text to the cell in batches (≤ 10 per second) from a bounded buffer.
+
+    If lines arrive faster than a frontend can take, the oldest pending ones are dropped and
+    counted, and the count is reported: memory stays bounded whatever the remote side does.
+    """
+
+    def __init__(self, max_pending_lines: int = 5000, stream=None):
+        self._pending: deque[str] = deque(maxlen=max_pending_lines)
+        self._stream = stream
+        self.dropped = 0
+        self._last = 0.0
+
+    def write(self, text: str) -> None:
+        if not text:
+            return
+        if len(self._pending) == self._pending.maxlen:
+            self.dropped += 1
+        self._pending.append(text)
+        if time.monotonic() - self._last >= 1 / MAX_UPDATES_PER_SECOND:
+            self.flush()
+
+    def line(self, text: str) -> None:
+        self.write(text if text.endswith("\n") else text + "\n")
+
+    def flush(self) -> None:
+        self._last = time.monotonic()
+        if not self._pending:
+            return
+        chunk = "".join(self._pending)
+        self._pending.clear()
+        out = self._stream or sys.stdout
+        out.write(chunk)
+        out.flush()
+
+    def close(self) -> None:
+        self.flush()
+        if self.dropped:
+            (self._stream or sys.stdout).write(
+                f"[{self.dropped} lines dropped: output came faster than the display can show]\n"
+            )
+
+
+class Link:
+    """A tunnelled UI. The text shown and saved never contains the token.
+
+    In a notebook the clickable link is a one-time local redirect (``links.py``) that hands the
+    browser the token URL; in a terminal IPython nothing is saved, so the token URL is printed.
+    """
+
+    def __init__(self, label: str, plain_url: str, click_url: str, note: str = ""):
+        self.label, self.plain_url, self.click_url, self.note = label, plain_url, click_url, note
+
+    def __repr__(self) -> str:
+        return f"{self.label}: {self.click_url}" + (f"\n{self.note}" if self.note else "")
+
+    def _repr_html_(self) -> str:
+        note = f"<br><small>{html.escape(self.note)}</small>" if self.note else ""
+        return (f"{html.escape(self.label)}: <a href='{html.escape(self.click_url)}' "
+                f"target='_blank'>{html.escape(self.plain_url)}</a>{note}")
