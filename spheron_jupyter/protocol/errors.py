@@ -33,9 +33,16 @@ class Finding:
     def value_text(self) -> str:
         if self.value is None:
             return "missing" if not self.noun else f"no {self.noun}"
-        shown = repr(self.value) if isinstance(self.value, str) else str(self.value)
-        if isinstance(self.value, (list, tuple)):
-            shown = ", ".join(str(item) for item in self.value)
+        if isinstance(self.value, bool):
+            shown = str(self.value).lower()  # as YAML writes it
+        elif isinstance(self.value, str):
+            shown = repr(self.value)
+        elif isinstance(self.value, float):
+            shown = f"{self.value:g}"
+        elif isinstance(self.value, (list, tuple, dict)):
+            shown = ", ".join(str(item) for item in self.value) or "empty"
+        else:
+            shown = str(self.value)
         return f"{self.noun} {shown}" if self.noun else shown
 
     @property
@@ -45,10 +52,11 @@ class Finding:
 
     @property
     def message(self) -> str:
-        fix = self.fix.rstrip(".")
+        # A fix may end in a question ("did you mean `rtx4090`?"); don't add a full stop to it.
+        fix = self.fix if self.fix.endswith(("?", "!")) else self.fix.rstrip(".") + "."
         if not self.show_value:
-            return f"{self.location}: {self.rule}: {fix}."
-        return f"{self.location}: {self.value_text} — {self.rule}: {fix}."
+            return f"{self.location}: {self.rule}: {fix}"
+        return f"{self.location}: {self.value_text} — {self.rule}: {fix}"
 
     def __str__(self) -> str:
         return self.message

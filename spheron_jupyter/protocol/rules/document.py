@@ -18,6 +18,7 @@ from .names import (
     is_allowed_registry,
     normalize_gpu_model,
     registry_host,
+    suggest,
 )
 
 
@@ -37,7 +38,7 @@ def sections_not_empty(context: RuleContext) -> None:
                              (("profiles", "placement"), doc.profiles.placement, "a placement")):
         path = key if isinstance(key, tuple) else (key,)
         if not value:
-            context.error(path, None, f"{'.'.join(path)} is empty", f"add {what}", "icl.empty-section")
+            context.error(path, {}, f"{'.'.join(path)} is empty", f"add {what}", "icl.empty-section")
 
 
 def deployment_references(context: RuleContext) -> None:
@@ -77,7 +78,10 @@ def deployment_references(context: RuleContext) -> None:
 def _name_fix(name: str, existing, section: str) -> str:
     if not existing:
         return f"define it under {section}"
-    return f"{did_you_mean(name, list(existing))} (defined under {section}: {', '.join(existing)})"
+    names = list(existing)
+    if suggest(name, names):
+        return f"{did_you_mean(name, names)} ({section}: {', '.join(names)})"
+    return f"define it under {section}, or use one defined there ({', '.join(names)})"
 
 
 def expose_entries(context: RuleContext) -> None:
