@@ -225,3 +225,10 @@ def _replace_symlink(link: Path, target: Path) -> None:
     elif link.is_dir():
         raise FileExistsError(f"{link} is a real directory; not replacing it with a volume")
     link.symlink_to(target, target_is_directory=True)
+
+
+def create_runtime(state_dir: Path | str):
+    """The entry point runtime.load_runtime looks for: real SSH sandboxes for every instance."""
+    from spheron_jupyter.emulator.sandbox_runtime import SandboxRuntime  # imports this module
+
+    return SandboxRuntime(state_dir)

@@ -27,11 +27,18 @@ from spheron_jupyter.emulator.sandbox_keys import authorized_key_blobs
 from spheron_jupyter.emulator.sshserver_session import Session
 
 log = logging.getLogger(__name__)
+# Clients hanging up mid-packet is routine for a server; paramiko reports it at ERROR level,
+# which without this handler would reach the emulator's stderr through logging's last resort.
+log.addHandler(logging.NullHandler())
 
 
 class InstanceSSHServer:
-    """Listens for one instance; bind at provision (port known, connections refused), serve
-    from boot on."""
+    """Listens for one instance from provision on; the SSH handshake waits until boot.
+
+    Holding early connections (rather than refusing them) closes a race: the REST side may
+    report ``running`` a moment before boot has installed cloud-init's host key, and a client
+    that connects in that moment must still be shown the pinned key, not the provisional one.
+    """
 
     def __init__(self, sandbox: InstanceSandbox, *, preferred_port: int = 0) -> None:
         self.sandbox = sandbox
@@ -40,27 +47,32 @@ class InstanceSSHServer:
         self._host_key = sandbox.load_host_key()
         self._connections: set[_Connection] = set()
         self._lock = threading.Lock()
-        self._serving = False
+        self._booted = threading.Event()
         self._closed = False
+        self._listener.listen(64)
+        threading.Thread(target=self._accept_loop, daemon=True,
+                         name=f"emulator-sshd-{self.port}").start()
 
     @property
     def host_key(self) -> paramiko.PKey:
-        return self._host_key
+        with self._lock:
+            return self._host_key
 
     def reload_host_key(self) -> None:
         key = self.sandbox.load_host_key()
         with self._lock:
             self._host_key = key
 
-    def start(self) -> None:
-        """Begin accepting connections (the instance has booted)."""
-        with self._lock:
-            if self._serving or self._closed:
-                return
-            self._serving = True
-        self._listener.listen(64)
-        threading.Thread(target=self._accept_loop, daemon=True,
-                         name=f"emulator-sshd-{self.port}").start()
+    def start_serving(self) -> None:
+        """The instance has booted: let waiting and new connections proceed to the handshake."""
+        self._booted.set()
+
+    def wait_until_serving(self) -> bool:
+        """Block a connection's thread until boot (True) or stop (False)."""
+        while not self._booted.wait(0.5):
+            if self._closed:
+                return False
+        return not self._closed
 
     def drop_connections(self) -> None:
         """Cut every client off at once; the server keeps listening (a network blip)."""
@@ -73,6 +85,7 @@ class InstanceSSHServer:
         """Stop listening (new connections are refused at once) and cut every connection."""
         with self._lock:
             self._closed = True
+        self._booted.set()  # release connections still waiting for boot; they see _closed
         try:
             self._listener.shutdown(socket.SHUT_RDWR)  # wakes the accept thread on Linux
         except OSError:
@@ -112,8 +125,11 @@ class _Connection:
     def run(self) -> None:
         sock, server = self.sock, self.server
         try:
+            if not server.wait_until_serving():
+                return
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             transport = _SignalAwareTransport(sock)
+            transport.set_log_channel(f"{__name__}.transport")
             self.transport = transport
             transport.add_server_key(server.host_key)
             interface = _InstanceInterface(server.sandbox, self._connection_env())
@@ -191,7 +207,8 @@ class _InstanceInterface(paramiko.ServerInterface):
 
     def _session(self, channel: paramiko.Channel) -> Session:
         session = self.sessions.get(channel.get_id())
-        if session is None:
+        # paramiko reuses a closed channel's id, so an entry may belong to an earlier channel.
+        if session is None or session.channel is not channel:
             session = Session(self.sandbox, channel, self.connection_env)
             self.sessions[channel.get_id()] = session
         return session
@@ -213,17 +230,27 @@ class _InstanceInterface(paramiko.ServerInterface):
     def check_channel_exec_request(self, channel, command) -> bool:
         return self._session(channel).start(_text(command))
 
+    def request_answered(self, channel) -> None:
+        session = self.sessions.get(channel.get_id())
+        if session is not None and session.channel is channel:
+            session.launch()
+
     def check_channel_signal_request(self, channel, name: str) -> bool:
         session = self.sessions.get(channel.get_id())
-        return session is not None and session.deliver_signal(name)
+        return session is not None and session.channel is channel and session.deliver_signal(name)
 
 
 def _handle_channel_request(channel: paramiko.Channel, message: Message) -> None:
-    """paramiko ignores the ``signal`` request (RFC 4254 6.9); route it to the interface."""
+    """Channel requests, with two additions to paramiko's handling: ``signal`` (RFC 4254 6.9,
+    which paramiko ignores) reaches the interface, and a session's command starts only after
+    its exec/shell request has been answered."""
     start = message.packet.tell()
     if message.get_text() != "signal":
         message.packet.seek(start)
-        paramiko.Channel._handle_request(channel, message)
+        paramiko.Channel._handle_request(channel, message)  # answers the request
+        server = channel.transport.server_object
+        if isinstance(server, _InstanceInterface):
+            server.request_answered(channel)
         return
     want_reply = message.get_boolean()
     name = message.get_text()

@@ -62,6 +62,7 @@ class Session:
         self.pty: PtyRequest | None = None
         self.process: subprocess.Popen | None = None
         self._master_fd: int | None = None
+        self._requested: tuple[str | None] | None = None
 
     # -- requests (called from the transport thread: must return quickly) -------------------
 
@@ -84,19 +85,40 @@ class Session:
         return True
 
     def start(self, command: str | None) -> bool:
-        """Run ``command`` with bash (or an interactive login shell when None)."""
-        if self.process is not None:
+        """Accept an exec (``command``) or shell (None) request; :meth:`launch` runs it.
+
+        The process must not start here: a quick command could finish and close the channel
+        before paramiko has sent the reply to this very request, and the client would then see
+        "channel closed" instead of its output.
+        """
+        if self.process is not None or self._requested:
             return False  # one command per session channel, as in the protocol
+        self._requested = (command,)
+        return True
+
+    def launch(self) -> None:
+        """Start what :meth:`start` accepted; called once the request has been answered."""
+        if self._requested is None or self.process is not None:
+            return
+        (command,) = self._requested
         try:
             if self.pty is not None:
                 self._start_with_pty(command)
             else:
                 self._start_with_pipes(command)
-        except OSError:
-            return False
+        except OSError as error:
+            self._fail(f"emulator: cannot start {command or 'a shell'}: {error}\n")
+            return
         threading.Thread(target=self._supervise, daemon=True,
                          name=f"emulator-session-{self.process.pid}").start()
-        return True
+
+    def _fail(self, message: str) -> None:
+        try:
+            self.channel.sendall_stderr(message.encode())
+            self.channel.send_exit_status(127)
+            self.channel.close()
+        except (OSError, EOFError, paramiko.SSHException):
+            pass
 
     def deliver_signal(self, name: str) -> bool:
         signum = getattr(signal, "SIG" + str(name).upper().removeprefix("SIG"), None)

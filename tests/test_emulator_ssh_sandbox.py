@@ -1,0 +1,295 @@
+"""The SSH sandbox runtime in-process: what one emulated instance offers over SSH.
+
+These drive ``SandboxRuntime`` directly, as the REST app does, so each case takes well under a
+second; test_emulator_ssh.py covers the same paths end to end through the emulator process.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+
+import paramiko
+import pytest
+
+from spheron_jupyter.emulator.sandbox import create_runtime
+from spheron_jupyter.emulator.sandbox_keys import load_host_key
+from tests.test_emulator_ssh_support import (EchoServer, connect, free_port, make_key,
+                                             pinned_host_key_cloud_init, port_refuses,
+                                             process_gone, public_line, run, wait_for)
+
+
+@pytest.fixture
+def state_dir(tmp_path):
+    return tmp_path / "state"
+
+
+@pytest.fixture
+def runtime(state_dir):
+    runtime = create_runtime(state_dir)
+    yield runtime
+    runtime.close()
+
+
+@pytest.fixture
+def keys(tmp_path):
+    client_key, _ = make_key(tmp_path, "client")
+    host_key, host_key_path = make_key(tmp_path, "pinned_host")
+    return {"client": client_key, "host": host_key, "host_path": host_key_path}
+
+
+def launch(runtime, keys, *, instance_id="dep_a", provider="voltage-park", **cloud_init):
+    """provision + boot, as the REST app would; returns the instance dict with its endpoint."""
+    instance = {"id": instance_id, "providerId": provider, "status": "deploying",
+                "sshPublicKey": public_line(keys["client"]),
+                "cloudInit": pinned_host_key_cloud_init(keys["host_path"], **cloud_init)}
+    ip, port, user = runtime.provision(instance)
+    instance.update(ipAddress=ip, sshPort=port, user=user, status="running")
+    runtime.boot(instance)
+    return instance
+
+
+def finished_log(runtime, instance) -> str:
+    log = runtime._live[instance["id"]].sandbox.startup_log
+    return wait_for(lambda: "finished at" in (log.read_text() if log.exists() else "")
+                    and log.read_text(), what="cloud-init to finish")
+
+
+def test_exec_runs_for_real_in_the_instance_home(runtime, keys, state_dir):
+    instance = launch(runtime, keys)
+    assert instance["ipAddress"] == "127.0.0.1" and instance["user"] == "ubuntu"
+    with connect(instance["sshPort"], "ubuntu", keys["client"], keys["host"]) as client:
+        status, out, err = run(client, 'pwd; echo "$HOME"; python3 -c "print(6*7)"; '
+                                       'echo oops >&2; exit 3')
+    home = str(state_dir / "instances" / "dep_a" / "root" / "home" / "ubuntu")
+    assert (status, out.split(), err) == (3, [home, home, "42"], "oops\n")
+
+
+def test_root_providers_log_in_as_root_in_slash_root(runtime, keys, state_dir):
+    instance = launch(runtime, keys, provider="spheron-ai")
+    assert instance["user"] == "root"
+    with connect(instance["sshPort"], "root", keys["client"], keys["host"]) as client:
+        assert run(client, "pwd")[1].strip() == str(state_dir / "instances/dep_a/root/root")
+
+
+def test_only_the_authorised_key_and_login_user_get_in(runtime, keys, tmp_path):
+    instance = launch(runtime, keys)
+    stranger, _ = make_key(tmp_path, "stranger")
+    with pytest.raises(paramiko.AuthenticationException):
+        connect(instance["sshPort"], "ubuntu", stranger, keys["host"])
+    with pytest.raises(paramiko.AuthenticationException):
+        connect(instance["sshPort"], "root", keys["client"], keys["host"])
+
+
+def test_the_provisional_host_key_is_never_presented_once_cloud_init_pinned_one(runtime, keys,
+                                                                              state_dir):
+    instance = launch(runtime, keys)
+    provisional = state_dir / "instances/dep_a/root/etc/ssh/ssh_host_ed25519_key.pub"
+    assert provisional.exists()  # generated at provision, then replaced by cloud-init's key
+    wrong = load_host_key(state_dir / "instances/dep_a/root/etc/ssh/ssh_host_ed25519_key")
+    assert wrong.asbytes() == keys["host"].asbytes()
+    other, _ = make_key(state_dir.parent, "other")
+    with pytest.raises(paramiko.BadHostKeyException):
+        connect(instance["sshPort"], "ubuntu", keys["client"], other)
+
+
+def test_runcmd_output_lands_in_the_startup_log_the_environment_names(runtime, keys):
+    instance = launch(runtime, keys, packages=["htop"],
+                      runcmd=["echo hello from runcmd", ["printf", "%s\\n", "a list item"],
+                              "systemctl restart nginx", "false"])
+    log = finished_log(runtime, instance)
+    assert "running 'modules:final'" in log
+    assert "would install packages: htop" in log
+    assert "hello from runcmd\na list item\n" in log
+    assert "restart nginx.service" not in log and "restart nginx: no init system" in log
+    assert "Failed to run module scripts-user" in log  # `false` fails the script, as on Ubuntu
+    with connect(instance["sshPort"], "ubuntu", keys["client"], keys["host"]) as client:
+        status, out, _ = run(client, 'cat "${SPHERON_STARTUP_LOG:-/var/log/cloud-init-output.log}";'
+                                     ' cloud-init status --wait')
+    assert "hello from runcmd" in out and out.rstrip().endswith("status: error")
+    assert status == 1
+
+
+def test_systemctl_restart_ssh_presents_a_key_written_later(runtime, keys, tmp_path):
+    later_key, later_path = make_key(tmp_path, "later")
+    deferred = {"path": "/etc/ssh/ssh_host_ed25519_key", "permissions": "0600", "defer": True,
+                "content": later_path.read_text()}
+    instance = launch(runtime, keys, runcmd=["service ssh restart", "echo restarted"])
+    runtime.stop(instance)
+    instance = launch(runtime, keys, instance_id="dep_b", runcmd=["service ssh restart"])
+    instance["cloudInit"]["writeFiles"].append(deferred)
+    runtime.stop(instance)
+    # Deferred files are written in the final stage; sshd only picks them up on restart.
+    spec = {"writeFiles": [deferred], "runcmd": ["sudo systemctl restart sshd.service"]}
+    instance = {"id": "dep_c", "providerId": "voltage-park", "cloudInit": spec,
+                "sshPublicKey": public_line(keys["client"])}
+    ip, port, user = runtime.provision(instance)
+    instance.update(sshPort=port, user=user)
+    runtime.boot(instance)
+    log = finished_log(runtime, instance)
+    assert "timed out" not in log
+    with connect(port, user, keys["client"], later_key) as client:
+        assert run(client, "echo ok")[1] == "ok\n"
+
+
+def test_env_requests_are_filtered_and_instance_variables_kept(runtime, keys):
+    instance = launch(runtime, keys)
+    env = {"JUPYTER_TOKEN": "t0ken", "LC_ALL": "C.UTF-8", "FOO": "no",
+           "SPHERON_STARTUP_LOG": "/elsewhere"}
+    with connect(instance["sshPort"], "ubuntu", keys["client"], keys["host"]) as client:
+        out = run(client, 'echo "$JUPYTER_TOKEN|$LC_ALL|${FOO:-unset}|$SPHERON_STARTUP_LOG"',
+                  environment=env)[1]
+    token, lc_all, foo, log = out.strip().split("|")
+    assert (token, lc_all, foo) == ("t0ken", "C.UTF-8", "unset")
+    assert log.endswith("/root/var/log/cloud-init-output.log")
+
+
+def test_closing_the_channel_hangs_up_the_command(runtime, keys):
+    instance = launch(runtime, keys)
+    with connect(instance["sshPort"], "ubuntu", keys["client"], keys["host"]) as client:
+        _, stdout, _ = client.exec_command("echo $$; exec sleep 60")
+        pid = int(stdout.readline())
+        stdout.channel.close()
+        wait_for(lambda: process_gone(pid), timeout=10, what="the command to end")
+
+
+def test_a_signal_request_reaches_the_process_group(runtime, keys):
+    instance = launch(runtime, keys)
+    with connect(instance["sshPort"], "ubuntu", keys["client"], keys["host"]) as client:
+        _, stdout, _ = client.exec_command("echo started; sleep 60")
+        assert stdout.readline() == "started\n"
+        send_signal(stdout.channel, "TERM")
+        assert stdout.channel.recv_exit_status() == 128 + signal.SIGTERM
+
+
+def send_signal(channel: paramiko.Channel, name: str) -> None:
+    """RFC 4254 6.9; paramiko has no client call for it (OpenSSH's sshd honours it)."""
+    message = paramiko.Message()
+    message.add_byte(paramiko.common.cMSG_CHANNEL_REQUEST)
+    message.add_int(channel.remote_chanid)
+    message.add_string("signal")
+    message.add_boolean(False)
+    message.add_string(name)
+    channel.transport._send_user_message(message)
+
+
+def test_a_pty_session_has_a_terminal_and_ctrl_c_interrupts(runtime, keys):
+    instance = launch(runtime, keys)
+    with connect(instance["sshPort"], "ubuntu", keys["client"], keys["host"]) as client:
+        assert run_pty(client, "tty")[1].startswith("/dev/pts/")
+        channel = client.get_transport().open_session()
+        channel.get_pty()
+        channel.exec_command("echo ready; sleep 60")
+        wait_for(lambda: b"ready" in channel.recv(1024), what="the command to start")
+        channel.send(b"\x03")
+        assert channel.recv_exit_status() == 128 + signal.SIGINT
+
+
+def run_pty(client, command):
+    _stdin, stdout, _ = client.exec_command(command, get_pty=True, timeout=20)
+    out = stdout.read().decode()
+    return stdout.channel.recv_exit_status(), out
+
+
+def test_direct_tcpip_reaches_loopback_only(runtime, keys):
+    instance = launch(runtime, keys)
+    echo = EchoServer()
+    try:
+        with connect(instance["sshPort"], "ubuntu", keys["client"], keys["host"]) as client:
+            transport = client.get_transport()
+            channel = transport.open_channel("direct-tcpip", ("localhost", echo.port),
+                                             ("127.0.0.1", 0))
+            channel.sendall(b"ping through the tunnel")
+            channel.shutdown_write()
+            received = b""
+            while chunk := channel.recv(1024):
+                received += chunk
+            assert received == b"ping through the tunnel"  # and the half-close came back
+            for destination, reason in ((("10.1.2.3", 22), 1), (("127.0.0.1", free_port()), 2)):
+                with pytest.raises(paramiko.ChannelException) as refused:
+                    transport.open_channel("direct-tcpip", destination, ("127.0.0.1", 0))
+                assert refused.value.code == reason  # 1 prohibited, 2 connect failed
+    finally:
+        echo.close()
+
+
+def test_drop_connections_cuts_clients_but_keeps_listening(runtime, keys):
+    instance = launch(runtime, keys)
+    client = connect(instance["sshPort"], "ubuntu", keys["client"], keys["host"])
+    runtime.drop_connections(instance)
+    wait_for(lambda: not client.get_transport().is_active(), timeout=10, what="the drop")
+    client.close()
+    with connect(instance["sshPort"], "ubuntu", keys["client"], keys["host"]) as again:
+        assert run(again, "echo back")[1] == "back\n"
+
+
+def test_stop_refuses_connections_and_kills_even_detached_processes(runtime, keys):
+    instance = launch(runtime, keys)
+    with connect(instance["sshPort"], "ubuntu", keys["client"], keys["host"]) as client:
+        out = run(client, "setsid nohup sleep 300 >/dev/null 2>&1 & echo $!")[1]
+    daemon = int(out)
+    assert not process_gone(daemon)
+    runtime.stop(instance)
+    assert port_refuses(instance["sshPort"])
+    wait_for(lambda: process_gone(daemon), timeout=10, what="the daemon to be killed")
+
+
+def test_volumes_appear_as_directories_and_keep_their_data(runtime, keys, state_dir):
+    first = launch(runtime, keys, instance_id="dep_1")
+    second = launch(runtime, keys, instance_id="dep_2")
+    volume = {"id": "vol_1", "name": "datasets", "dataDir": str(state_dir / "volumes" / "vol_1")}
+    runtime.attach(first, volume)
+    runtime.attach(second, volume)
+    with connect(first["sshPort"], "ubuntu", keys["client"], keys["host"]) as client:
+        assert run(client, "echo shared > volumes/datasets/file; ls -d "
+                           '"$SPHERON_INSTANCE_ROOT/mnt/datasets"')[0] == 0
+    with connect(second["sshPort"], "ubuntu", keys["client"], keys["host"]) as client:
+        assert run(client, "cat ~/volumes/datasets/file")[1] == "shared\n"
+        runtime.detach(second, volume)
+        assert run(client, "ls ~/volumes/datasets")[0] != 0
+    runtime.attach(second, volume)
+    assert (state_dir / "instances/dep_2/root/home/ubuntu/volumes/datasets/file").read_text() \
+        == "shared\n"
+
+
+def test_a_restarted_runtime_resumes_on_the_same_port_with_the_same_key(state_dir, keys):
+    first = create_runtime(state_dir)
+    instance = launch(first, keys, runcmd=["echo once"])
+    finished_log(first, instance)
+    first.close()
+    assert port_refuses(instance["sshPort"])
+    second = create_runtime(state_dir)
+    try:
+        second.resume(instance)
+        with connect(instance["sshPort"], "ubuntu", keys["client"], keys["host"]) as client:
+            log = run(client, 'cat "$SPHERON_STARTUP_LOG"')[1]
+        assert log.count("echo once") == 0 and log.count("once\n") == 1  # runcmd ran only once
+    finally:
+        second.close()
+
+
+def test_a_client_that_never_speaks_blocks_nobody(runtime, keys):
+    instance = launch(runtime, keys)
+    silent = socket.create_connection(("127.0.0.1", instance["sshPort"]))
+    try:
+        started = time.monotonic()
+        runtime.drop_connections(instance)
+        runtime.stop(instance)
+        assert time.monotonic() - started < 2
+    finally:
+        silent.close()
+
+
+def test_the_emulator_never_writes_outside_the_instance_root(runtime, keys, state_dir):
+    escape = {"path": "/../../../escaped.txt", "content": "nope"}
+    instance = {"id": "dep_x", "providerId": "voltage-park",
+                "sshPublicKey": public_line(keys["client"]),
+                "cloudInit": {"writeFiles": [escape, {"path": "/etc/motd", "content": "hi"}]}}
+    _ip, port, user = runtime.provision(instance)
+    runtime.boot({**instance, "sshPort": port, "user": user})
+    log = finished_log(runtime, instance)
+    assert "leaves the instance root" in log
+    assert not (state_dir.parent / "escaped.txt").exists() and not os.path.exists("/escaped.txt")
+    assert (state_dir / "instances/dep_x/root/etc/motd").read_text() == "hi"
