@@ -104,7 +104,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"Spheron emulator at {server.url}")
     print(f"API key: {app.store.api_key}", flush=True)
     try:
-        server.serve_forever(poll_interval=0.2)
+        server.serve_forever(poll_interval=0.05)
     finally:
         server.server_close()
         app.close()

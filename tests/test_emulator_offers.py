@@ -1,0 +1,134 @@
+"""The emulator's catalog over real HTTP: providers, the offer envelope, paging, search, sorting."""
+
+from __future__ import annotations
+
+import httpx
+
+from spheron_jupyter.emulator.catalog import generate_offers
+from tests.fixtures.emulator import all_offers
+
+PROVIDERS = {"spheron-ai", "voltage-park", "data-crunch", "massed-compute", "sesterce", "tensordock"}
+
+
+def test_providers_is_a_bare_array_without_auth(emulator):
+    response = httpx.get(emulator.url + "/api/providers")
+    assert response.status_code == 200
+    assert set(response.json()) == PROVIDERS
+
+
+def test_offers_need_no_auth_but_refuse_a_wrong_key(emulator):
+    anonymous = httpx.get(emulator.url + "/api/gpu-offers")
+    assert anonymous.status_code == 200
+    assert "originalPrice" not in anonymous.json()["data"][0]["offers"][0]
+    wrong = httpx.get(emulator.url + "/api/gpu-offers", headers={"Authorization": "Bearer sai_pk_x"})
+    assert wrong.status_code == 401
+    assert wrong.json()["message"]
+
+
+def test_authenticated_offers_carry_team_price_fields(emulator_client):
+    offer = emulator_client.get("/api/gpu-offers").json()["data"][0]["offers"][0]
+    assert offer["originalPrice"] == offer["price"]
+    assert offer["discountedPrice"] <= offer["price"]
+
+
+def test_envelope_and_default_limit(emulator_client):
+    envelope = emulator_client.get("/api/gpu-offers").json()
+    assert set(envelope) == {"data", "total", "page", "limit", "totalPages"}
+    assert envelope["page"] == 1 and envelope["limit"] == 10 and len(envelope["data"]) == 10
+    assert envelope["totalPages"] == -(-envelope["total"] // 10)
+    group = envelope["data"][0]
+    for field in ("gpuType", "gpuModel", "baseGpuType", "displayName", "popularity",
+                  "totalAvailable", "lowestPrice", "highestPrice", "averagePrice", "providers",
+                  "interconnectVariants", "hasMultipleVariants", "offers"):
+        assert field in group
+    assert group["lowestPrice"] == min(o["price"] for o in group["offers"])
+
+
+def test_paging_reaches_every_offer_exactly_once(emulator_client):
+    offers = all_offers(emulator_client)
+    assert len(offers) == len(generate_offers())
+    assert len({o["offerId"] for o in offers}) == len(offers)
+
+
+def test_catalog_size_and_coverage(emulator_client):
+    offers = all_offers(emulator_client)
+    assert len(offers) >= 200
+    gpu_types = {o["gpuType"] for o in offers}
+    base_types = {t.removesuffix("-baremetal") for t in gpu_types} - {"cpu"}
+    assert len(base_types) >= 20
+    for expected in ("h100", "h100-sxm5", "h200", "b200", "a100-80g", "a100-40g", "l40s", "l40",
+                     "a6000", "a5000", "a4000", "rtx-4090", "rtx-3090", "rtx-5090", "l4", "a10",
+                     "v100", "t4", "gh200", "rtx-6000-ada", "a40", "mi300x"):
+        assert expected in gpu_types
+    assert {o["provider"] for o in offers} == PROVIDERS
+    assert {o["instanceType"] for o in offers} == {"SPOT", "DEDICATED", "CLUSTER"}
+    assert all("spot_price" in o for o in offers if o["instanceType"] == "SPOT")
+    assert any(o["gpuType"].endswith("-baremetal") and "BAREMETAL" in o["gpuModel"] for o in offers)
+    clusters = [o for o in offers if o["instanceType"] == "CLUSTER"]
+    assert clusters and all(o["provider"] == "voltage-park" and o["gpuCount"] == 8
+                            and o["gpuType"] == "h100-sxm5"
+                            and o["extras"]["deployment_type"] == "cluster"
+                            and "kubernetes_addon" in o["extras"] for o in clusters)
+    cloud_init = sum(o["supportsCloudInit"] for o in offers) / len(offers)
+    assert 0.35 < cloud_init < 0.65
+    assert any(not o["available"] for o in offers) and any(o["maintenance"] for o in offers)
+    assert any(o["gpuCount"] == 0 for o in offers)
+    assert any(o.get("minimumRuntimeMinutes") for o in offers)
+    os_options = {os for o in offers for os in o["os_options"]}
+    assert "ubuntu-22.04" in os_options
+    assert "Ubuntu Server 22.04 LTS R570 CUDA 12.8" in os_options
+    assert len({r for o in offers for r in o["clusters"]}) >= 8
+    for offer in offers:
+        assert offer["region"] in offer["clusters"]
+        assert offer["price"] > 0
+
+
+def test_catalog_is_deterministic():
+    assert generate_offers() == generate_offers()
+
+
+def test_search_matches_gpu_model_text(emulator_client):
+    groups = emulator_client.get("/api/gpu-offers", params={"search": "H100", "limit": 50}).json()["data"]
+    assert {g["gpuType"] for g in groups} == {"h100", "h100-sxm5", "h100-sxm5-baremetal"}
+    spaced = emulator_client.get("/api/gpu-offers", params={"search": "RTX 4090"}).json()["data"]
+    assert {g["baseGpuType"] for g in spaced} == {"rtx-4090"}
+    assert emulator_client.get("/api/gpu-offers", params={"search": "nope"}).json()["total"] == 0
+
+
+def test_sort_by_price_both_ways(emulator_client):
+    def lowest(order, sort_by="lowestPrice"):
+        data = emulator_client.get("/api/gpu-offers", params={
+            "sortBy": sort_by, "sortOrder": order, "limit": 100}).json()["data"]
+        return [g["lowestPrice"] for g in data]
+
+    ascending = lowest("asc")
+    assert ascending == sorted(ascending) and len(ascending) > 20
+    assert lowest("desc") == sorted(ascending, reverse=True)
+    highest = [g["highestPrice"] for g in emulator_client.get("/api/gpu-offers", params={
+        "sortBy": "highestPrice", "sortOrder": "desc", "limit": 100}).json()["data"]]
+    assert highest == sorted(highest, reverse=True)
+    popularity = [g["popularity"] for g in emulator_client.get(
+        "/api/gpu-offers", params={"limit": 100}).json()["data"]]
+    assert popularity == sorted(popularity, reverse=True)
+
+
+def test_instance_type_filter(emulator_client):
+    for kind in ("SPOT", "DEDICATED", "CLUSTER"):
+        offers = all_offers(emulator_client, instanceType=kind)
+        assert offers and {o["instanceType"] for o in offers} == {kind}
+    bare = all_offers(emulator_client, instanceType="BAREMETAL")
+    assert bare and all(o["gpuType"].endswith("-baremetal") for o in bare)
+
+
+def test_bad_query_parameters_are_400s_that_say_why(emulator_client):
+    for params, word in (({"page": "0"}, "page"), ({"limit": "x"}, "limit"),
+                         ({"sortBy": "vibes"}, "sortBy"), ({"sortOrder": "up"}, "sortOrder"),
+                         ({"instanceType": "FAST"}, "instanceType")):
+        response = emulator_client.get("/api/gpu-offers", params=params)
+        assert response.status_code == 400
+        assert word in response.json()["message"]
+
+
+def test_unknown_route_and_method(emulator_client):
+    assert emulator_client.get("/api/nothing-here").status_code == 404
+    assert emulator_client.put("/api/gpu-offers").status_code == 405
