@@ -98,10 +98,12 @@ def test_the_provisional_host_key_is_never_presented_once_cloud_init_pinned_one(
 def test_runcmd_output_lands_in_the_startup_log_the_environment_names(runtime, keys):
     instance = launch(runtime, keys, packages=["htop"],
                       runcmd=["echo hello from runcmd", ["printf", "%s\\n", "a list item"],
-                              "systemctl restart nginx", "false"])
+                              "systemctl restart nginx", "sudo apt-get install -y nginx",
+                              "false"])
     log = finished_log(runtime, instance)
     assert "running 'modules:final'" in log
     assert "would install packages: htop" in log
+    assert "would run apt-get install -y nginx" in log  # the host's packages stay untouched
     assert "hello from runcmd\na list item\n" in log
     assert "restart nginx.service" not in log and "restart nginx: no init system" in log
     assert "Failed to run module scripts-user" in log  # `false` fails the script, as on Ubuntu

@@ -1,4 +1,4 @@
-"""Stand-ins for the system tools a startup script expects: systemctl, service, sudo, cloud-init.
+"""Stand-ins for system tools a startup script expects: systemctl, service, sudo, apt, cloud-init.
 
 They sit first on every PATH of the instance. Nothing here may act on the host machine: a
 restart of ``ssh``/``sshd`` becomes a request file that the instance's own SSH server answers
@@ -84,6 +84,16 @@ done
 exec env "$@"
 """
 
+APT = r"""#!/bin/bash
+# apt-get / apt on an emulated Spheron instance: it shares the host's system, which a startup
+# script must not change, so installs are only reported (like cloud-init's `packages`).
+case " $* " in
+    *" install "*) echo "emulator: would run $(basename "$0") $* (an emulated instance installs no packages)" ;;
+    *) ;;
+esac
+exit 0
+"""
+
 CLOUD_INIT = r"""#!/bin/bash
 # cloud-init on an emulated Spheron instance: only `status [--wait] [--long]` is meaningful.
 cloud_dir=@CLOUD_DIR@
@@ -110,7 +120,8 @@ echo "status: $result"
 def install(shim_dir: Path, request_dir: Path, cloud_dir: Path) -> None:
     """Write the shims (again, so a newer emulator's shims replace an older one's)."""
     shim_dir.mkdir(parents=True, exist_ok=True)
-    scripts = {"systemctl": SYSTEMCTL, "service": SERVICE, "sudo": SUDO, "cloud-init": CLOUD_INIT}
+    scripts = {"systemctl": SYSTEMCTL, "service": SERVICE, "sudo": SUDO, "cloud-init": CLOUD_INIT,
+               "apt-get": APT, "apt": APT}
     for name, text in scripts.items():
         text = (text.replace("@REQUEST_DIR@", shlex.quote(str(request_dir)))
                     .replace("@CLOUD_DIR@", shlex.quote(str(cloud_dir))))

@@ -2,8 +2,8 @@
 
 Threads, not an event loop: the emulator's HTTP side must never wait on an SSH client. The
 listening socket has its own accept thread, each connection its own transport thread (plus one
-that hands out forwarded channels), and nothing the HTTP side calls (start, stop, drop) blocks
-on a client: connections are cut with ``shutdown()`` and their threads left to wind down.
+that hands out forwarded channels), and nothing the HTTP side calls (start_serving, stop, drop)
+blocks on a client: connections are cut with ``shutdown()`` and their threads left to wind down.
 
 Public-key authentication only, against the login user's ``~/.ssh/authorized_keys`` inside the
 instance root, as sshd would read it. The host key is whatever sits at the instance's
