@@ -72,7 +72,7 @@ def test_malformed_yaml_names_the_line():
     with pytest.raises(IclError) as caught:
         load_icl(text)
     assert caught.value.line == 5
-    assert "(line 5)" in str(caught.value) and "malformed YAML" in str(caught.value)
+    assert str(caught.value).startswith("line 5: malformed YAML")
 
 
 def test_unclosed_bracket_is_a_yaml_error_not_a_traceback():

@@ -68,3 +68,19 @@ def test_findings_renderers():
     assert text.startswith("error: ") and "Fizz mode cannot use ports 80/443" in text
     html = render_findings_html(result.errors + result.warnings)
     assert 'class="spheron-error"' in html and render_findings_html([]) == ""
+
+
+def test_check_report_for_the_magic():
+    from spheron_jupyter.protocol.summary import check_report
+
+    report = check_report((EXAMPLES / "seed_provider.yaml").read_text(), mode="fizz")
+    assert not report.ok
+    assert report.verdict == "ICL document refused in fizz mode (the document says provider): 2 errors, 0 warnings."
+    text = report.to_text()
+    assert "2 GPUs in all — Fizz mode allows 1 GPU per deployment" in text and "Price ceiling per hour" in text
+    assert "<table>" in report.to_html()
+    valid = check_report((EXAMPLES / "provider_jupyter_full.yaml").read_text())
+    assert valid.ok and valid.verdict == "ICL document valid in provider mode, 1 warning."
+    broken = check_report("services: [\n")
+    assert broken.summary is None and broken.verdict == "ICL document could not be read: 1 error."
+    assert broken.to_text().splitlines()[2].startswith("error: line 2: malformed YAML")

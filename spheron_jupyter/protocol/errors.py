@@ -24,7 +24,8 @@ class Finding:
     fix: str
     code: str
     severity: Severity = "error"
-    # How to name the value in the message ("port" -> "port 443"); empty shows the value alone.
+    # How to name the value in the message: "port" -> "port 443", "{} GPUs" -> "2 GPUs"; empty
+    # shows the value alone.
     noun: str = ""
     # False for problems that have no single value to show (malformed YAML).
     show_value: bool = True
@@ -43,12 +44,15 @@ class Finding:
             shown = ", ".join(str(item) for item in self.value) or "empty"
         else:
             shown = str(self.value)
+        if "{}" in self.noun:  # "{} GPUs in all" reads better than "GPUs in all 2"
+            return self.noun.format(shown)
         return f"{self.noun} {shown}" if self.noun else shown
 
     @property
     def location(self) -> str:
-        where = self.path or "(document)"
-        return f"{where} (line {self.line})" if self.line else where
+        if not self.path:
+            return f"line {self.line}" if self.line else "the document"
+        return f"{self.path} (line {self.line})" if self.line else self.path
 
     @property
     def message(self) -> str:

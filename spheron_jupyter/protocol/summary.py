@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from .errors import Finding
 from .icl import IclDocument
 from .quantities import Duration, format_bytes
+from .rules import CheckResult, check_text
 from .rules.mode import FIZZ_MAX_CPU_UNITS, FIZZ_MAX_MEMORY, FIZZ_MAX_STORAGE
 
 
@@ -248,3 +249,55 @@ def render_findings_html(findings: list[Finding]) -> str:
     items = [f'<li class="spheron-{finding.severity}"><b>{finding.severity}</b>: {html.escape(finding.message)}</li>'
              for finding in sorted(findings, key=lambda item: item.severity != "error")]
     return '<ul class="spheron-icl-findings">' + "".join(items) + "</ul>"
+
+
+@dataclass
+class IclReport:
+    """Everything ``%%spheron icl --check`` shows: the verdict, the findings and the summary."""
+
+    document: IclDocument | None
+    result: CheckResult
+    summary: IclSummary | None
+
+    @property
+    def ok(self) -> bool:
+        return self.result.ok
+
+    @property
+    def verdict(self) -> str:
+        mode = self.result.mode or "its own"
+        if self.result.mode_overridden:
+            mode += f" mode (the document says {self.result.document_mode})"
+        else:
+            mode += " mode"
+        errors, warnings = len(self.result.errors), len(self.result.warnings)
+        if self.document is None:
+            return f"ICL document could not be read: {errors} error{'s' * (errors != 1)}."
+        counts = f"{warnings} warning{'s' * (warnings != 1)}"
+        if errors:
+            return f"ICL document refused in {mode}: {errors} error{'s' * (errors != 1)}, {counts}."
+        return f"ICL document valid in {mode}" + (f", {counts}." if warnings else ".")
+
+    def to_text(self) -> str:
+        parts = [self.verdict]
+        findings = render_findings_text(self.result.errors + self.result.warnings)
+        if findings:
+            parts.append(findings)
+        if self.summary is not None:
+            parts.append(render_text(self.summary))
+        return "\n\n".join(parts)
+
+    def to_html(self) -> str:
+        parts = [f"<p><b>{html.escape(self.verdict)}</b></p>",
+                 render_findings_html(self.result.errors + self.result.warnings)]
+        if self.summary is not None:
+            parts.append(render_html(self.summary))
+        return "\n".join(part for part in parts if part)
+
+
+def check_report(text: str, mode: str | None = None) -> IclReport:
+    """Load, check and summarise ICL text in one call; never raises for a bad document (its
+    problems are the report's errors).  A bad ``mode`` raises ValueError, as ``check`` does."""
+    document, result = check_text(text, mode)
+    summary = summarize(document, mode) if document is not None else None
+    return IclReport(document, result, summary)

@@ -181,7 +181,7 @@ def _gpu(context: RuleContext, path, gpu) -> None:
                       "icl.gpu-units")
     elif gpu.units == 0 and gpu.models:
         context.warn(path + ("gpu", "units"), 0, "GPU models are listed but no GPU is asked for",
-                     "write units: 1, or remove the attributes", "icl.gpu-units-zero", noun="GPUs")
+                     "write units: 1, or remove the attributes", "icl.gpu-units-zero", noun="{} GPUs")
     for index, spec in enumerate(gpu.models):
         spec_path = path + ("gpu", "attributes", "vendor", "nvidia", index)
         if spec.model is not None and spec.model not in GPU_MODELS:

@@ -115,7 +115,7 @@ def gpus_per_deployment(context: RuleContext) -> None:
         if resources.gpu_units > FIZZ_MAX_GPUS:
             too_many_per_profile.add(path[2])
             context.error(path + ("gpu", "units"), resources.gpu_units, "Fizz mode allows 1 GPU per deployment",
-                          context.other_mode_fix("ask for gpu units: 1"), "fizz.max-gpus", noun="GPUs")
+                          context.other_mode_fix("ask for gpu units: 1"), "fizz.max-gpus", noun="{} GPUs")
     total = 0
     for service, placement, entry in context.doc.deployments():
         profile = context.doc.profiles.compute.get(entry.profile)
@@ -127,7 +127,7 @@ def gpus_per_deployment(context: RuleContext) -> None:
             path = ("deployment", service, placement) + (("count",) if entry.count > 1 else ())
             context.error(path, total, "Fizz mode allows 1 GPU per deployment",
                           context.other_mode_fix("deploy one GPU container (count: 1, one GPU service)"),
-                          "fizz.max-gpus", noun="GPUs in all")
+                          "fizz.max-gpus", noun="{} GPUs in all")
             return
 
 
