@@ -161,3 +161,23 @@ def test_unknown_and_duplicate_keys_warn_but_load():
 def test_unquoted_version_reads_as_text():
     doc = load_icl(read_example("seed_fizz.yaml").replace('version: "1.0"', "version: 1.0"))
     assert doc.version == "1.0"
+
+
+def test_alias_bombs_and_recursive_aliases_are_refused_quickly():
+    bomb = "a: &a [x, x, x, x, x, x, x, x, x, x]\n"
+    for level in "bcdefgh":
+        previous = chr(ord(level) - 1)
+        bomb += f"{level}: &{level} [" + ", ".join([f"*{previous}"] * 10) + "]\n"
+    with pytest.raises(IclError) as caught:
+        load_icl(bomb)
+    assert caught.value.findings[0].code == "icl.too-large"
+    with pytest.raises(IclError):
+        load_icl("services: &s\n  web: *s\n")
+
+
+def test_norway_problem_says_to_quote():
+    text = read_example("provider_jupyter_full.yaml").replace("region: us-west", "region: no")
+    with pytest.raises(IclError) as caught:
+        load_icl(text)
+    assert caught.value.path == "profiles.placement.west.attributes.region"
+    assert "quote it" in str(caught.value)

@@ -37,7 +37,7 @@ from .models import (
     StorageMount,
     StorageVolume,
 )
-from .source import DocPath, SourceMap, compose_source_map, format_path
+from .source import DocPath, DocumentTooLarge, SourceMap, compose_source_map, format_path
 
 __all__ = [
     "MODES", "Arm64Model", "ComputeProfile", "Credentials", "CpuSpec", "DeploymentEntry", "DocPath",
@@ -70,6 +70,9 @@ def load_icl(text: str) -> IclDocument:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise IclError([_yaml_finding(error)]) from None
+    except DocumentTooLarge as error:
+        raise IclError([Finding("", None, None, f"too large: {error}", "write the document without deeply nested aliases",
+                                "icl.too-large", show_value=False)]) from None
     if not isinstance(data, dict):
         raise IclError([Finding("", 1, type(data).__name__ if data is not None else None,
                                 "an ICL document is a YAML mapping with version, services, profiles and deployment",

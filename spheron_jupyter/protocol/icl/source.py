@@ -74,19 +74,34 @@ def format_path(path: DocPath) -> str:
     return text
 
 
+# An ICL document has a few hundred nodes.  YAML aliases can make a short text expand into
+# billions of paths ("billion laughs"), which validation would then walk too: refuse early.
+MAX_EXPANDED_NODES = 100_000
+
+
+class DocumentTooLarge(ValueError):
+    """The document expands (through aliases) into more nodes than any ICL document needs."""
+
+
 def compose_source_map(text: str) -> SourceMap:
-    """Build the map from YAML text; raises ``yaml.YAMLError`` on malformed YAML."""
+    """Build the map from YAML text; raises ``yaml.YAMLError`` on malformed YAML and
+    ``DocumentTooLarge`` when aliases expand it beyond reason."""
     root = yaml.compose(text, Loader=yaml.SafeLoader)
     lines: dict[DocPath, int] = {}
     kinds: dict[DocPath, str] = {}
     duplicates: list[DocPath] = []
     if root is not None:
         lines[()] = root.start_mark.line + 1
-        _walk(root, (), lines, kinds, duplicates)
+        _walk(root, (), lines, kinds, duplicates, set())
     return SourceMap(lines, kinds, duplicates)
 
 
-def _walk(node: yaml.Node, path: DocPath, lines: dict, kinds: dict, duplicates: list) -> None:
+def _walk(node: yaml.Node, path: DocPath, lines: dict, kinds: dict, duplicates: list, ancestors: set[int]) -> None:
+    if len(lines) > MAX_EXPANDED_NODES:
+        raise DocumentTooLarge(f"the document expands to more than {MAX_EXPANDED_NODES} entries")
+    if id(node) in ancestors:
+        return  # a recursive alias (&a [*a]); the models refuse it as a wrong type
+    ancestors = ancestors | {id(node)} if isinstance(node, yaml.CollectionNode) else ancestors
     if isinstance(node, yaml.MappingNode):
         kinds[path] = "mapping"
         for key_node, value_node in node.value:
@@ -96,13 +111,13 @@ def _walk(node: yaml.Node, path: DocPath, lines: dict, kinds: dict, duplicates: 
                 duplicates.append(child)  # safe_load silently keeps the last; we say so
             # The key's line, not the value's: a nested mapping's value starts on the next line.
             lines[child] = key_node.start_mark.line + 1
-            _walk(value_node, child, lines, kinds, duplicates)
+            _walk(value_node, child, lines, kinds, duplicates, ancestors)
     elif isinstance(node, yaml.SequenceNode):
         kinds[path] = "sequence"
         for index, item in enumerate(node.value):
             child = path + (index,)
             lines[child] = item.start_mark.line + 1
-            _walk(item, child, lines, kinds, duplicates)
+            _walk(item, child, lines, kinds, duplicates, ancestors)
     else:
         kinds[path] = "scalar"
 
