@@ -31,6 +31,19 @@ def resolve_team(app, team_id) -> dict:
     return team
 
 
+def _wire_strings(blob: bytes) -> list[bytes]:
+    """Split an SSH wire-format key blob into its length-prefixed strings; a truncated or
+    padded blob raises ValueError."""
+    parts, offset = [], 0
+    while offset < len(blob):
+        (length,) = struct.unpack(">I", blob[offset:offset + 4])
+        if offset + 4 + length > len(blob):
+            raise ValueError("truncated key blob")
+        parts.append(blob[offset + 4:offset + 4 + length])
+        offset += 4 + length
+    return parts
+
+
 def parse_public_key(text) -> tuple[str, str]:
     """Return ``(normalised key, SHA256 fingerprint)`` for an OpenSSH public key line."""
     if not isinstance(text, str) or not text.strip():
@@ -42,11 +55,11 @@ def parse_public_key(text) -> tuple[str, str]:
             f"(supported types: {', '.join(KEY_TYPES)}).")
     try:
         blob = base64.b64decode(fields[1], validate=True)
-        (length,) = struct.unpack(">I", blob[:4])
-        embedded_type = blob[4:4 + length].decode()
-    except (binascii.Error, struct.error, UnicodeDecodeError, ValueError):
+        parts = _wire_strings(blob)
+        embedded_type = parts[0].decode()
+    except (binascii.Error, struct.error, UnicodeDecodeError, ValueError, IndexError):
         raise ApiError.bad_request("publicKey is not a valid OpenSSH public key.") from None
-    if embedded_type != fields[0]:
+    if embedded_type != fields[0] or len(parts) < 2:
         raise ApiError.bad_request("publicKey is not a valid OpenSSH public key.")
     digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
     return " ".join(fields[:3]), f"SHA256:{digest}"
