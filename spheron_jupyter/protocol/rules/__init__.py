@@ -9,11 +9,12 @@ own mode, so a user can see what would break if they switched.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Callable
 
 from ..errors import Finding, IclError
 from ..icl import IclDocument, load_icl
-from ..icl.source import DocPath
+from . import document, safety
+from . import mode as mode_rules
+from .context import Rule, RuleContext
 from .names import suggest
 
 __all__ = ["CheckResult", "RuleContext", "check", "check_text", "RULES"]
@@ -46,53 +47,7 @@ class CheckResult:
         return self.to_text() or f"ICL document valid in {self.mode} mode."
 
 
-class RuleContext:
-    """What a rule sees: the document, the mode it is checked for, and where to report."""
-
-    def __init__(self, doc: IclDocument, mode: str):
-        self.doc = doc
-        self.mode = mode
-        self.errors: list[Finding] = []
-        self.warnings: list[Finding] = []
-
-    @property
-    def fizz(self) -> bool:
-        return self.mode == "fizz"
-
-    @property
-    def provider(self) -> bool:
-        return self.mode == "provider"
-
-    def finding(self, path: DocPath, value: Any, rule: str, fix: str, code: str, severity: str = "error",
-                noun: str = "") -> Finding:
-        return Finding(self.doc.path_text(path), self.doc.line_of(path), value, rule, fix, code, severity, noun)
-
-    def error(self, path: DocPath, value: Any, rule: str, fix: str, code: str, noun: str = "") -> None:
-        self.errors.append(self.finding(path, value, rule, fix, code, "error", noun))
-
-    def warn(self, path: DocPath, value: Any, rule: str, fix: str, code: str, noun: str = "") -> None:
-        self.warnings.append(self.finding(path, value, rule, fix, code, "warning", noun))
-
-    def other_mode_fix(self, action: str) -> str:
-        """A fix that names both ways out: change the document, or switch mode."""
-        other = "provider" if self.fizz else "fizz"
-        return f"{action}, or use {other} mode"
-
-    def mode_name(self) -> str:
-        return self.mode.capitalize() + " mode"
-
-
-Rule = Callable[[RuleContext], None]
-
-
-def _all_rules() -> list[Rule]:
-    # Imported here so each rule module can import RuleContext from this one.
-    from . import document, mode, safety
-
-    return [*document.RULES, *mode.RULES, *safety.RULES]
-
-
-RULES: list[Rule] = []
+RULES: list[Rule] = [*document.RULES, *mode_rules.RULES, *safety.RULES]
 
 
 def check(doc: IclDocument, mode: str | None = None) -> CheckResult:
@@ -104,8 +59,6 @@ def check(doc: IclDocument, mode: str | None = None) -> CheckResult:
         raise ValueError(f"mode must be provider or fizz, not {mode!r}{hint}")
     effective = mode or doc.mode
     context = RuleContext(doc, effective)
-    if not RULES:
-        RULES.extend(_all_rules())
     for rule in RULES:
         rule(context)
     warnings = doc.load_warnings + context.warnings

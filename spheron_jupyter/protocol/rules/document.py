@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from ..icl.models import Service
-from . import RuleContext
+from .context import RuleContext
 from .names import (
     GPU_INTERFACES,
     GPU_MODELS,

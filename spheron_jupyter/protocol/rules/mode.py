@@ -18,7 +18,7 @@
 from __future__ import annotations
 
 from ..quantities import ByteSize, format_bytes
-from . import RuleContext
+from .context import RuleContext
 from .names import is_valid_shm_name
 
 RESERVED_FIZZ_PORTS = (80, 443)

@@ -7,7 +7,7 @@ instances — private by default, reach UIs through our SSH tunnel — applies t
 
 from __future__ import annotations
 
-from . import RuleContext
+from .context import RuleContext
 
 INTERACTIVE_IMAGE_WORDS = ("jupyter", "notebook", "tensorboard", "code-server", "rstudio")
 INTERACTIVE_PORTS = {8888: "Jupyter", 6006: "TensorBoard"}
