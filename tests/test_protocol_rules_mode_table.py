@@ -221,3 +221,24 @@ def test_the_documented_message_shape():
         f"services.web.expose[0].as (line {finding.line}): port 443 — Fizz mode cannot use ports 80/443: "
         "use another port (8080, 8443, ...), or use provider mode."
     )
+
+
+def test_two_gpu_services_exceed_fizz_one_gpu_at_the_second_entry():
+    def change(doc):
+        gpus(1)(doc)
+        doc["services"]["worker"] = {"image": "nginx:1.27"}
+        doc["deployment"]["worker"] = {"west": {"profile": "web", "count": 1}}
+    _, doc = build(change, "fizz")
+    (finding,) = check(doc).errors
+    assert (finding.code, finding.path, finding.value) == ("fizz.max-gpus", "deployment.worker.west", 2)
+    assert finding.message.startswith("deployment.worker.west (line ")
+    assert "2 GPUs in all — Fizz mode allows 1 GPU per deployment" in finding.message
+    _, doc = build(change, "provider")
+    assert check(doc).ok
+
+
+def test_use_public_port_with_as_warns_that_as_is_ignored_in_fizz():
+    _, doc = build(lambda doc: expose0(doc).update(use_public_port=True), "fizz")
+    result = check(doc)
+    assert result.ok
+    assert [(w.code, w.path) for w in result.warnings] == [("fizz.use-public-port-as", f"{EXPOSE0}.as")]
