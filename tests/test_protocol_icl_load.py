@@ -181,3 +181,12 @@ def test_norway_problem_says_to_quote():
         load_icl(text)
     assert caught.value.path == "profiles.placement.west.attributes.region"
     assert "quote it" in str(caught.value)
+
+
+def test_nested_values_are_described_not_dumped():
+    text = read_example("fizz_port_ranges.yaml").replace("units: 500m", "units: [1]").replace("- port: 30303", "- port: {a: 1}")
+    with pytest.raises(IclError) as caught:
+        load_icl(text)
+    messages = [finding.message for finding in caught.value.findings]
+    assert messages[0].startswith("services.node.expose[2].port (line 17): a mapping — a port is a whole number")
+    assert "cpu.units (line 31): a list — not a CPU amount" in messages[1]

@@ -15,6 +15,11 @@ from typing import Any, Literal
 Severity = Literal["error", "warning"]
 
 
+class Described(str):
+    """A description of what was found ("a list") where the value itself is too big to show;
+    shown as is, not quoted like a string value."""
+
+
 @dataclass(frozen=True)
 class Finding:
     path: str
@@ -36,6 +41,8 @@ class Finding:
             return "missing" if not self.noun else f"no {self.noun}"
         if isinstance(self.value, bool):
             shown = str(self.value).lower()  # as YAML writes it
+        elif isinstance(self.value, Described):
+            shown = str(self.value)
         elif isinstance(self.value, str):
             shown = repr(self.value)
         elif isinstance(self.value, float):

@@ -14,7 +14,7 @@ from typing import Any, Iterator
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from ..errors import Finding, IclError, IclValueError
+from ..errors import Described, Finding, IclError, IclValueError
 from .models import (
     MODES,
     Arm64Model,
@@ -117,7 +117,7 @@ def _validation_finding(item: dict[str, Any], source: SourceMap) -> Finding:
     path = _loc_to_path(tuple(item["loc"]), source)
     kind = item["type"]
     value = item.get("input")
-    shown = value if isinstance(value, (str, int, float, bool)) else None
+    shown = value if isinstance(value, (str, int, float, bool)) else _kind_of(value)
     error = (item.get("ctx") or {}).get("error")
     if kind == "missing":
         key = str(path[-1]) if path else "?"
@@ -126,11 +126,16 @@ def _validation_finding(item: dict[str, Any], source: SourceMap) -> Finding:
     if isinstance(error, IclValueError):
         return Finding(source.format(path), source.line(path), shown, error.rule, error.fix, error.code)
     rule, fix = _TYPE_MESSAGES.get(kind, (item["msg"], "see the ICL reference (spheron-protocol.md)"))
-    if shown is None and value is not None:
-        shown = f"a {type(value).__name__}" if not isinstance(value, dict) else "a mapping"
-        if isinstance(value, list):
-            shown = "a list"
     return Finding(source.format(path), source.line(path), shown, rule, fix, f"icl.{kind}")
+
+
+def _kind_of(value: Any) -> Described | None:
+    # Show what was found instead of a whole nested structure: "a list", "a mapping".
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return Described("a mapping")
+    return Described("a list" if isinstance(value, list) else f"a {type(value).__name__}")
 
 
 def _duplicate_key_findings(source: SourceMap) -> Iterator[Finding]:
