@@ -74,8 +74,15 @@ class Session(LaunchMixin, ReachMixin, ResourcesMixin):
             return 0.25
         return max(10.0, float(backends.setting("poll_interval_seconds", 15.0)))
 
+    def current_team(self) -> Any:
+        """The team new resources go to: the one ``team use`` chose, else the API's current."""
+        balance = self.client.balance()
+        pinned = backends.setting("team_id")
+        team = next((t for t in balance.teams if pinned and t.team_id == pinned), None)
+        return team or balance.current
+
     def whoami(self) -> dict[str, Any]:
-        team = self.client.current_team()
+        team = self.current_team()
         return {
             "backend": self.backend,
             "url": self.api_url,
@@ -156,21 +163,18 @@ class Session(LaunchMixin, ReachMixin, ResourcesMixin):
         candidates = self.instances(all=True)
         for view in candidates:
             if ref in (view.id, view.name):
-                return self._fresh(view)
+                return view
         matches = [v for v in candidates
                    if v.id.startswith(ref) or (v.name or "").startswith(ref)]
         active = [v for v in matches if v.active]
         pool = active or matches
         if len(pool) == 1:
-            return self._fresh(pool[0])
+            return pool[0]
         if not pool:
             raise UnknownInstanceError(
                 f"no instance {ref!r} on the {self.backend} backend: %spheron ls --all lists them"
             )
         raise AmbiguousReferenceError(ref, [f"{v.id} ({v.name})" for v in pool])
-
-    def _fresh(self, view: InstanceView) -> InstanceView:
-        return view if view.source == "api" else view
 
     def status(self, ref: str) -> InstanceView:
         return self.resolve(ref)
@@ -243,8 +247,9 @@ class Session(LaunchMixin, ReachMixin, ResourcesMixin):
         self.ledger.record_instance(InstanceRecord(self.api_url, view.id, self.backend,
                                                    reaper_pid=pid))
         self.ledger.add_event(self.api_url, view.id, "terminate-scheduled",
-                              f"reaper pid {pid}, about {remaining or '?'} min left")
-        when = f"in about {remaining:g} minutes" if remaining is not None else "when allowed"
+                              f"reaper pid {pid}, {remaining if remaining is not None else '?'} min left")
+        when = (f"in about {remaining:g} minute{'s' if remaining != 1 else ''}"
+                if remaining is not None else "as soon as allowed")
         return TerminateResult(
             view, terminated=False, scheduled=True, minutes_remaining=remaining,
             message=f"{view.name or view.id} will be terminated {when}, by a helper process "

@@ -42,7 +42,7 @@ class LaunchMixin:
                 "a startup script: pick an offer with cloud-init, or run the script with "
                 "%spheron exec after launch"
             )
-        price = float(_field(offer, "price", default=0.0))
+        price = float(getattr(offer, "hourly_price", None) or _field(offer, "price", default=0.0))
         budget = backends.setting("budget_per_launch_usd")
         return LaunchPlan(
             offer=offer,
@@ -96,12 +96,12 @@ class LaunchMixin:
         if plan.over_budget and not yes:
             raise OverBudgetError(plan.worst_case_usd, plan.budget_usd, plan.worst_case_basis)
         say = progress or (lambda stage, detail: None)
-        team = self.client.current_team()
+        team_id = self.client.resolve_team_id()  # the team `team use` chose, else the current
         key_id = sshbridge.ensure_registered(self.client)
         pin = sshbridge.prepare_host_key(plan.name) if plan.pins_host_key else None
         cloud_init = _cloud_init(pin, plan.startup) if plan.pins_host_key else None
         request = offer_to_create_request(
-            plan.offer, name=plan.name, team_id=getattr(team, "team_id", None),
+            plan.offer, name=plan.name, team_id=team_id,
             region=plan.region, os=plan.os, ssh_key_id=key_id, cloud_init=cloud_init,
         )
         placeholder = f"pending:{plan.name}"

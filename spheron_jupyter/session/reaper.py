@@ -69,8 +69,9 @@ def run(instance_id: str, url: str, backend: str, ledger_path: str, api_key: str
                 client.terminate(instance_id)
                 outcome = "terminated"
             else:
-                remaining = getattr(check, "time_remaining", None) or 0
-                time.sleep(max(poll, min(float(remaining) * 60.0 - 5.0, 300.0)))
+                # The API rounds the minutes left up: sleep one minute short, then poll.
+                remaining = float(getattr(check, "time_remaining", None) or 0)
+                time.sleep(max(poll, min((remaining - 1.0) * 60.0, 300.0)))
                 continue
         except MinimumRuntimeError:
             time.sleep(poll)

@@ -12,8 +12,7 @@ from .views import _field
 
 
 def volume_row(vol: Any, attached_names: dict[str, str] | None = None) -> dict[str, str]:
-    attached = _field(vol, "attached_to", "attachedTo", "deployment_ids", "deploymentIds",
-                      "attached_deployments", default=None)
+    attached = getattr(vol, "attached_instance_ids", None)
     if isinstance(attached, (list, tuple)):
         attached = ", ".join((attached_names or {}).get(str(a), str(a)) for a in attached) or "-"
     size = _field(vol, "size_in_gb", "sizeInGb", "size_gb")
@@ -48,8 +47,7 @@ class ResourcesMixin:
     def create_volume(self, name: str, *, size_gb: float, provider: str, region: str) -> Any:
         if size_gb is None or size_gb <= 0:
             raise SessionError("a volume needs a positive --size in GB")
-        vol = self.client.create_volume(name=name, size_in_gb=size_gb, provider=provider,
-                                        region=region)
+        vol = self.client.create_volume(name, size_gb, provider, region)
         vol_id = str(_field(vol, "id"))
         self.ledger.record_volume(self.api_url, vol_id, backend=self.backend, name=name,
                                   provider=provider, region=region, size_gb=size_gb,
@@ -103,8 +101,7 @@ class ResourcesMixin:
     # -- teams --------------------------------------------------------------------------------
     def teams(self) -> list[Any]:
         """Teams with role, balance and which one new resources go to."""
-        return list(self.client.balance_teams() if hasattr(self.client, "balance_teams")
-                    else self.client.teams())
+        return list(self.client.teams())
 
     def use_team(self, team: str) -> Any:
         """Make ``team`` (id or name) the team for new resources; kept in settings."""

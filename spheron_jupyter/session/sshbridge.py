@@ -120,9 +120,19 @@ def start_service(kind: str, target: Any, *, logdir: str | None = None,
 
 # -- exec and logs ---------------------------------------------------------------------------
 def run_command(target: Any, command: str, on_output: Callable[[str, str], None]) -> int:
-    """Run ``command`` on the instance, streaming (stream, text) pairs; returns the exit code."""
+    """Run ``command`` on the instance, streaming (stream, text) pairs; returns the exit code.
+
+    A KeyboardInterrupt (the notebook's stop button) stops the remote process group and
+    propagates, so the caller can end the cell cleanly.
+    """
     remote = _ssh("remote")
-    return remote.run(target, command, on_output=on_output)
+    conn = _ssh("connection").Connection.open(target, tofu_consent=False, timeout=15.0)
+    try:
+        return remote.run(conn, command,
+                          on_stdout=lambda text: on_output("stdout", text),
+                          on_stderr=lambda text: on_output("stderr", text))
+    finally:
+        conn.close()
 
 
 def log_lines(target: Any, *, source: str, name: str | None, follow: bool, tail: int | None,

@@ -28,7 +28,7 @@ def build(parser) -> None:
 
 
 def offer_row(offer) -> dict[str, str]:
-    price = float(_field(offer, "price", default=0.0))
+    price = float(getattr(offer, "hourly_price", None) or _field(offer, "price", default=0.0))
     count = int(_field(offer, "gpu_count", "gpuCount", default=0) or 0)
     vram = _field(offer, "gpu_memory", "gpuMemory")
     total_vram = (vram or 0) * count

@@ -12,7 +12,7 @@ def build(parser) -> None:
 
 def run(context, args, cell=None):
     session = context.session
-    current = session.client.current_team()
+    current = session.current_team()
     current_id = str(_field(current, "team_id", "teamId", default=""))
     rows = []
     for t in session.teams():
