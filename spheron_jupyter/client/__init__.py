@@ -1,1 +1,72 @@
+"""Typed client for the Spheron AI REST API (httpx + pydantic).
 
+``SpheronClient`` talks to app.spheron.ai or the embedded emulator alike.  Offer selection
+(``OfferQuery``, ``select_offers``, ``offer_to_create_request``, ``normalize_gpu``) works on
+models without any network.  Every error is a ``SpheronError`` with a one-sentence message
+that never contains the API key.
+"""
+
+from __future__ import annotations
+
+from ._client import SpheronClient
+from ._errors import (AlreadyTerminatedError, ApiUnreachableError, AuthenticationError,
+                      CreateOutcomeUnknownError, InsufficientBalanceError, InvalidRequestError,
+                      MinimumRuntimeError, NotFoundError, OfferError, RateLimitedError,
+                      ServiceUnavailableError, SpheronError, UnexpectedResponseError,
+                      UnknownGpuError)
+from ._gpu_names import GpuSpec, normalize_gpu
+from ._http import USER_AGENT
+from ._models import (ACTIVE_STATUSES, TERMINAL_STATUSES, Balance, CanTerminate, GpuGroup,
+                      Instance, Offer, SshKey, Team, TeamBalance, TerminateResult, Volume,
+                      VolumePricing)
+from ._offers import (OFFER_TYPES, SORT_KEYS, OfferQuery, flatten_offers,
+                      offer_to_create_request, select_offers, unique_instance_name)
+from ._requests import CloudInit, CreateRequest, WriteFile
+from ._retry import Clock, RetryPolicy, SystemClock
+
+__all__ = [
+    "ACTIVE_STATUSES",
+    "OFFER_TYPES",
+    "SORT_KEYS",
+    "TERMINAL_STATUSES",
+    "USER_AGENT",
+    "AlreadyTerminatedError",
+    "ApiUnreachableError",
+    "AuthenticationError",
+    "Balance",
+    "CanTerminate",
+    "Clock",
+    "CloudInit",
+    "CreateOutcomeUnknownError",
+    "CreateRequest",
+    "GpuGroup",
+    "GpuSpec",
+    "InsufficientBalanceError",
+    "Instance",
+    "InvalidRequestError",
+    "MinimumRuntimeError",
+    "NotFoundError",
+    "Offer",
+    "OfferError",
+    "OfferQuery",
+    "RateLimitedError",
+    "RetryPolicy",
+    "ServiceUnavailableError",
+    "SpheronClient",
+    "SpheronError",
+    "SshKey",
+    "SystemClock",
+    "Team",
+    "TeamBalance",
+    "TerminateResult",
+    "UnexpectedResponseError",
+    "UnknownGpuError",
+    "Volume",
+    "VolumePricing",
+    "WriteFile",
+    "flatten_offers",
+    "normalize_gpu",
+    "offer_to_create_request",
+    "select_offers",
+    "unique_instance_name",
+]

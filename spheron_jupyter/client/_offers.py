@@ -1,0 +1,261 @@
+"""Choosing an offer from the catalog, and turning the chosen one into a create request.
+
+Filtering and sorting run on the client over the whole catalog (the API's own ``search`` is
+plain text and would miss ``RTX4090`` for ``rtx-4090``).  Definitions:
+
+- ``count`` is the exact ``gpuCount`` (0 means CPU-only nodes).
+- ``type`` is the offer's kind: ``spot``, ``dedicated`` (a dedicated VM), ``baremetal``
+  (dedicated with the ``BAREMETAL`` marker) or ``cluster``; see ``Offer.kind``.
+- ``region`` must be one of the offer's ``clusters`` (or its older single ``region``).
+- ``max_price`` is USD per hour for the whole instance, after team discounts.
+- ``min_vram`` is GB **per GPU** (``gpu_memory``), the number people compare cards by.
+- sorts: ``price`` (cheapest first), ``vram`` (most total VRAM first),
+  ``price-per-vram`` (price / (gpu_memory * gpuCount), cheapest first; no VRAM sorts last).
+- Unavailable offers and offers in maintenance are skipped unless asked for.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ._errors import OfferError, UnknownGpuError
+from ._gpu_names import GpuSpec, normalize_gpu, normalize_interconnect, normalize_provider
+from ._models import GpuGroup, Offer
+from ._requests import CloudInit, CreateRequest
+
+__all__ = [
+    "OFFER_TYPES",
+    "SORT_KEYS",
+    "OfferQuery",
+    "flatten_offers",
+    "offer_to_create_request",
+    "select_offers",
+    "unique_instance_name",
+]
+
+OFFER_TYPES = ("spot", "dedicated", "baremetal", "cluster")
+SORT_KEYS = ("price", "vram", "price-per-vram")
+_SORT_SPELLINGS = {"price": "price", "vram": "vram", "pricepervram": "price-per-vram",
+                   "ppv": "price-per-vram", "pricepergb": "price-per-vram"}
+
+
+@dataclass(frozen=True)
+class OfferQuery:
+    gpu: str | None = None
+    count: int | None = None
+    type: str | None = None
+    region: str | None = None
+    provider: str | None = None
+    max_price: float | None = None
+    min_vram: float | None = None
+    sort: str = "price"
+    include_unavailable: bool = False
+
+    def __post_init__(self) -> None:
+        if self.gpu is not None:
+            normalize_gpu(self.gpu)  # an empty or vendor-only name fails here, early
+        if self.count is not None:
+            if isinstance(self.count, bool) or not isinstance(self.count, int) or self.count < 0:
+                raise OfferError(f"The GPU count must be a whole number of 0 or more, not {self.count!r}.")
+        for field in ("max_price", "min_vram"):
+            value = getattr(self, field)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))
+                                      or value < 0 or math.isnan(value)):
+                raise OfferError(f"{field} must be a number of 0 or more, not {value!r}.")
+        if self.type is not None:
+            kind = re.sub(r"[^a-z]", "", str(self.type).lower())
+            if kind not in OFFER_TYPES:
+                raise OfferError(
+                    f"Unknown offer type '{self.type}'; use one of {', '.join(OFFER_TYPES)}.")
+            object.__setattr__(self, "type", kind)
+        sort = _SORT_SPELLINGS.get(re.sub(r"[^a-z]", "", str(self.sort).lower()))
+        if sort is None:
+            raise OfferError(f"Unknown sort '{self.sort}'; use one of {', '.join(SORT_KEYS)}.")
+        object.__setattr__(self, "sort", sort)
+
+
+def flatten_offers(groups: Iterable[GpuGroup | Offer]) -> list[Offer]:
+    """Offers out of their groups (each already carries its group's gpuType/displayName)."""
+    offers: list[Offer] = []
+    for item in groups:
+        if isinstance(item, GpuGroup):
+            offers.extend(item.offers)
+        else:
+            offers.append(item)
+    return offers
+
+
+def select_offers(catalog: Iterable[GpuGroup | Offer], query: OfferQuery) -> list[Offer]:
+    """The offers matching ``query``, sorted.  Raises :class:`UnknownGpuError` when no offer
+    in the catalog (available or not) is of the GPU model asked for."""
+    offers = flatten_offers(catalog)
+    if query.gpu is not None:
+        want = normalize_gpu(query.gpu)
+        memo: dict[tuple, bool] = {}
+        model_seen = False
+        matched = []
+        for offer in offers:
+            sig = (offer.gpu_type, offer.display_name, offer.interconnect_type)
+            verdict = memo.get(sig)
+            if verdict is None:
+                verdict = memo[sig] = _model_matches(offer, want)
+            if verdict:
+                model_seen = True
+                if _detail_matches(offer, want):
+                    matched.append(offer)
+        if not model_seen:
+            raise UnknownGpuError(_unknown_gpu_message(query.gpu, offers))
+        offers = matched
+    keep = _filters(query)
+    result = [offer for offer in offers if all(check(offer) for check in keep)]
+    result.sort(key=_SORTS[query.sort])
+    return result
+
+
+def offer_to_create_request(offer: Offer, *, name: str | None = None, team_id: str | None = None,
+                            region: str | None = None, os: str | None = None,
+                            ssh_key_id: str | None = None, ssh_public_key: str | None = None,
+                            cloud_init: CloudInit | Mapping[str, Any] | None = None,
+                            ) -> CreateRequest:
+    """A create body whose offer fields (provider, offerId, gpuType, gpuCount, region,
+    operatingSystem, instanceType) all come from this one offer."""
+    label = _label(offer)
+    if not offer.usable:
+        state = "in maintenance" if offer.maintenance else "not available"
+        raise OfferError(f"Offer {label} is {state} right now; choose another offer.")
+    missing = [f for f, v in (("provider", offer.provider), ("offerId", offer.offer_id),
+                              ("gpuType", offer.gpu_type)) if not v]
+    if missing:
+        raise OfferError(f"Offer {label} lacks {', '.join(missing)}, so it cannot be launched.")
+    if not (ssh_key_id or ssh_public_key):
+        raise OfferError("A launch needs an SSH key: give ssh_key_id or ssh_public_key.")
+    if ssh_key_id and ssh_public_key:
+        raise OfferError("Give either ssh_key_id or ssh_public_key, not both.")
+    if cloud_init is not None and not isinstance(cloud_init, CloudInit):
+        cloud_init = CloudInit.model_validate(cloud_init)
+    if cloud_init is not None and not cloud_init.is_empty() and not offer.supports_cloud_init:
+        raise OfferError(
+            f"Offer {label} does not support cloud-init, so a startup script cannot run "
+            "there; choose an offer with supportsCloudInit or launch without one.")
+    return CreateRequest(
+        provider=offer.provider,
+        offer_id=offer.offer_id,
+        gpu_type=offer.gpu_type,
+        gpu_count=offer.gpu_count,
+        region=_pick(region, offer.regions, "region", label),
+        operating_system=_pick(os, offer.os_options, "operating system", label)
+        if offer.os_options or os else None,
+        instance_type=offer.instance_type,
+        team_id=team_id,
+        name=name,
+        ssh_key_id=ssh_key_id,
+        ssh_public_key=ssh_public_key,
+        cloud_init=cloud_init,
+    )
+
+
+def unique_instance_name(gpu_type: str | None = None) -> str:
+    """``sj-<gpu>-<random>``: unique enough to find a create again if its answer is lost."""
+    slug = re.sub(r"[^a-z0-9]+", "-", (gpu_type or "gpu").lower()).strip("-")[:24] or "gpu"
+    return f"sj-{slug}-{secrets.token_hex(4)}"
+
+
+def _model_matches(offer: Offer, want: GpuSpec) -> bool:
+    for text in (offer.gpu_type, offer.display_name):
+        if not text:
+            continue
+        try:
+            have = normalize_gpu(text)
+        except OfferError:
+            continue
+        if have.model != want.model:
+            continue
+        if want.interconnect:
+            offered = normalize_interconnect(offer.interconnect_type) or have.interconnect
+            if not offered or not offered.startswith(want.interconnect):
+                continue
+        return True
+    return False
+
+
+def _detail_matches(offer: Offer, want: GpuSpec) -> bool:
+    if want.memory_gb is not None:
+        if offer.gpu_memory is None or abs(offer.gpu_memory - want.memory_gb) > 1:
+            return False
+    if want.baremetal and offer.kind != "baremetal":
+        return False
+    return True
+
+
+def _filters(query: OfferQuery) -> list:
+    checks = []
+    if not query.include_unavailable:
+        checks.append(lambda o: o.available and not o.maintenance)
+    if query.count is not None:
+        checks.append(lambda o, n=query.count: o.gpu_count == n)
+    if query.type is not None:
+        checks.append(lambda o, kind=query.type: o.kind == kind)
+    if query.region:
+        region = query.region.lower()
+        checks.append(lambda o: any(r.lower() == region for r in o.regions))
+    if query.provider:
+        provider = normalize_provider(query.provider)
+        checks.append(lambda o: normalize_provider(o.provider) == provider)
+    if query.max_price is not None:
+        checks.append(lambda o, cap=query.max_price: o.hourly_price is not None
+                      and o.hourly_price <= cap)
+    if query.min_vram is not None:
+        checks.append(lambda o, least=query.min_vram: o.gpu_count > 0
+                      and (o.gpu_memory or 0) >= least)
+    return checks
+
+
+def _price(offer: Offer) -> float:
+    price = offer.hourly_price
+    return math.inf if price is None else price
+
+
+def _price_per_vram(offer: Offer) -> float:
+    vram = offer.total_vram_gb
+    return _price(offer) / vram if vram > 0 else math.inf
+
+
+_SORTS = {
+    "price": lambda o: (_price(o), -o.total_vram_gb),
+    "vram": lambda o: (-o.total_vram_gb, _price(o)),
+    "price-per-vram": lambda o: (_price_per_vram(o), _price(o)),
+}
+
+
+def _pick(wanted: str | None, choices: list[str], what: str, label: str) -> str:
+    if not choices:
+        if wanted:
+            return wanted
+        raise OfferError(f"Offer {label} lists no {what}, so it cannot be launched.")
+    if wanted is None:
+        return choices[0]
+    exact = [c for c in choices if c.lower() == wanted.strip().lower()]
+    if exact:
+        return exact[0]
+    partial = [c for c in choices if wanted.strip().lower() in c.lower()]
+    if len(partial) == 1:
+        return partial[0]
+    raise OfferError(f"Offer {label} has no {what} '{wanted}'; choose one of: "
+                     f"{', '.join(choices)}.")
+
+
+def _label(offer: Offer) -> str:
+    gpu = offer.display_name or offer.gpu_type or "?"
+    return f"{offer.offer_id} ({offer.gpu_count}x {gpu} from {offer.provider})"
+
+
+def _unknown_gpu_message(asked: str, offers: list[Offer]) -> str:
+    names = sorted({o.display_name or o.gpu_type for o in offers if o.display_name or o.gpu_type})
+    listing = ", ".join(names[:15]) + (", ..." if len(names) > 15 else "")
+    return (f"No GPU model called '{asked}' is in the catalog"
+            + (f"; known models: {listing}." if listing else "."))

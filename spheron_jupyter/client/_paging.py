@@ -1,0 +1,119 @@
+"""Reading list answers in every envelope the API uses, and walking their pages.
+
+A list comes as a bare array, or under one of several keys (``data``, ``deployments``,
+``sshKeys``, ``volumes``, ``teams``, ...), sometimes one level deeper under ``data``, with
+optional ``total/page/limit/totalPages`` beside it or under ``pagination``/``meta``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from ._errors import UnexpectedResponseError
+
+__all__ = ["LIST_KEYS", "PageInfo", "collect_pages", "extract_items", "unwrap_object"]
+
+LIST_KEYS = ("data", "deployments", "sshKeys", "ssh_keys", "keys", "volumes", "teams", "offers",
+             "providers", "items", "results")
+
+# Beyond this many pages something is wrong (a server ignoring `page`); stop rather than spin.
+MAX_PAGES = 500
+
+
+@dataclass(frozen=True)
+class PageInfo:
+    total: int | None = None
+    page: int | None = None
+    limit: int | None = None
+    total_pages: int | None = None
+
+    @property
+    def known(self) -> bool:
+        return self.total is not None or self.total_pages is not None
+
+
+def extract_items(payload: Any, keys: Iterable[str] = LIST_KEYS, *,
+                  what: str = "the list") -> tuple[list[Any], PageInfo]:
+    """The items of a list answer and whatever paging information came with them."""
+    if isinstance(payload, list):
+        return payload, PageInfo()
+    if isinstance(payload, dict):
+        keys = tuple(keys)
+        for key in keys:
+            value = payload.get(key)
+            if isinstance(value, list):
+                return value, _page_info(payload)
+        inner = payload.get("data")
+        if isinstance(inner, dict):
+            items, info = extract_items(inner, keys, what=what)
+            return items, info if info.known else _page_info(payload)
+        if payload == {} or all(v is None for v in payload.values()):
+            return [], _page_info(payload)
+    raise UnexpectedResponseError(
+        f"The Spheron API answered {what} with {type(payload).__name__} where a list was "
+        "expected; the API may have changed.")
+
+
+def unwrap_object(payload: Any, keys: Iterable[str]) -> Any:
+    """An object answer, unwrapped from ``{"deployment": {...}}``-style envelopes."""
+    if isinstance(payload, dict) and "id" not in payload:
+        for key in (*keys, "data"):
+            value = payload.get(key)
+            if isinstance(value, dict):
+                return value
+    return payload
+
+
+def collect_pages(fetch: Callable[[int], Any], *, limit: int, keys: Iterable[str] = LIST_KEYS,
+                  what: str = "the list") -> list[Any]:
+    """Fetch page 1, 2, ... until the paging information (or a short page) says stop."""
+    keys = tuple(keys)
+    collected: list[Any] = []
+    previous_first: Any = None
+    for page in range(1, MAX_PAGES + 1):
+        payload = fetch(page)
+        items, info = extract_items(payload, keys, what=what)
+        if not items:
+            break
+        if page > 1 and items[0] == previous_first:
+            # The server ignores `page` and sent the same list again.
+            break
+        previous_first = items[0]
+        collected.extend(items)
+        if info.total_pages is not None:
+            if page >= info.total_pages:
+                break
+        elif info.total is not None:
+            if len(collected) >= info.total:
+                break
+        elif len(items) < limit:
+            break
+    return collected
+
+
+def _page_info(payload: dict[str, Any]) -> PageInfo:
+    source = payload
+    for key in ("pagination", "meta"):
+        if isinstance(payload.get(key), dict):
+            source = {**payload[key], **{k: v for k, v in payload.items() if k in _FIELDS}}
+            break
+    return PageInfo(
+        total=_int(source.get("total", source.get("totalCount"))),
+        page=_int(source.get("page", source.get("currentPage"))),
+        limit=_int(source.get("limit", source.get("pageSize"))),
+        total_pages=_int(source.get("totalPages", source.get("pages"))),
+    )
+
+
+_FIELDS = ("total", "page", "limit", "totalPages")
+
+
+def _int(value: Any) -> int | None:
+    if isinstance(value, bool) or value is None:
+        return None
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
