@@ -34,7 +34,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         self.wfile.write(body)
     def log_message(self, fmt, *args):
-        print(f"served {greeting} for {self.path}", flush=True)
+        print(f"served {greeting} for {self.path} from {os.environ['SPHERON_POD']}", flush=True)
 http.server.ThreadingHTTPServer((os.environ["HOST"], int(os.environ["PORT"])), Handler).serve_forever()
 """
 
@@ -164,10 +164,17 @@ def test_create_get_request_follow_events_update_close(driver, tmp_path):
         assert reason in reasons
     assert all(event.lease_id["dseq"] == str(lid) for event in driver.events(lid, service="web"))
 
+    as_json = driver.logs(lid, json=True, service="web", tail=1)
+    assert len(as_json) == 1 and as_json[0].service == "web" and as_json[0].dseq == lid
+
+    event_follower = Follower(lambda cancel: driver.follow_events(lid, cancel=cancel, tail=0))
     driver.update(lid, write(tmp_path, "web2.yml", icl(greeting="bonjour")))
     assert eventually(lambda: http_get(port.host_port) == "bonjour")  # same forwarded port
     follower.wait_for(lambda line: "greeting is bonjour" in line.text)  # the new pod, same stream
     follower.stop()
+    killed = event_follower.wait_for(lambda event: event.reason == "Killing")
+    assert killed.service == "web" and killed.kind == "Pod"
+    event_follower.stop()
     assert [row.lid for row in driver.list()] == [lid]
     assert driver.get(lid).service("web").ports == [port]
 
@@ -188,6 +195,23 @@ def test_update_refuses_port_changes_and_keeps_the_lease(driver, tmp_path):
     message = str(error.value)
     assert "\n" not in message and "ports cannot change" in message and "8080/tcp -> 9090/tcp" in message
     assert driver.get(lid).status == "Matched"
+    driver.close(lid)
+
+
+def test_replicas_share_the_forwarded_port(driver, tmp_path):
+    lid = driver.create(write(tmp_path, "pair.yml", icl(count=2))).lid
+    details = wait_until_available(driver, lid, interval=0.2, timeout=30)
+    web = details.service("web")
+    assert (web.available, web.total, len(web.ports)) == (2, 2, 1)
+    for _ in range(4):
+        assert http_get(web.ports[0].host_port) == "hello"
+
+    def served_lines():
+        lines = [line for line in driver.logs(lid) if "served" in line.text]
+        return lines if len(lines) >= 4 else None
+
+    served = eventually(served_lines)
+    assert len({line.pod for line in served}) == 2  # both pods took requests
     driver.close(lid)
 
 

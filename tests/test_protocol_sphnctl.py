@@ -30,8 +30,9 @@ FAKE = textwrap.dedent(
     (work / "calls").open("a").write(" ".join(args) + "\\n")
     def out(text):
         sys.stdout.write(text); sys.stdout.flush()
-    def hang():
+    if "--follow" in args or args[:1] == ["sleep"]:  # before any output: the test may cancel at once
         (work / "hanging.pid").write_text(str(os.getpid()))
+    def hang():
         time.sleep(300)
     if args[:1] == ["sleep"]:
         hang()
@@ -102,7 +103,7 @@ def test_missing_sphnctl_is_one_line_with_the_install_hint(monkeypatch):
 
 def test_a_configured_but_missing_command_says_which(monkeypatch):
     monkeypatch.setenv("SPHERON_SPHNCTL", "/no/such/sphnctl --flag")
-    with pytest.raises(SphnctlNotFoundError, match="SPHERON_SPHNCTL='/no/such/sphnctl --flag'"):
+    with pytest.raises(SphnctlNotFoundError, match="SPHERON_SPHNCTL='/no/such/sphnctl --flag' was not found: install it"):
         find_sphnctl()
 
 

@@ -23,6 +23,7 @@ import time
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterator
 
+from ..config.files import write_private_file
 from ..protocol.parsers import NO_RESPONSE_FROM_HOST, event_from_json, parse_log_line
 from .protocol_manifest import ManifestError, describe, load_document, refuse_forbidden_changes
 from .protocol_runtime import spawn
@@ -142,7 +143,7 @@ def create(store: ProtocolStore, options: argparse.Namespace) -> None:
     provider = fake_address("provider" if terms["mode"] == "provider" else f"fizz-node-{lid}")
     record = {**terms, "lid": lid, "owner": store.wallet()["owner"], "provider": provider,
               "state": "active", "generation": 1, "created_at": time.time(), "closed_at": None}
-    (store.deployment_dir(lid) / "icl.yml").write_text(text)
+    write_private_file(store.deployment_dir(lid) / "icl.yml", text)
     store.save(record)
     say(f"Order created: {fake_transaction()}")
     say("Waiting for providers to bid on the order...")
@@ -211,7 +212,7 @@ def update(store: ProtocolStore, options: argparse.Namespace) -> None:
     if not store.runtime_alive(options.lid):
         raise CliError(f"cannot update lease {options.lid}: no response from host")
     updated = {**record, **terms, "generation": record["generation"] + 1}
-    (store.deployment_dir(options.lid) / "icl.yml").write_text(text)
+    write_private_file(store.deployment_dir(options.lid) / "icl.yml", text)
     store.save(updated)
     say("Sending update manifest to provider...")
     signal_runtime(store, options.lid, signal.SIGHUP)

@@ -37,11 +37,11 @@ from .parsers import (
     parse_log_line,
 )
 
-INSTALL_HINT = (
-    "sphnctl was not found: install it with `curl -sL1 https://sphnctl.sh | bash`, "
-    "set SPHERON_SPHNCTL to its path, or use the emulated one: "
-    'SPHERON_SPHNCTL="spheron-jupyter sphnctl"'
+_HOW_TO_GET_IT = (
+    "install it with `curl -sL1 https://sphnctl.sh | bash`, set SPHERON_SPHNCTL to its path, "
+    'or use the emulated one: SPHERON_SPHNCTL="spheron-jupyter sphnctl"'
 )
+INSTALL_HINT = f"sphnctl was not found: {_HOW_TO_GET_IT}"
 
 
 class SphnctlError(Exception):
@@ -81,8 +81,9 @@ def find_sphnctl(env: Mapping[str, str] | None = None) -> list[str]:
     else:
         found = shutil.which(program, path=env.get("PATH"))
     if not found:
-        where = f"SPHERON_SPHNCTL={configured!r} " if configured else ""
-        raise SphnctlNotFoundError(where + INSTALL_HINT if where else INSTALL_HINT)
+        if configured:
+            raise SphnctlNotFoundError(f"SPHERON_SPHNCTL={configured!r} was not found: {_HOW_TO_GET_IT}")
+        raise SphnctlNotFoundError(INSTALL_HINT)
     return [found, *words[1:]]
 
 
@@ -164,7 +165,7 @@ class LineStream:
         self._prefix_len = prefix_len
         self.process = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=self._stderr, stdin=subprocess.DEVNULL,
-            text=True, bufsize=1, start_new_session=True, env=None if env is None else dict(env),
+            text=True, encoding="utf-8", errors="replace", bufsize=1, start_new_session=True, env=None if env is None else dict(env),
         )
         self._lines: Queue[str | None] = Queue()
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -234,7 +235,7 @@ class Sphnctl:
         limit = self.timeout if timeout is None else timeout
         process = subprocess.Popen(
             argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-            text=True, start_new_session=True, env=None if self.env is None else dict(self.env),
+            text=True, encoding="utf-8", errors="replace", start_new_session=True, env=None if self.env is None else dict(self.env),
         )
         try:
             stdout, stderr = process.communicate(timeout=limit)
