@@ -107,22 +107,28 @@ class ReachMixin:
                  logdir: str | None = None, progress=None) -> ServiceLink:
         view = self.resolve(ref)
         target = sshbridge.target_for(view)
-        service = sshbridge.start_service(kind, target, logdir=logdir, progress=progress)
-        remote_port = int(getattr(service, "remote_port", None) or getattr(service, "port"))
-        tunnel, reused = self._tunnel_to(view, kind, remote_port, local_port)
-        if not getattr(service, "reused", True) or not reused:
-            self.ledger.add_event(self.api_url, view.id, f"{kind}-opened",
-                                  f"127.0.0.1:{tunnel.local_port} -> remote {remote_port}")
-        return ServiceLink(kind, view.id, tunnel.id, tunnel.local_port,
-                           path=getattr(service, "path", None) or ("/lab" if kind == "jupyter" else "/"),
-                           reused=reused and bool(getattr(service, "reused", False)),
-                           token=getattr(service, "token", None))
+        info = sshbridge.start_service(kind, target, local_port=local_port, logdir=logdir,
+                                       progress=progress)
+        known = {t.id for t in self.ledger.tunnels(self.api_url)}
+        if info.tunnel_id not in known:
+            self.ledger.record_tunnel(TunnelRecord(
+                id=info.tunnel_id, api_url=self.api_url, instance_id=view.id, kind=kind,
+                local_port=info.local_port, remote_port=info.remote_port, notebook=self.notebook,
+            ))
+        if not info.reused:
+            self.ledger.add_event(self.api_url, view.id, f"{kind}-started",
+                                  f"remote 127.0.0.1:{info.remote_port}, pid {info.pid}")
+        if info.tunnel_id not in known:
+            self.ledger.add_event(self.api_url, view.id, "tunnel-opened",
+                                  f"{kind}: 127.0.0.1:{info.local_port} -> remote {info.remote_port}")
+        return ServiceLink(kind, view.id, info.tunnel_id, info.local_port, path=info.path or "/",
+                           reused=bool(info.reused), token=info.token)
 
     def forward(self, ref: str, remote_port: int, *, local_port: int | None = None) -> TunnelView:
         view = self.resolve(ref)
         tunnel, reused = self._tunnel_to(view, "forward", int(remote_port), local_port)
         if not reused:
-            self.ledger.add_event(self.api_url, view.id, "forward-opened",
+            self.ledger.add_event(self.api_url, view.id, "tunnel-opened",
                                   f"127.0.0.1:{tunnel.local_port} -> remote {remote_port}")
         return tunnel
 

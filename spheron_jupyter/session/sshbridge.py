@@ -109,13 +109,19 @@ def tunnel_client() -> Any:
     return _ssh("tunnel").TunnelAgentClient()
 
 
-def start_service(kind: str, target: Any, *, logdir: str | None = None,
+def start_service(kind: str, target: Any, *, local_port: int | None = None,
+                  logdir: str | None = None,
                   progress: Callable[[str, str], None] | None = None) -> Any:
-    """Start (or find running) jupyter/tensorboard on the instance, bound to 127.0.0.1."""
+    """Jupyter/TensorBoard on the instance's 127.0.0.1 plus its tunnel; reused when running.
+
+    Returns ssh.services.ServiceInfo (remote_port, local_port, tunnel_id, reused, path, token).
+    """
     services = _ssh("services")
+    say = (lambda line: progress(kind, line)) if progress else None
     if kind == "jupyter":
-        return services.ensure_jupyter(target, progress=progress)
-    return services.ensure_tensorboard(target, logdir=logdir, progress=progress)
+        return services.start_jupyter(target, local_port=local_port, progress=say)
+    extra = {"logdir": logdir} if logdir else {}
+    return services.start_tensorboard(target, local_port=local_port, progress=say, **extra)
 
 
 # -- exec and logs ---------------------------------------------------------------------------
