@@ -151,3 +151,10 @@ def test_frozen_server_during_command_raises_peer_dead(sshd):
     finally:
         sshd.thaw()
         conn.close()
+
+
+def test_run_with_a_target_and_on_output(sshd):
+    seen = []
+    code = run(sshd.target("inst-t", pin=True), "echo a; echo b >&2",
+               on_output=lambda stream, text: seen.append((stream, text)))
+    assert code == 0 and sorted(seen) == [("stderr", "b\n"), ("stdout", "a\n")]

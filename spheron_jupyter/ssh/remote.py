@@ -37,6 +37,7 @@ from paramiko.message import Message
 
 from spheron_jupyter.ssh.connection import Connection
 from spheron_jupyter.ssh.errors import PeerDeadError, SshError
+from spheron_jupyter.ssh.target import SshTarget
 
 __all__ = [
     "CommandResult",
@@ -194,7 +195,7 @@ class _PgidSniffer:
 
 
 def run(
-    conn: Connection | paramiko.Transport,
+    conn: Connection | paramiko.Transport | SshTarget,
     command: str,
     *,
     on_stdout: OutputCallback | None = None,
@@ -206,6 +207,7 @@ def run(
     interrupt: threading.Event | None = None,
     timeout: float | None = None,
     grace: float = 2.0,
+    on_output: Callable[[str, Union[str, bytes]], None] | None = None,
 ) -> int:
     """Run `command` on the instance, streaming output to the callbacks; return its exit code.
 
@@ -213,7 +215,21 @@ def run(
     bytes with text=False. Setting `interrupt` stops the command and returns its exit code
     (INTERRUPTED_EXIT when the server reports none); KeyboardInterrupt stops it and re-raises;
     `timeout` stops it and raises RemoteTimeoutError. A dropped connection raises PeerDeadError.
+
+    `conn` may also be an SshTarget: a connection is opened for this one command (pinned host
+    key required) and closed after. `on_output(stream, data)` with stream "stdout"/"stderr"
+    is an alternative to the two callbacks.
     """
+    if isinstance(conn, SshTarget):
+        with Connection.open(conn) as connection:
+            return run(
+                connection, command, on_stdout=on_stdout, on_stderr=on_stderr, text=text,
+                env=env, secret_env=secret_env, stdin=stdin, interrupt=interrupt,
+                timeout=timeout, grace=grace, on_output=on_output,
+            )
+    if on_output is not None:
+        on_stdout = on_stdout or (lambda data: on_output("stdout", data))
+        on_stderr = on_stderr or (lambda data: on_output("stderr", data))
     line, prologue = build_command(command, env, secret_env)
     channel = _open_channel(conn)
     out = _StreamDecoder(on_stdout, text)
@@ -228,7 +244,8 @@ def run(
         channel.shutdown_write()
         try:
             timed_out = _pump(channel, out, err, interrupt, deadline)
-        except KeyboardInterrupt:
+        except BaseException:
+            # Ctrl-C, or a callback that raised: the remote command must not outlive us.
             _stop(conn, channel, out, err, grace)
             raise
         if timed_out or (interrupt is not None and interrupt.is_set()):
@@ -305,13 +322,20 @@ def _stop(conn, channel, out, err: _PgidSniffer, grace: float) -> None:
             send_signal(channel, signal_name)
         end = time.monotonic() + wait
         while time.monotonic() < end and not channel.closed and not channel.exit_status_ready():
-            _drain(channel, out, err)
+            _drain_quietly(channel, out, err)
             channel.status_event.wait(0.05)
+    _drain_quietly(channel, out, err)
+    channel.close()
+
+
+def _drain_quietly(channel, out, err) -> None:
+    # While stopping, a callback that fails again (it may be why we stop) must not keep the
+    # remote process alive: its output is dropped instead.
     try:
         _drain(channel, out, err)
-    except Exception:
-        pass
-    channel.close()
+    except BaseException:
+        for stream in (out, err):
+            stream.feed = lambda data: None
 
 
 def _kill_group(conn, pgid: int, signal_name: str) -> bool:
