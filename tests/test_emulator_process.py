@@ -87,3 +87,13 @@ def test_help_documents_the_fault_grammar():
     for word in ("--faults", "lose-create", "reclaim-spot", "429", "/_emulator/faults"):
         assert word in result.stdout
     assert os.linesep in result.stdout
+
+
+def test_a_second_emulator_on_the_same_state_is_refused(emulator):
+    result = subprocess.run(
+        [sys.executable, "-m", "spheron_jupyter", "emulator", "--state", str(emulator.state_dir)],
+        capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert "already served" in result.stderr and emulator.url in result.stderr
+    assert emulator.api_key not in result.stderr + result.stdout
+    assert find_running(emulator.state_dir).pid == emulator.pid

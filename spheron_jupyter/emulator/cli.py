@@ -75,6 +75,14 @@ def run(args: argparse.Namespace) -> int:
         args.state = Path(temporary.name)
     state_dir = args.state.resolve()
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+    from .process import find_running
+
+    already = find_running(state_dir)
+    if already is not None:  # two writers on one state file would lose each other's changes
+        print(f"spheron-jupyter emulator: {state_dir} is already served by the emulator at "
+              f"{already.url} (pid {already.pid}); stop it first or use another --state.",
+              file=sys.stderr)
+        return 1
 
     runtime = load_runtime(args.runtime, state_dir)
     app = EmulatorApp(state_dir, boot_seconds=args.boot_seconds,
