@@ -1,0 +1,240 @@
+"""The client against the embedded emulator, a separate process, over real HTTP.
+
+Every route the client has, the documented error bodies, paging through the whole catalog,
+and the emulator's faults (429/5xx/dropped answers, a create whose answer is lost).  Nothing
+here is a test double: the retry clock is the only thing replaced, so no test really sleeps
+through a backoff.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+
+import httpx
+import pytest
+
+from spheron_jupyter.client import (AlreadyTerminatedError, AuthenticationError, CreateRequest,
+                                    InvalidRequestError, MinimumRuntimeError, NotFoundError,
+                                    OfferError, OfferQuery, SpheronClient, UnknownGpuError,
+                                    offer_to_create_request)
+from tests.fixtures.emulator import TEST_PUBLIC_KEY, all_offers
+from tests.test_client_fakes import FakeClock
+
+
+def client_for(emu, **kwargs) -> SpheronClient:
+    kwargs.setdefault("clock", FakeClock())
+    return SpheronClient(emu.url, emu.api_key, timeout=10.0, **kwargs)
+
+
+def emulator_state(emu) -> dict:
+    return httpx.get(f"{emu.url}/_emulator/state",
+                     headers={"Authorization": f"Bearer {emu.api_key}"}, timeout=10).json()
+
+
+def cheapest(client, **query) -> object:
+    """The cheapest offer without a long provider minimum (the emulator's minimum is short)."""
+    offers = client.find_offers(OfferQuery(**query))
+    return next(o for o in offers if not o.minimum_runtime_minutes)
+
+
+def wait_until(predicate, timeout: float = 10.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.1)
+
+
+def test_catalog_pages_completely_and_matches_raw_http(emulator, emulator_client):
+    client = client_for(emulator, page_size=7)
+    groups = client.gpu_offers()
+    offers = [o for g in groups for o in g.offers]
+    raw = all_offers(emulator_client)
+    assert sorted(o.offer_id for o in offers) == sorted(o["offerId"] for o in raw)
+    assert len(offers) >= 200 and len(groups) >= 20
+    assert all(o.gpu_type == g.gpu_type for g in groups for o in g.offers)
+    assert len(client.providers()) >= 6
+
+
+def test_search_and_server_side_query_are_passed_through(emulator):
+    client = client_for(emulator)
+    groups = client.gpu_offers(search="h100", instance_type="CLUSTER")
+    offers = [o for g in groups for o in g.offers]
+    assert offers and all(o.instance_type == "CLUSTER" for o in offers)
+    assert all("h100" in (g.gpu_type or "") for g in groups)
+
+
+def test_offer_selection_on_the_real_catalog(emulator):
+    client = client_for(emulator)
+    for query in (OfferQuery(gpu="H100 SXM5", type="cluster"), OfferQuery(gpu="rtx 4090", count=1),
+                  OfferQuery(type="spot", max_price=1.0), OfferQuery(type="baremetal"),
+                  OfferQuery(provider="data-crunch", region="FIN-01", min_vram=40)):
+        found = client.find_offers(query)
+        assert found, query
+        assert all(o.usable for o in found)
+        if query.type:
+            assert {o.kind for o in found} == {query.type}
+        if query.max_price is not None:
+            assert all(o.hourly_price <= query.max_price for o in found)
+        if query.region:
+            assert all("FIN-01" in o.regions and (o.gpu_memory or 0) >= 40 for o in found)
+        prices = [o.hourly_price for o in found]
+        assert prices == sorted(prices)
+    spellings = [client.find_offers(OfferQuery(gpu=g)) for g in ("RTX4090", "rtx-4090", "RTX 4090")]
+    assert spellings[0] and spellings[0] == spellings[1] == spellings[2]
+    assert all(o.gpu_type.startswith("rtx-4090") for o in spellings[0])
+    with pytest.raises(UnknownGpuError, match="'H900'"):
+        client.find_offers(OfferQuery(gpu="H900"))
+
+
+def test_teams_balance_and_team_scoping(emulator):
+    client = client_for(emulator)
+    current = client.current_team()
+    assert (current.team_name, current.role, current.balance) == ("Personal", "owner", 250.0)
+    teams = {t.name: t for t in client.teams()}
+    assert set(teams) == {"Personal", "Research Lab"}
+    assert client.resolve_team_id() == current.team_id
+    client.use_team(teams["Research Lab"].id)
+    assert client.resolve_team_id() == teams["Research Lab"].id
+    assert client.list_instances() == []
+
+
+def test_instance_lifecycle(emulator_factory, caplog):
+    caplog.set_level(logging.DEBUG)
+    emu = emulator_factory(minimum_runtime="1s")
+    client = client_for(emu)
+    key = client.add_ssh_key("laptop", TEST_PUBLIC_KEY)
+    assert key.id in {k.id for k in client.ssh_keys()}
+    assert client.get_ssh_key(key.id).name == "laptop"
+
+    offer = cheapest(client, gpu="RTX 4090", type="dedicated")
+    created = client.create_instance(offer_to_create_request(offer, ssh_key_id=key.id))
+    assert re.fullmatch(r"sj-rtx-4090-[0-9a-f]{8}", created.name)
+    assert created.status == "deploying" and created.gpu_count == offer.gpu_count
+
+    assert [i.id for i in client.list_instances(status="active")] == [created.id]
+    renamed = client.rename_instance(created.id, "my-experiment")
+    assert renamed.name == "my-experiment" and client.get_instance(created.id).name == "my-experiment"
+    wait_until(lambda: client.get_instance(created.id).status == "running")
+    running = client.get_instance(created.id)
+    assert running.ip_address and running.user and running.ssh_port
+
+    with pytest.raises(MinimumRuntimeError) as early:
+        client.terminate(created.id)
+    assert early.value.minutes_remaining == 1 and early.value.minimum_runtime == 1
+    wait_until(lambda: client.can_terminate(created.id).can_terminate)
+    result = client.terminate(created.id)
+    assert (result.instance_id, result.status) == (created.id, "terminated")
+    assert result.stopped_at is not None
+    with pytest.raises(AlreadyTerminatedError) as again:
+        client.terminate(created.id)
+    assert again.value.current_status == "terminated"
+    assert client.list_instances(status="active") == []
+    assert [i.id for i in client.list_instances(status="inactive")] == [created.id]
+
+    client.delete_ssh_key(key.id)
+    with pytest.raises(NotFoundError) as gone:
+        client.get_ssh_key(key.id)
+    texts = [str(early.value), str(again.value), str(gone.value), repr(client), repr(running)]
+    texts += [r.getMessage() for r in caplog.records]
+    assert caplog.records and not [t for t in texts if emu.api_key in t]
+
+
+def test_can_terminate_reports_minutes_remaining(emulator_factory):
+    emu = emulator_factory(minimum_runtime="20m")
+    client = client_for(emu)
+    offer = cheapest(client, type="spot")
+    created = client.create_instance(offer_to_create_request(
+        offer, name="spot-run", ssh_public_key=TEST_PUBLIC_KEY))
+    check = client.can_terminate(created.id)
+    assert not check.can_terminate and check.time_remaining == 20 and check.minimum_runtime == 20
+    with pytest.raises(MinimumRuntimeError, match="20 more minutes") as info:
+        client.terminate(created.id)
+    assert info.value.minutes_remaining == 20
+    assert emulator_state(emu)["instancesTotal"] == 1
+
+
+def test_wrong_key_unknown_ids_and_bad_creates(emulator):
+    wrong = SpheronClient(emulator.url, "sai_pk_wrong_key_0123456789abcdef", clock=FakeClock())
+    with pytest.raises(AuthenticationError) as info:
+        wrong.list_instances()
+    assert info.value.status == 401 and "sai_pk_wrong_key_0123456789abcdef" not in str(info.value)
+
+    client = client_for(emulator)
+    with pytest.raises(NotFoundError):
+        client.get_instance("no-such-instance")
+    with pytest.raises(NotFoundError):
+        client.get_volume("no-such-volume")
+
+    offer = cheapest(client, gpu="H100")
+    before = emulator_state(emulator)["instancesTotal"]
+    mismatched = offer_to_create_request(offer, ssh_public_key=TEST_PUBLIC_KEY).model_copy(
+        update={"gpu_count": offer.gpu_count + 3})
+    with pytest.raises(InvalidRequestError):
+        client.create_instance(mismatched)
+    with pytest.raises(OfferError):
+        OfferQuery(gpu="H100", count=-1)
+    with pytest.raises(InvalidRequestError):
+        client.create_instance(CreateRequest(provider="nobody", offer_id="x", gpu_type="h100",
+                                             gpu_count=1, region="nowhere",
+                                             ssh_public_key=TEST_PUBLIC_KEY))
+    assert emulator_state(emulator)["instancesTotal"] == before
+
+
+def test_lost_create_answer_ends_with_exactly_one_instance(emulator_factory):
+    emu = emulator_factory(faults="lose-create*1")
+    client = client_for(emu)
+    offer = cheapest(client, gpu="L4")
+    created = client.create_instance(offer_to_create_request(offer, ssh_public_key=TEST_PUBLIC_KEY))
+    state = emulator_state(emu)
+    assert state["instancesTotal"] == 1 and state["createsInWindow"] == 1
+    assert [i.id for i in client.list_instances()] == [created.id]
+
+
+def test_rate_limits_5xx_and_drops_are_retried_honouring_retry_after(emulator_factory):
+    emu = emulator_factory(faults="429=3s@/api/gpu-offers*1,503@GET /api/balance*1,"
+                                  "drop@GET /api/providers*1")
+    clock = FakeClock()
+    client = client_for(emu, clock=clock)
+    assert len(client.gpu_offers()) >= 20
+    assert clock.sleeps[0] >= 3  # the 429's retryAfter is the floor of the wait
+    assert client.current_team().team_name == "Personal"
+    assert len(client.providers()) >= 6
+    assert len(clock.sleeps) == 3
+    assert [f["remaining"] for f in emulator_state(emu)["faults"]] == [0, 0, 0]
+
+
+def test_volumes(emulator_factory):
+    emu = emulator_factory(minimum_runtime="1s")
+    client = client_for(emu)
+    regions = client.volume_regions()
+    assert "FIN-01" in regions["data-crunch"] and "dallas-tx-1" in regions["voltage-park"]
+    assert client.volume_pricing("data-crunch", "FIN-01").hourly_rate_per_gb > 0
+
+    volume = client.create_volume("datasets", 100, "data-crunch", "FIN-01")
+    assert (volume.provider, volume.region, volume.size_in_gb) == ("data-crunch", "FIN-01", 100)
+    assert [v.id for v in client.volumes()] == [volume.id]
+    assert client.update_volume(volume.id, name="datasets-2", size_gb=200).size_in_gb == 200
+    assert client.get_volume(volume.id).name == "datasets-2"
+
+    offer = cheapest(client, provider="data-crunch", region="FIN-01")
+    created = client.create_instance(offer_to_create_request(
+        offer, region="FIN-01", ssh_public_key=TEST_PUBLIC_KEY))
+    attached = client.attach_volume(volume.id, created.id)
+    assert attached.attached_instance_ids == [created.id]
+    detached = client.detach_volume(volume.id, created.id)
+    assert detached.attached_instance_ids == []
+    with pytest.raises(InvalidRequestError, match="at most 10 TB"):
+        client.create_volume("huge", 20_000, "data-crunch", "FIN-01")
+    client.delete_volume(volume.id)
+    assert client.volumes() == []
+
+
+def test_kubernetes_routes(emulator):
+    client = client_for(emulator)
+    assert client.kubernetes_versions("voltage-park")[0] == "1.31.1"
+    with pytest.raises(InvalidRequestError, match="voltage-park"):
+        client.kubernetes_versions("tensordock")
+    with pytest.raises(NotFoundError):
+        client.kubernetes_health("no-such-cluster")
