@@ -1,7 +1,7 @@
 """Reading and following instance logs with a cursor that survives reconnects.
 
 Sources: the startup log (its path comes from the instance: `$SPHERON_STARTUP_LOG`, else
-`/var/log/cloud-init-output.log`), a service we started (`~/.spheron-jupyter/logs/NAME.log`),
+`/var/log/cloud-init-output.log`), a service we started (`~/.spheron/logs/NAME.log`),
 or any file. The remote side is the sh script in logs_remote.py; this module turns its
 records into lines.
 

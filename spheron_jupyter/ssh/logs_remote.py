@@ -31,8 +31,9 @@ CHUNK_BYTES = 1024 * 1024
 
 STARTUP_LOG_COMMAND = 'printf %s "${SPHERON_STARTUP_LOG:-/var/log/cloud-init-output.log}"'
 
-# Services we start (jupyter, tensorboard, background jobs) log here, one file per name.
-SERVICE_LOG_DIR = "~/.spheron-jupyter/logs"
+# Services we start (jupyter, tensorboard, background jobs) log here, one file per name;
+# ssh/services.py writes them ($HOME/.spheron/logs/NAME.log).
+SERVICE_LOG_DIR = "~/.spheron/logs"
 
 TAIL_SCRIPT = r"""
 f=$1; ino=$2; off=$3; follow=$4; tailn=$5; chunk=$6; poll=$7
