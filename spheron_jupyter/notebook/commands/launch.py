@@ -52,7 +52,8 @@ def yaml_options(cell: str) -> dict:
         data = yaml.safe_load(cell) if cell.strip() else {}
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}" if mark is not None else "the cell"
+        # +2: the body's first line is the cell's second (the %%spheron line comes first).
+        where = f"line {mark.line + 2} of the cell" if mark is not None else "the cell"
         problem = getattr(exc, "problem", None) or "not valid YAML"
         raise UsageError(f"%%spheron launch: YAML error at {where}: {problem}") from None
     if data is None:

@@ -1,0 +1,178 @@
+"""What the protocol magics (``icl``, ``deployment``) share: the driver, checks, displays, streams.
+
+The sphnctl driver and the ICL checker live in ``protocol/``; this module only adapts them to a
+cell: a report that renders as HTML in a notebook and text in a terminal, a refusal that shows
+the findings before the one-line error, and following a log or event stream into the cell.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+from pathlib import Path
+from queue import Empty, Full, Queue
+from typing import Callable, Iterator
+
+from IPython.core.error import UsageError
+
+from ..display import KeyValues, StreamPrinter, Table, in_notebook
+
+# How many streamed lines may wait between the sphnctl reader and the cell; beyond this the
+# reader waits (and sphnctl with it), so a chatty log cannot grow the kernel's memory.
+MAX_WAITING_LINES = 2000
+IDLE_FLUSH_SECONDS = 0.1
+
+
+def driver():
+    """The sphnctl driver; a missing sphnctl raises its one-line install hint (the router turns
+    it into a UsageError line, with no traceback)."""
+    from ...protocol.sphnctl import Sphnctl
+
+    return Sphnctl()
+
+
+class Rendered:
+    """Something that already knows its text and HTML forms (an ``IclReport``)."""
+
+    def __init__(self, text: str, html_text: str):
+        self.text, self.html = text, html_text
+
+    def __repr__(self) -> str:
+        return self.text
+
+    def _repr_html_(self) -> str:
+        return self.html
+
+
+class Stack:
+    """Several displays shown as one output, in order."""
+
+    def __init__(self, *parts):
+        self.parts = [part for part in parts if part is not None]
+
+    def __repr__(self) -> str:
+        return "\n\n".join(repr(part) for part in self.parts)
+
+    def _repr_html_(self) -> str:
+        return "\n".join(part._repr_html_() if hasattr(part, "_repr_html_") else
+                         f"<pre>{html.escape(repr(part))}</pre>" for part in self.parts)
+
+
+def report_display(report) -> Rendered:
+    return Rendered(report.to_text(), report.to_html())
+
+
+def show(obj) -> None:
+    """Display now (before a refusal or a long wait), the way a cell result would be shown."""
+    if in_notebook():
+        from IPython.display import display
+
+        display(obj)
+    else:
+        print(repr(obj), flush=True)
+
+
+def check_or_refuse(text: str, what: str, mode: str | None = None):
+    """Check ICL text; on errors show the full report (path, line, rule, fix of each finding)
+    and refuse in one line, so nothing is created from a document sphnctl would reject."""
+    from ...protocol.summary import check_report
+
+    report = check_report(text, mode)
+    if not report.ok:
+        show(report_display(report))
+        errors = len(report.result.errors)
+        raise UsageError(f"{what}: the ICL document has {errors} error{'s' * (errors != 1)} "
+                         "(listed above): fix them; nothing was created or changed")
+    return report
+
+
+def read_icl_file(path: str) -> str:
+    file = Path(path).expanduser()
+    if not file.is_file():
+        raise UsageError(f"{path}: no such ICL file: give the path of a YAML document")
+    try:
+        return file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"{path}: cannot read it ({error})") from None
+
+
+def details_display(details, lid: int):
+    """`deployment get` as facts about the lease plus one row per service."""
+    from ...protocol.parsers import NO_RESPONSE_FROM_HOST
+
+    facts = {"lease id": details.lid or lid, "status": details.status, "provider": details.provider,
+             "price per hour": details.price_per_hour, "started": details.start_time,
+             "remaining": details.remaining_time, "region": details.region,
+             "host uri": details.host_uri}
+    facts = {key: value for key, value in facts.items() if value not in (None, "")}
+    footer = None
+    if details.no_response_from_host:
+        footer = (f"{NO_RESPONSE_FROM_HOST} The fizz node may still be starting it, or its owner "
+                  f"stopped it: %spheron deployment logs --lid {lid} --startup shows which.")
+    head = KeyValues(facts, title=f"Deployment {lid}", footer=footer)
+    if not details.services:
+        return head
+    rows = [{"service": s.name, "available": f"{s.available}/{s.total}", "ready": s.ready,
+             "ports": ", ".join(str(port) for port in s.ports) or "-",
+             "host uri": s.host_uri or details.host_uri or ""} for s in details.services]
+    return Stack(head, Table(rows, title="Services"))
+
+
+def follow_into_cell(open_stream: Callable[[threading.Event], Iterator[str]]) -> None:
+    """Stream lines into the cell until the stream ends or the notebook interrupts the cell.
+
+    The stream is read in a worker thread so the cell's thread can flush pending output while
+    the stream is silent (a coalescing printer otherwise keeps the last lines until the next one
+    comes) and can stop at once on KeyboardInterrupt: the cancel event ends the sphnctl
+    process group inside the driver.
+    """
+    cancel = threading.Event()
+    lines: Queue = Queue(maxsize=MAX_WAITING_LINES)
+    finished = object()
+    failure: list[BaseException] = []
+
+    def pump() -> None:
+        try:
+            for line in open_stream(cancel):
+                while not cancel.is_set():
+                    try:
+                        lines.put(line, timeout=0.1)
+                        break
+                    except Full:
+                        continue
+                if cancel.is_set():
+                    return
+        except BaseException as error:  # shown in the cell's thread, as one line
+            failure.append(error)
+        finally:
+            while True:  # the end marker must get through even into a full queue
+                try:
+                    lines.put(finished, timeout=0.1)
+                    return
+                except Full:
+                    if cancel.is_set():
+                        return
+
+    printer = StreamPrinter()
+    worker = threading.Thread(target=pump, name="spheron-follow", daemon=True)
+    worker.start()
+    try:
+        while True:
+            try:
+                item = lines.get(timeout=IDLE_FLUSH_SECONDS)
+            except Empty:
+                printer.flush()
+                continue
+            if item is finished:
+                break
+            printer.line(item)
+    except KeyboardInterrupt:
+        cancel.set()
+        worker.join(timeout=10)
+        printer.close()
+        print("[stopped]")
+        return
+    printer.close()
+    worker.join(timeout=10)
+    if failure:
+        raise failure[0]
