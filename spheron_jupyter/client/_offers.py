@@ -111,10 +111,13 @@ def select_offers(catalog: Iterable[GpuGroup | Offer], query: OfferQuery) -> lis
         if not model_seen:
             raise UnknownGpuError(_unknown_gpu_message(query.gpu, offers))
         offers = matched
-    keep = _filters(query)
-    result = [offer for offer in offers if all(check(offer) for check in keep)]
-    result.sort(key=_SORTS[query.sort])
-    return result
+    # One pass per filter: each pass is a tight comprehension over a shrinking list, which is
+    # much cheaper than calling all() over a generator for every offer (10,000 offers in
+    # well under 20 ms is the bench's bar).
+    for check in _filters(query):
+        offers = [offer for offer in offers if check(offer)]
+    offers.sort(key=_SORTS[query.sort])
+    return offers
 
 
 def offer_to_create_request(offer: Offer, *, name: str | None = None, team_id: str | None = None,
@@ -215,21 +218,30 @@ def _filters(query: OfferQuery) -> list:
     return checks
 
 
-def _price(offer: Offer) -> float:
-    price = offer.hourly_price
+# Sort keys read fields directly rather than through Offer's properties: they run once per
+# offer on every sort, so the saved calls are most of the sorting time.
+def _price(o: Offer) -> float:
+    price = o.discounted_price
+    if price is None:
+        price = o.price if o.price is not None else o.spot_price
     return math.inf if price is None else price
 
 
-def _price_per_vram(offer: Offer) -> float:
-    vram = offer.total_vram_gb
-    return _price(offer) / vram if vram > 0 else math.inf
+def _by_price(o: Offer) -> tuple[float, float]:
+    return _price(o), -(o.gpu_memory or 0.0) * o.gpu_count
 
 
-_SORTS = {
-    "price": lambda o: (_price(o), -o.total_vram_gb),
-    "vram": lambda o: (-o.total_vram_gb, _price(o)),
-    "price-per-vram": lambda o: (_price_per_vram(o), _price(o)),
-}
+def _by_vram(o: Offer) -> tuple[float, float]:
+    return -(o.gpu_memory or 0.0) * o.gpu_count, _price(o)
+
+
+def _by_price_per_vram(o: Offer) -> tuple[float, float]:
+    price = _price(o)
+    vram = (o.gpu_memory or 0.0) * o.gpu_count
+    return (price / vram if vram > 0 else math.inf), price
+
+
+_SORTS = {"price": _by_price, "vram": _by_vram, "price-per-vram": _by_price_per_vram}
 
 
 def _pick(wanted: str | None, choices: list[str], what: str, label: str) -> str:
