@@ -193,8 +193,16 @@ class InstanceSandbox:
         _replace_symlink(shortcut, mount_point)
         return mount_point
 
-    def detach_volume(self, name: str) -> None:
-        for link in (self.home / "volumes" / safe_name(name), self.root / "mnt" / safe_name(name)):
+    def detach_volume(self, name: str, backing_dir: Path) -> None:
+        """Remove the volume's links, found by name or, after a rename, by what they point to."""
+        mount_points = self.root / "mnt"
+        shortcuts = self.home / "volumes"
+        doomed = {mount_points / safe_name(name)}
+        doomed.update(link for link in _symlinks(mount_points)
+                      if os.path.realpath(link) == os.path.realpath(backing_dir))
+        doomed.update(shortcut for shortcut in _symlinks(shortcuts)
+                      if Path(os.readlink(shortcut)) in doomed)
+        for link in doomed:
             if link.is_symlink():
                 link.unlink()
 
@@ -217,6 +225,13 @@ class InstanceSandbox:
             request.unlink()
         except FileNotFoundError:
             pass
+
+
+def _symlinks(directory: Path) -> list[Path]:
+    try:
+        return [entry for entry in directory.iterdir() if entry.is_symlink()]
+    except FileNotFoundError:
+        return []
 
 
 def _replace_symlink(link: Path, target: Path) -> None:

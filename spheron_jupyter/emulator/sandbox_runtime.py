@@ -45,12 +45,10 @@ class SandboxRuntime(InstanceRuntime):
     # -- lifecycle --------------------------------------------------------------------------
 
     def provision(self, instance: dict) -> tuple[str, int, str]:
-        user = instance.get("user") or login_user(instance.get("providerId", ""))
-        sandbox = InstanceSandbox(self.state_dir, instance["id"], user)
-        sandbox.prepare()
-        _authorize(sandbox, instance.get("sshPublicKey"))
-        live = self._start(sandbox, preferred_port=0)
-        return LOOPBACK, live.server.port, user
+        # Reuses an endpoint that exists already: with a very short boot time the ticker may
+        # boot the instance before the create request gets to provision it.
+        live = self._live_or_recreated(instance)
+        return LOOPBACK, live.server.port, live.sandbox.user
 
     def boot(self, instance: dict) -> None:
         live = self._live_or_recreated(instance)
@@ -88,7 +86,7 @@ class SandboxRuntime(InstanceRuntime):
         sandbox.attach_volume(_volume_name(volume), Path(volume["dataDir"]))
 
     def detach(self, instance: dict, volume: dict) -> None:
-        self._sandbox_for(instance).detach_volume(_volume_name(volume))
+        self._sandbox_for(instance).detach_volume(_volume_name(volume), Path(volume["dataDir"]))
 
     def drop_connections(self, instance: dict) -> None:
         live = self._live.get(instance["id"])
