@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import logging
 import os
 import pickle
@@ -211,6 +212,7 @@ def test_api_key_never_shows_in_str_repr_format_or_errors():
         pickle.dumps(key)
     assert KEY not in str(info.value)
     assert key == ApiKey(KEY) and hash(key) == hash(ApiKey(KEY))
+    assert copy.deepcopy({"k": key})["k"] is key
 
 
 @pytest.mark.parametrize(

@@ -94,6 +94,12 @@ class ApiKey:
     def __hash__(self) -> int:
         return hash(("ApiKey", self._value))
 
+    def __copy__(self) -> ApiKey:
+        return self  # immutable: copies may share it
+
+    def __deepcopy__(self, memo: dict) -> ApiKey:
+        return self
+
     def __reduce__(self):
         # Pickling would write the key into whatever holds the pickle (a saved widget state,
         # a multiprocessing queue); nothing of ours needs it.
