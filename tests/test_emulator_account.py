@@ -122,3 +122,25 @@ def test_kubernetes_versions_and_health(emulator_client):
     refused = emulator_client.post("/api/deployments", json=create_body(
         offer, team, kubernetesAddon={"version": "1.31.1"}))
     assert refused.status_code == 400 and "voltage-park" in refused.json()["message"]
+
+
+def test_cluster_with_kubernetes_addon_becomes_healthy(emulator_client):
+    from tests.fixtures.emulator import all_offers
+
+    team = teams_by_name(emulator_client)["Personal"]["teamId"]
+    cluster = next(o for o in all_offers(emulator_client, instanceType="CLUSTER")
+                   if o["available"] and not o["maintenance"])
+    response = emulator_client.post("/api/deployments", json=create_body(
+        cluster, team, "k8s", kubernetesAddon={"version": "1.30.5"}))
+    assert response.status_code == 201, response.text
+    instance = response.json()
+    assert instance["kubernetesAddon"]["version"] == "1.30.5"
+    assert instance["instanceType"] == "CLUSTER" and instance["gpuCount"] == 8
+    assert emulator_client.get(f"/api/kubernetes/{instance['id']}/health").json()["status"] in (
+        "provisioning", "healthy")
+    wait_for_status(emulator_client, instance["id"], "running")
+    health = emulator_client.get(f"/api/kubernetes/{instance['id']}/health").json()
+    assert health["status"] == "healthy" and health["nodes"] == {"ready": 1, "total": 1}
+    # Voltage Park clusters carry a 60-minute minimum of their own.
+    check = emulator_client.get(f"/api/deployments/{instance['id']}/can-terminate").json()
+    assert check["minimumRuntime"] == 60 and check["canTerminate"] is False
