@@ -64,13 +64,15 @@ def icl(*, greeting="hello", mode="provider", port=8080, command=None, count=1):
 @pytest.fixture
 def driver(monkeypatch, tmp_path):
     monkeypatch.setenv("SPHERON_SPHNCTL", f"{sys.executable} -m spheron_jupyter sphnctl")
-    store = ProtocolStore()
+    stores = [ProtocolStore()]
     yield Sphnctl(timeout=60)
+    stores.append(ProtocolStore())  # a test may have pointed SPHERON_PROTOCOL_STATE elsewhere
     leftovers = []
-    for record in store.all():
-        status = store.status(record["lid"])
-        stop_everything(store, record["lid"])
-        leftovers += [store.runtime_pid(record["lid"])] + [p["pid"] for p in status.get("pods", [])]
+    for store in stores:
+        for record in store.all():
+            status = store.status(record["lid"])
+            stop_everything(store, record["lid"])
+            leftovers += [store.runtime_pid(record["lid"])] + [p["pid"] for p in status.get("pods", [])]
     assert not [pid for pid in leftovers if pid and pid_alive(pid)], "processes survived the test"
 
 

@@ -50,6 +50,8 @@ FAKE = textwrap.dedent(
         lines = (work / "growing.log").read_text().splitlines()
         tail = int(args[args.index("--tail") + 1]) if "--tail" in args else len(lines)
         out("".join(l + "\\n" for l in lines[-tail:] if tail))
+    elif verb == "chatty":
+        out("".join(f"line {n}\\n" for n in range(int(args[2]))))
     elif verb == "events":
         text = (data / "events_pretty.txt").read_text()
         for start in range(0, len(text), 50):
@@ -198,3 +200,15 @@ def test_tail_deduplicator_with_full_windows():
     exact = TailDeduplicator()
     assert exact.new_lines(["tick", "tick"], 10) == ["tick", "tick"]
     assert exact.new_lines(["tick", "tick", "tick"], 10) == ["tick"]
+
+
+def test_a_chatty_command_is_read_through_a_bounded_queue(fake, monkeypatch):
+    import spheron_jupyter.protocol.sphnctl as driver_module
+
+    monkeypatch.setattr(driver_module, "MAX_QUEUED_LINES", 5)
+    stream = Sphnctl().stream("deployment", "chatty", "2000")
+    time.sleep(0.5)  # the command has written everything; we have read nothing
+    assert stream._lines.qsize() <= 5
+    lines = list(stream)
+    assert len(lines) == 2000 and lines[-1] == "line 1999"
+    assert stream.returncode == 0

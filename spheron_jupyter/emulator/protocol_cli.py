@@ -41,31 +41,39 @@ class CliError(Exception):
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("argv", nargs=argparse.REMAINDER, help="sphnctl arguments: deployment create|get|list|logs|events|update|close ...")
+    parser.add_argument("argv", nargs=argparse.REMAINDER, metavar="deployment ...",
+                        help="sphnctl's own arguments")
+    parser.epilog = ("commands: deployment create FILE | get --lid N | list [-a] | logs --lid N "
+                     "[-f] [-t N] [--service S] [--startup] [-o text|json] | events --lid N [-f] [-t N] "
+                     "[--service S] | update --lid N FILE | close --lid N.  State: $SPHERON_PROTOCOL_STATE, "
+                     "else <state dir>/protocol.  Services must listen on $HOST:$PORT.")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="sphnctl", description="Emulated sphnctl (offline).")
-    top = parser.add_subparsers(dest="group", required=True)
+    top = parser.add_subparsers(dest="group", required=True, metavar="deployment")
     deployment = top.add_parser("deployment", help="manage deployments")
-    verbs = deployment.add_subparsers(dest="verb", required=True)
+    verbs = deployment.add_subparsers(dest="verb", required=True, metavar="COMMAND")
     create = verbs.add_parser("create", help="create a deployment from an ICL file")
-    create.add_argument("file")
-    for name in ("get", "close"):
-        verbs.add_parser(name).add_argument("--lid", type=int, required=True)
-    verbs.add_parser("list").add_argument("-a", "--all", action="store_true")
-    update = verbs.add_parser("update")
-    update.add_argument("--lid", type=int, required=True)
-    update.add_argument("file")
-    for name in ("logs", "events"):
-        sub = verbs.add_parser(name)
-        sub.add_argument("--lid", type=int, required=True)
-        sub.add_argument("-f", "--follow", action="store_true")
-        sub.add_argument("-t", "--tail", type=int, default=None)
-        sub.add_argument("--service")
+    create.add_argument("file", help="the ICL document (YAML)")
+    lid_help = "the lease id printed by create"
+    verbs.add_parser("get", help="status, ports and replicas").add_argument("--lid", type=int, required=True, help=lid_help)
+    verbs.add_parser("close", help="close the lease and stop everything").add_argument(
+        "--lid", type=int, required=True, help=lid_help)
+    verbs.add_parser("list", help="the deployments of this wallet").add_argument(
+        "-a", "--all", action="store_true", help="include closed deployments")
+    update = verbs.add_parser("update", help="change env, image or resources; the lease stays")
+    update.add_argument("--lid", type=int, required=True, help=lid_help)
+    update.add_argument("file", help="the new ICL document (same ports, region, tier and token)")
+    for name, what in (("logs", "the services' output"), ("events", "the deployment's events as JSON")):
+        sub = verbs.add_parser(name, help=what)
+        sub.add_argument("--lid", type=int, required=True, help=lid_help)
+        sub.add_argument("-f", "--follow", action="store_true", help="keep streaming (provider mode)")
+        sub.add_argument("-t", "--tail", type=int, default=None, help="only the last N lines (default all)")
+        sub.add_argument("--service", help="only this service")
         if name == "logs":
             sub.add_argument("-o", "--output", choices=("text", "json"), default="text")
-            sub.add_argument("--startup", action="store_true")
+            sub.add_argument("--startup", action="store_true", help="the node's start-up steps (fizz mode)")
     return parser
 
 

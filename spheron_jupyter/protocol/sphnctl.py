@@ -19,7 +19,7 @@ import threading
 from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
-from queue import Empty, Queue
+from queue import Empty, Full, Queue
 from typing import Callable, Iterator, Mapping, Sequence
 
 from .parsers import (
@@ -42,6 +42,7 @@ _HOW_TO_GET_IT = (
     'or use the emulated one: SPHERON_SPHNCTL="spheron-jupyter sphnctl"'
 )
 INSTALL_HINT = f"sphnctl was not found: {_HOW_TO_GET_IT}"
+MAX_QUEUED_LINES = 10_000
 
 
 class SphnctlError(Exception):
@@ -167,16 +168,32 @@ class LineStream:
             argv, stdout=subprocess.PIPE, stderr=self._stderr, stdin=subprocess.DEVNULL,
             text=True, encoding="utf-8", errors="replace", bufsize=1, start_new_session=True, env=None if env is None else dict(env),
         )
-        self._lines: Queue[str | None] = Queue()
+        # Bounded: a chatty log waits in the pipe (and then in sphnctl) instead of in our memory.
+        self._lines: Queue[str | None] = Queue(maxsize=MAX_QUEUED_LINES)
+        self._closed = threading.Event()
         self._reader = threading.Thread(target=self._read, daemon=True)
         self._reader.start()
         self.returncode: int | None = None
 
     def _read(self) -> None:
         assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self._lines.put(line.rstrip("\r\n"))
-        self._lines.put(None)
+        try:
+            for line in self.process.stdout:
+                if not self._put(line.rstrip("\r\n")):
+                    return
+        except (OSError, ValueError):  # the pipe was closed under us by close()
+            pass
+        self._put(None)
+
+    def _put(self, item: str | None) -> bool:
+        """Queue an item, waiting while the reader is behind (bounded memory); False once closed."""
+        while not self._closed.is_set():
+            try:
+                self._lines.put(item, timeout=0.1)
+                return True
+            except Full:
+                continue
+        return False
 
     def __iter__(self) -> Iterator[str]:
         try:
@@ -204,8 +221,12 @@ class LineStream:
 
     def close(self) -> None:
         """Stop the command (its whole process group) and release its pipes."""
+        self._closed.set()
         _kill_group(self.process)
-        if self.process.stdout:
+        # The group is dead, so the reader meets EOF at once; should something outside the group
+        # still hold the pipe, leave the reader (a daemon) be rather than block on its lock.
+        self._reader.join(timeout=2.0)
+        if self.process.stdout and not self._reader.is_alive():
             self.process.stdout.close()
         self._stderr.close()
 

@@ -1,0 +1,109 @@
+"""The emulated sphnctl's own rules and edges, through the driver (see test_protocol_e2e.py)."""
+
+import json
+import urllib.request
+
+import pytest
+import yaml
+
+from spheron_jupyter.emulator.protocol_state import ProtocolStore
+from spheron_jupyter.protocol.deployments import wait_until_available
+from spheron_jupyter.protocol.sphnctl import SphnctlCommandError
+from tests.test_protocol_e2e import driver, eventually, icl, write  # noqa: F401 (fixture)
+
+pytestmark = pytest.mark.slow
+
+
+def listening_addresses(port: int) -> set[str]:
+    """Local addresses of LISTEN sockets on `port`, read from /proc/net/tcp{,6}."""
+    found = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = open(table).read().splitlines()[1:]
+        except FileNotFoundError:
+            continue
+        for row in rows:
+            local, state = row.split()[1], row.split()[3]
+            address, hex_port = local.split(":")
+            if state == "0A" and int(hex_port, 16) == port:
+                found.add(address)
+    return found
+
+
+def test_errors_are_one_line_and_rules_of_the_cli(driver, tmp_path):
+    with pytest.raises(SphnctlCommandError, match="^sphnctl deployment get failed: deployment with lid 99 not found$"):
+        driver.get(99)
+    lid = driver.create(write(tmp_path, "web.yml", icl())).lid
+    with pytest.raises(SphnctlCommandError, match="--startup is only available for fizz mode"):
+        driver.logs(lid, startup=True)
+    for change, expected in (
+        (icl().replace("us-west", "eu-east"), "the region cannot change (us-west -> eu-east)"),
+        (icl().replace("uSPON", "USDT"), "the payment token cannot change (uSPON -> USDT)"),
+        (icl().replace("provider", "fizz"), "the mode cannot change (provider -> fizz)"),
+    ):
+        with pytest.raises(SphnctlCommandError) as error:
+            driver.update(lid, write(tmp_path, "changed.yml", change))
+        assert expected in str(error.value) and "close the deployment and create a new one" in str(error.value)
+    driver.close(lid)
+    with pytest.raises(SphnctlCommandError, match="already closed"):
+        driver.close(lid)
+
+
+def test_forwarded_ports_listen_on_loopback_only(driver, tmp_path):
+    lid = driver.create(write(tmp_path, "web.yml", icl())).lid
+    details = wait_until_available(driver, lid, interval=0.2, timeout=30)
+    port = details.service("web").ports[0].host_port
+    assert listening_addresses(port) == {"0100007F"}  # 127.0.0.1, and nothing else
+    pod_ports = [p["ports"]["8080"] for p in ProtocolStore().status(lid)["pods"]]
+    assert all(listening_addresses(p) == {"0100007F"} for p in pod_ports)
+    driver.close(lid)
+
+
+def test_update_can_scale_and_keeps_the_port(driver, tmp_path):
+    lid = driver.create(write(tmp_path, "web.yml", icl())).lid
+    before = wait_until_available(driver, lid, interval=0.2, timeout=30).service("web")
+    driver.update(lid, write(tmp_path, "two.yml", icl(count=2)))
+    after = wait_until_available(driver, lid, interval=0.2, timeout=30).service("web")
+    assert (after.available, after.total) == (2, 2)
+    assert after.ports == before.ports
+    driver.close(lid)
+
+
+def test_a_missing_executable_is_a_failed_event(driver, tmp_path):
+    lid = driver.create(write(tmp_path, "missing.yml", icl(command=["no-such-program-xyz"]))).lid
+
+    def failed():
+        return [e for e in driver.events(lid) if e.reason == "Failed"]
+
+    (first, *_) = eventually(failed, timeout=10)
+    assert first.type == "Warning" and "no-such-program-xyz" in first.note
+    assert any(e.reason == "BackOff" for e in driver.events(lid))
+    assert driver.get(lid).service("web").available == 0
+    driver.close(lid)
+
+
+def test_an_image_without_command_gets_a_placeholder(driver, tmp_path):
+    document = yaml.safe_load(icl())
+    del document["services"]["web"]["command"], document["services"]["web"]["args"]
+    document = yaml.safe_dump(document)
+    lid = driver.create(write(tmp_path, "image.yml", document)).lid
+    details = wait_until_available(driver, lid, interval=0.2, timeout=30)
+    port = details.service("web").ports[0].host_port
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
+        assert "python:3.11-slim" in response.read().decode()
+    assert any("image python:3.11-slim recorded, not run" in l.text for l in driver.logs(lid, service="web"))
+    driver.close(lid)
+
+
+def test_state_lives_where_SPHERON_PROTOCOL_STATE_says(driver, tmp_path, monkeypatch):
+    elsewhere = tmp_path / "protocol-state"
+    monkeypatch.setenv("SPHERON_PROTOCOL_STATE", str(elsewhere))
+    lid = driver.create(write(tmp_path, "web.yml", icl())).lid
+    record = json.loads((elsewhere / "deployments" / str(lid) / "deployment.json").read_text())
+    assert record["services"][0]["env"] == {"GREETING": "hello"}
+    assert oct((elsewhere / "deployments" / str(lid) / "icl.yml").stat().st_mode & 0o777) == "0o600"
+    tails = [line.text for line in driver.logs(lid, tail=1)]
+    assert len(tails) <= 1
+    driver.close(lid)
+    # The fixture's clean-up looks in the default place; nothing is left running here either.
+    assert ProtocolStore(elsewhere).runtime_alive(lid) is False
