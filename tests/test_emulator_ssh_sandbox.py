@@ -295,3 +295,21 @@ def test_the_emulator_never_writes_outside_the_instance_root(runtime, keys, stat
     assert "leaves the instance root" in log
     assert not (state_dir.parent / "escaped.txt").exists() and not os.path.exists("/escaped.txt")
     assert (state_dir / "instances/dep_x/root/etc/motd").read_text() == "hi"
+
+
+def test_resume_moves_to_a_new_port_when_the_old_one_is_taken(state_dir, keys):
+    first = create_runtime(state_dir)
+    instance = launch(first, keys)
+    first.close()
+    squatter = socket.socket()
+    squatter.bind(("127.0.0.1", instance["sshPort"]))
+    squatter.listen(1)
+    second = create_runtime(state_dir)
+    try:
+        ip, port, user = second.resume(instance)
+        assert (ip, user) == ("127.0.0.1", "ubuntu") and port != instance["sshPort"]
+        with connect(port, "ubuntu", keys["client"], keys["host"]) as client:
+            assert run(client, "echo moved")[1] == "moved\n"
+    finally:
+        squatter.close()
+        second.close()

@@ -68,12 +68,19 @@ class SandboxRuntime(InstanceRuntime):
         threading.Thread(target=self._final_stage, args=(live, spec, log), daemon=True,
                          name=f"emulator-cloud-init-{instance['id']}").start()
 
-    def resume(self, instance: dict) -> None:
-        """After an emulator restart: bring the endpoint back, on its old port when free."""
-        if instance.get("status") == "running":
+    def resume(self, instance: dict) -> tuple[str, int, str] | None:
+        """After an emulator restart: bring the endpoint back, on its old port when free.
+
+        Returns the new endpoint when the old port was taken meanwhile, so the API reports it.
+        """
+        if instance.get("status") not in ("running", "deploying"):
+            return None  # a stopped (paused) instance has no sshd until it runs again
+        live = self._live_or_recreated(instance)
+        if instance["status"] == "running":
             self.boot(instance)
-        elif instance.get("status") == "deploying":
-            self._live_or_recreated(instance)
+        if live.server.port != instance.get("sshPort"):
+            return LOOPBACK, live.server.port, live.sandbox.user
+        return None
 
     def stop(self, instance: dict) -> None:
         with self._lock:
