@@ -227,7 +227,12 @@ class EmulatorApp:
             survivors = [self.store.runtime_instance(d, time.time())
                          for d in self.store.deployments.values() if d["status"] in ACTIVE]
         for instance in survivors:
-            self.runtime.resume(instance)
+            endpoint = self.runtime.resume(instance)
+            if endpoint:  # (ip, ssh_port, user) when the runtime had to move the endpoint
+                with self.store.lock:
+                    dep = self.store.deployments[instance["id"]]
+                    dep["ipAddress"], dep["sshPort"], dep["user"] = endpoint
+                    self.store.save()
         self._ticker = threading.Thread(target=self._tick_loop, args=(tick_seconds,),
                                         name="emulator-ticker", daemon=True)
         self._ticker.start()

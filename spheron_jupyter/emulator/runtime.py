@@ -48,7 +48,7 @@ class InstanceRuntime:
         """Called at emulator start for every instance that is still active after a restart.
 
         ``instance`` keeps its ``sshPort``/``user`` from before, so an endpoint can come back on
-        the same port."""
+        the same port.  May return a new ``(ip, ssh_port, user)`` when it could not."""
 
     def stop(self, instance: dict) -> None:
         """Called once the instance is terminated, failed or reclaimed."""
