@@ -43,6 +43,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "teams": ("teams", "your teams, roles and balances"),
     "team": ("team", "team use TEAM: the team for new resources"),
     "terminate": ("terminate", "terminate an instance (explains the 20-minute minimum)"),
+    "icl": ("icl", "%%spheron icl: check an ICL document, or --deploy it (Spheron Protocol)"),
+    "deployment": ("deployment", "Spheron Protocol deployments: create, get, list, logs, events, update, close"),
 }
 
 
