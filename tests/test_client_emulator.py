@@ -16,8 +16,9 @@ import httpx
 import pytest
 
 from spheron_jupyter.client import (AlreadyTerminatedError, AuthenticationError, CreateRequest,
-                                    InvalidRequestError, MinimumRuntimeError, NotFoundError,
-                                    OfferError, OfferQuery, SpheronClient, UnknownGpuError,
+                                    InsufficientBalanceError, InvalidRequestError,
+                                    MinimumRuntimeError, NotFoundError, OfferError, OfferQuery,
+                                    RateLimitedError, SpheronClient, UnknownGpuError,
                                     offer_to_create_request)
 from tests.fixtures.emulator import TEST_PUBLIC_KEY, all_offers
 from tests.test_client_fakes import FakeClock
@@ -180,6 +181,35 @@ def test_wrong_key_unknown_ids_and_bad_creates(emulator):
                                              gpu_count=1, region="nowhere",
                                              ssh_public_key=TEST_PUBLIC_KEY))
     assert emulator_state(emulator)["instancesTotal"] == before
+
+
+def admin_post(emu, path: str, body: dict) -> httpx.Response:
+    return httpx.post(f"{emu.url}{path}", json=body, timeout=10,
+                      headers={"Authorization": f"Bearer {emu.api_key}"})
+
+
+def test_insufficient_balance_creates_nothing(emulator):
+    client = client_for(emulator)
+    team = client.current_team()
+    assert admin_post(emulator, f"/_emulator/teams/{team.team_id}/credit",
+                      {"amount": -team.balance}).status_code == 200
+    offer = cheapest(client, gpu="H100")
+    with pytest.raises(InsufficientBalanceError, match="balance does not cover"):
+        client.create_instance(offer_to_create_request(offer, ssh_public_key=TEST_PUBLIC_KEY))
+    assert emulator_state(emulator)["instancesTotal"] == 0
+
+
+def test_create_rate_limit_is_reported_not_retried(emulator):
+    client = client_for(emulator)
+    offer = cheapest(client, gpu="T4")
+    request = offer_to_create_request(offer, ssh_public_key=TEST_PUBLIC_KEY)
+    for _ in range(10):
+        client.create_instance(request)
+    with pytest.raises(RateLimitedError) as info:
+        client.create_instance(request)
+    assert info.value.code == "RATE_LIMIT_EXCEEDED" and 0 < info.value.retry_after <= 900
+    assert emulator_state(emulator)["instancesTotal"] == 10
+    assert client._core.clock.sleeps == []
 
 
 def test_lost_create_answer_ends_with_exactly_one_instance(emulator_factory):
