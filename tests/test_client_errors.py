@@ -158,3 +158,9 @@ def test_ids_are_escaped_into_the_path():
     with pytest.raises(NotFoundError):
         api.client(retry=NO_RETRY).get_instance("a/b")
     assert api.requests[-1].url.raw_path == b"/api/deployments/a%2Fb"
+
+
+@pytest.mark.parametrize("url", ["app.spheron.ai", "ftp://app.spheron.ai", ""])
+def test_a_url_that_is_not_http_is_refused_at_once(url):
+    with pytest.raises(InvalidRequestError, match="must start with http:// or https://"):
+        SpheronClient(url, KEY)

@@ -16,8 +16,8 @@ import httpx
 
 from .. import __version__
 from ..config.credentials import ApiKey
-from ._errors import (ApiUnreachableError, ServiceUnavailableError, SpheronError,
-                      UnexpectedResponseError, error_from_response)
+from ._errors import (ApiUnreachableError, InvalidRequestError, ServiceUnavailableError,
+                      SpheronError, UnexpectedResponseError, error_from_response)
 from ._retry import Clock, RetryPolicy, SystemClock, call_with_retries
 
 __all__ = ["USER_AGENT", "HttpCore", "is_lost_response"]
@@ -45,7 +45,11 @@ class HttpCore:
     def __init__(self, base_url: str, api_key: ApiKey | None, *,
                  transport: httpx.BaseTransport | None, clock: Clock | None, timeout: float,
                  retry: RetryPolicy | None, rng: random.Random | None) -> None:
-        self.base_url = base_url.rstrip("/")
+        self.base_url = (base_url or "").strip().rstrip("/")
+        if not self.base_url.lower().startswith(("http://", "https://")):
+            # Caught here, once: as a transport error it would be retried with backoff.
+            raise InvalidRequestError(
+                f"The Spheron API URL {base_url!r} must start with http:// or https://.")
         self.clock = clock or SystemClock()
         self.retry_policy = retry or RetryPolicy()
         self._rng = rng or random.Random()
