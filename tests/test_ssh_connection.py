@@ -124,3 +124,28 @@ def test_server_restart_is_noticed(sshd):
     conn.close()
     # Same port, same host key: a new connection just works.
     Connection.open(sshd.target("inst-r")).close()
+
+
+def test_watchdog_with_a_busy_python_thread_in_the_process(sshd):
+    """A training loop in the kernel must neither hide a frozen peer nor fake a dead one."""
+    stop_busy = threading.Event()
+
+    def busy():
+        total = 0
+        while not stop_busy.is_set():
+            total += 1
+
+    spinner = threading.Thread(target=busy, daemon=True)
+    spinner.start()
+    died = threading.Event()
+    connection = Connection.open(sshd.target("inst-busy", pin=True), on_dead=lambda r: died.set())
+    try:
+        assert not died.wait(4.0), "a healthy peer was declared dead"
+        sshd.freeze()
+        frozen_at = time.monotonic()
+        assert died.wait(10)
+        assert time.monotonic() - frozen_at < 5.0
+    finally:
+        stop_busy.set()
+        sshd.thaw()
+        connection.close()
