@@ -256,3 +256,20 @@ def test_create_rate_limit_is_ten_per_window(emulator_client, team_id):
     assert count_instances(emulator_client) == 10
     # Reads are not limited.
     assert emulator_client.get("/api/deployments").status_code == 200
+
+
+def test_parallel_creates_cannot_slip_past_the_limit(emulator, emulator_client, team_id):
+    from concurrent.futures import ThreadPoolExecutor
+
+    offer = pick_offer(emulator_client, provider="tensordock")
+
+    def create(number):
+        with httpx.Client(base_url=emulator.url, timeout=30,
+                          headers={"Authorization": f"Bearer {emulator.api_key}"}) as client:
+            return client.post("/api/deployments",
+                               json=create_body(offer, team_id, f"p{number}")).status_code
+
+    with ThreadPoolExecutor(6) as pool:
+        codes = sorted(pool.map(create, range(13)))
+    assert codes == [201] * 10 + [429] * 3
+    assert count_instances(emulator_client) == 10

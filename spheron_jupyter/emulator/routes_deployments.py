@@ -54,19 +54,24 @@ def _ssh_login(app, body: dict, team: dict) -> dict:
             "sshPublicKey": line}
 
 
-def create(app, request):
-    body = request.json()
-    now = time.time()
+def _check_rate_limit(app, now: float) -> None:
     with app.store.lock:
         wait = ratelimit.retry_after(app.store.data["createTimes"], now)
     if wait is not None:
         raise ApiError.rate_limited(
             wait, f"Too many deployments created: at most {ratelimit.CREATE_LIMIT} per 15 "
                   f"minutes. Try again in {wait} seconds.")
+
+
+def create(app, request):
+    body = request.json()
+    now = time.time()
+    _check_rate_limit(app, now)
     if not body.get("teamId"):
         raise ApiError.bad_request(TEAM_REQUIRED, error=TEAM_REQUIRED)
     require_fields(body)
     with app.store.lock:
+        _check_rate_limit(app, now)  # again, under the lock that commits: parallel creates
         team = resolve_team(app, body["teamId"])
         offer = check_against_offer(body, app.offers_by_id)
         cloud_init = check_cloud_init(body.get("cloudInit"), offer)
