@@ -1,14 +1,17 @@
-"""One SSH transport per target inside the tunnel agent, kept alive by a watchdog and reconnected.
+"""The paramiko data plane: one SSH transport per target in the agent, watched and reconnected.
 
 paramiko's own keepalive never notices a frozen peer (DESIGN.md), so the ssh/ watchdog probes
 with requests that need a reply and closes the transport after `misses` silent intervals; the
 supervisor here then reconnects with backoff. Every tunnel to the same target shares the link,
 so the local listeners (owned by the forwarders) never move when the transport is replaced.
+Each local connection gets a direct-tcpip channel and two pump threads; half-closes travel as
+EOF both ways. This plane needs no `ssh` binary; the OpenSSH plane (tunnel_openssh.py) is faster.
 """
 
 from __future__ import annotations
 
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -17,11 +20,26 @@ import paramiko
 
 from .errors import SshError
 from .target import SshTarget
+from .tunnel_common import ForwardingRefusedError
 from .watchdog import Watchdog
 
 log = logging.getLogger(__name__)
 
 BACKOFF_STEPS = (0.25, 0.5, 1.0, 2.0, 4.0)
+
+# SSH_MSG_CHANNEL_OPEN_FAILURE reason codes (RFC 4254 section 5.1).
+ADMINISTRATIVELY_PROHIBITED = 1
+
+_CHUNK = 256 * 1024
+_WINDOW = 8 * 1024 * 1024
+_MAX_PACKET = 32 * 1024
+
+
+def forwarding_refused_message(detail: str) -> str:
+    return (
+        f"The SSH server refuses port forwarding ({detail}); enable AllowTcpForwarding in its "
+        "sshd_config to reach services on the instance."
+    )
 
 
 def _default_connect(target: SshTarget) -> paramiko.Transport:
@@ -162,3 +180,92 @@ class TargetLink:
                 if remaining <= 0:
                     return
                 self._cond.wait(remaining)
+
+    # ---- the data plane --------------------------------------------------------------------
+
+    def probe(self, remote_host: str, remote_port: int) -> None:
+        """Open one channel now to learn whether the server forbids forwarding."""
+        transport = self.wait_transport(timeout=10.0)
+        if transport is None:
+            return
+        try:
+            channel = transport.open_channel(
+                "direct-tcpip", (remote_host, remote_port), ("127.0.0.1", 0), timeout=10.0
+            )
+        except paramiko.ChannelException as exc:
+            if exc.code == ADMINISTRATIVELY_PROHIBITED:
+                raise ForwardingRefusedError(forwarding_refused_message(
+                    f"it answered {exc.text or 'administratively prohibited'!r}")) from None
+            return  # connect failed: the service is not up yet, which is allowed
+        except (paramiko.SSHException, EOFError, OSError):
+            return
+        channel.close()
+
+    def carry(self, client, peer, remote_host, remote_port, *, register, stopped,
+              remote_wait, link_wait) -> str | None:
+        """Carry one local connection; returns why it could not be opened, or None."""
+        channel, error = self._open_channel(peer, remote_host, remote_port, stopped,
+                                            remote_wait, link_wait)
+        if channel is None:
+            return error
+        register(channel.close)
+        downstream = threading.Thread(target=_pump_channel_to_socket, args=(channel, client),
+                                      daemon=True)
+        downstream.start()
+        _pump_socket_to_channel(client, channel)
+        downstream.join()
+        channel.close()
+        return None
+
+    def _open_channel(self, peer, remote_host, remote_port, stopped, remote_wait, link_wait):
+        """A channel to the remote port, retrying while the link reconnects or the port is shut."""
+        deadline = time.monotonic() + remote_wait
+        delay = 0.05
+        error = None
+        while not stopped.is_set():
+            transport = self.wait_transport(timeout=link_wait)
+            if transport is None:
+                return None, "the SSH connection is down"
+            try:
+                return transport.open_channel(
+                    "direct-tcpip", (remote_host, remote_port), peer,
+                    window_size=_WINDOW, max_packet_size=_MAX_PACKET, timeout=10.0,
+                ), None
+            except paramiko.ChannelException as exc:
+                if exc.code == ADMINISTRATIVELY_PROHIBITED:
+                    return None, forwarding_refused_message(f"it answered {exc.text!r}")
+                error = f"remote port {remote_port} refused the connection"
+            except (paramiko.SSHException, EOFError, OSError):
+                self.mark_dead(transport)
+            if time.monotonic() + delay > deadline:
+                return None, error
+            time.sleep(delay)
+            delay = min(delay * 2, 0.5)
+        return None, None
+
+
+def _pump_socket_to_channel(client, channel: paramiko.Channel) -> None:
+    try:
+        while True:
+            data = client.recv(_CHUNK)
+            if not data:
+                channel.shutdown_write()  # half-close: the remote side sees EOF, can still answer
+                return
+            channel.sendall(data)
+    except (OSError, EOFError, paramiko.SSHException):
+        channel.close()
+
+
+def _pump_channel_to_socket(channel: paramiko.Channel, client) -> None:
+    try:
+        while True:
+            data = channel.recv(_CHUNK)
+            if not data:
+                client.shutdown(socket.SHUT_WR)
+                return
+            client.sendall(data)
+    except (OSError, EOFError, paramiko.SSHException):
+        try:
+            client.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
