@@ -1,0 +1,85 @@
+"""The ssh/ layer against the emulator's instances (pure-Python SSH sandboxes).
+
+The same code that reaches a real Ubuntu instance: a host key made here, installed by
+cloud-init and pinned before the first connection; our user key inline in the create; exec
+with streaming and interrupt; the startup log from the path the instance's environment names.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from spheron_jupyter.ssh.connection import Connection
+from spheron_jupyter.ssh.hostkeys import KnownHosts, host_key_cloud_init, make_host_key
+from spheron_jupyter.ssh.keys import ensure_user_key
+from spheron_jupyter.ssh.logs import LogReader, LogSource, read_log
+from spheron_jupyter.ssh.remote import INTERRUPTED_EXIT, run
+from spheron_jupyter.ssh.target import SshTarget
+from tests.test_emulator_ssh import Api
+
+
+@pytest.fixture
+def instance(emulator):
+    api = Api(emulator)
+    key = ensure_user_key()
+    private, public = make_host_key()
+    cloud_init = host_key_cloud_init(private, public)
+    cloud_init["runcmd"].append("echo provisioning done")
+    created = api.create(api.offer("data-crunch"), "ssh-layer", {"ssh_public_key": key.public_line},
+                         cloud_init)
+    KnownHosts().pin(created["id"], public)  # before the first connection
+    running = api.wait_running(created["id"])
+    target = SshTarget(host=running["ipAddress"], port=int(running["sshPort"]),
+                       user=running["user"], instance_id=running["id"], key_path=key.path)
+    return target
+
+
+def _connect_when_ready(target, seconds=20.0):
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return Connection.open(target)
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def test_exec_streams_and_returns_the_exit_code(instance):
+    with _connect_when_ready(instance) as conn:
+        out, err = [], []
+        code = run(conn, "echo hi; echo oops >&2; exit 4", on_stdout=out.append, on_stderr=err.append)
+        assert (code, "".join(out), "".join(err)) == (4, "hi\n", "oops\n")
+
+
+def test_exec_interrupt(instance):
+    with _connect_when_ready(instance) as conn:
+        stop = threading.Event()
+        threading.Timer(0.5, stop.set).start()
+        started = time.monotonic()
+        assert run(conn, "sleep 60", interrupt=stop) in (INTERRUPTED_EXIT, 130, 143, 137)
+        assert time.monotonic() - started < 6
+        assert run(conn, "true") == 0
+
+
+def test_startup_log_and_follow(instance):
+    with _connect_when_ready(instance) as conn:
+        deadline = time.monotonic() + 20
+        while "provisioning done" not in read_log(conn, LogSource.parse("startup")):
+            assert time.monotonic() < deadline, "startup log never showed the runcmd output"
+            time.sleep(0.2)
+        run(conn, "echo first > work.log")
+        lines, stop = [], threading.Event()
+        reader = LogReader(conn, LogSource.parse("file", "work.log"), follow=True)
+        thread = threading.Thread(target=reader.read, args=(lines.extend, stop), daemon=True)
+        thread.start()
+        run(conn, "sleep 0.3; echo second >> work.log")
+        deadline = time.monotonic() + 10
+        while lines != ["first", "second"] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stop.set()
+        thread.join(10)
+        assert lines == ["first", "second"]
