@@ -130,3 +130,11 @@ def test_login_reads_from_env_and_never_echoes(shell, monkeypatch):
     from spheron_jupyter.config.credentials import resolve_api_key
 
     assert resolve_api_key().reveal() == secret
+
+
+def test_use_cloud_without_a_key_says_what_to_do(shell, monkeypatch, tmp_path):
+    monkeypatch.setenv("SPHERON_JUPYTER_KEYRING", "off")
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.spheron/api_key of the real user
+    line = shell.usage_error("%spheron use cloud")
+    assert "no Spheron API key configured" in line and "%spheron login" in line
+    assert "invalid choice" in shell.usage_error("%spheron use mars")

@@ -158,3 +158,15 @@ def test_load_ext_warns_about_instances_still_billing(emulator_shell, capsys):
     line = capsys.readouterr().out.strip()
     assert line.startswith("spheron: 1 instance may still be billing") and "billing" in line
     assert "\n" not in line
+
+
+def test_events_follow_stops_on_interrupt(emulator_shell):
+    import os
+    import signal
+    import threading
+
+    sh = emulator_shell
+    sh.ok("%spheron launch --gpu rtx-4090 --name watched --yes")
+    threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+    out = sh.ok("%spheron events watched --follow")
+    assert "launched" in out.stdout and "ssh-ready" in out.stdout and "[stopped]" in out.stdout

@@ -1,0 +1,84 @@
+"""The plain Python API (what scripts and widgets call), against the real emulator."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from spheron_jupyter.session.core import Session
+from spheron_jupyter.session.errors import OverBudgetError, SessionError
+from spheron_jupyter.session.ledger import InstanceRecord
+from spheron_jupyter.session.money import format_duration, parse_duration, worst_case
+
+
+@pytest.fixture
+def session(emulator):
+    return Session("local", url=emulator.url, api_key=emulator.api_key, notebook="demo.ipynb")
+
+
+def test_durations_and_worst_case():
+    assert parse_duration("90m") == 5400 and parse_duration("1h30m") == 5400
+    assert parse_duration("2") == 7200 and parse_duration(None) is None
+    with pytest.raises(SessionError):
+        parse_duration("soon")
+    assert format_duration(5400) == "1h30m"
+    assert worst_case(2.0, None) == 2.0  # 1 hour without a lease
+    assert worst_case(2.0, 600) == pytest.approx(2.0 / 3)  # never below the 20-minute minimum
+    assert worst_case(2.0, 7200) == 4.0
+
+
+def test_plan_creates_nothing_and_launch_refuses_over_budget(session, emulator):
+    from tests.test_magic_shell import emulator_counts
+
+    plan = session.plan_launch(gpu="h100", count=8, lease="100h")
+    assert plan.over_budget and plan.worst_case_usd > plan.budget_usd
+    before = emulator_counts(emulator)
+    with pytest.raises(OverBudgetError):
+        session.launch(plan)
+    assert emulator_counts(emulator) == before and session.ledger.instances() == []
+
+
+def test_launch_records_everything_in_the_ledger(session):
+    stages = []
+    plan = session.plan_launch(gpu="rtx-4090", lease="2h", name="ledgered")
+    view = session.launch(plan, progress=lambda stage, detail: stages.append(stage))
+    assert stages[0] == "creating" and "running" in stages and stages[-1] == "ssh"
+    rec = session.ledger.instance(session.api_url, view.id)
+    assert (rec.name, rec.backend, rec.notebook, rec.lease_seconds) == ("ledgered", "local", "demo.ipynb", 7200)
+    assert rec.hourly_rate == plan.hourly_rate and rec.created_at and rec.status == "running"
+    assert session.resolve(view.id[:5]).id == view.id and session.resolve("ledg").id == view.id
+
+
+def test_the_api_wins_over_the_ledger(session, emulator):
+    view = session.launch(session.plan_launch(gpu="rtx-4090", name="reclaimed"))
+    import urllib.request
+
+    request = urllib.request.Request(f"{emulator.url}/_emulator/instances/{view.id}/reclaim",
+                                     method="POST",
+                                     headers={"Authorization": f"Bearer {emulator.api_key}"})
+    urllib.request.urlopen(request, timeout=10).close()
+    assert session.instances() == []  # the ledger said running; the API says reclaimed
+    assert session.ledger.instance(session.api_url, view.id).status == "terminated-provider"
+    assert any("running -> terminated-provider" in e.detail for e in session.events(view.id))
+    # An instance the API has never heard of is not shown as active either.
+    session.ledger.record_instance(InstanceRecord(session.api_url, "ghost", "local",
+                                                  name="ghost", status="running"))
+    assert all(v.id != "ghost" for v in session.instances())
+    assert session.ledger.instance(session.api_url, "ghost").status == "gone"
+
+
+def test_terminate_explains_the_minimum_then_works(session):
+    view = session.launch(session.plan_launch(gpu="rtx-4090", name="short"))
+    with pytest.raises(SessionError, match="minimum runtime"):
+        session.terminate("short")
+    time.sleep(3.2)
+    result = session.terminate("short")
+    assert result.terminated and session.resolve("short").status == "terminated"
+    assert session.ledger.instance(session.api_url, view.id).terminated_at
+
+
+def test_reprs_hold_no_secret(session, emulator):
+    session.whoami()
+    for text in (repr(session), repr(session._conn), repr(session.client), str(session.whoami())):
+        assert emulator.api_key not in text
