@@ -220,7 +220,10 @@ def test_terminate_after_minimum_then_already_terminated(emulator_client, team_i
                             "message": "Instance has already been terminated.",
                             "currentStatus": "terminated", "canTerminate": False}
     assert emulator_client.get(f"/api/deployments/{instance['id']}/can-terminate").json()["canTerminate"] is False
+    # Billing stopped with the instance: the cost no longer grows.
     stopped = emulator_client.get(f"/api/deployments/{instance['id']}").json()
+    assert stopped["totalCost"] > 0
+    time.sleep(0.5)
     assert emulator_client.get(f"/api/deployments/{instance['id']}").json()["totalCost"] == stopped["totalCost"]
 
 
