@@ -182,6 +182,12 @@ def test_fizz_follow_polls_with_tail_and_never_repeats(fake):
     assert "deployment logs --lid 7 --tail 3" in (fake / "calls").read_text()
 
 
+def test_fizz_follow_with_tail_starts_with_that_many_lines(fake):
+    (fake / "growing.log").write_text("a\nb\nc\nd\n")
+    seen = [l.text for l in Sphnctl().follow_logs(7, mode="fizz", tail=2, sleep=lambda _s: True)]
+    assert seen == ["c", "d"]
+
+
 def test_follow_falls_back_to_polling_when_sphnctl_refuses(fake, monkeypatch):
     monkeypatch.setenv("FAKE_NO_FOLLOW", "1")
     (fake / "growing.log").write_text("alpha\nbeta\n")

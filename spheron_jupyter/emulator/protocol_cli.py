@@ -25,7 +25,6 @@ from typing import Any, Callable, Iterator
 
 from ..config.files import write_private_file
 from ..protocol.parsers import NO_RESPONSE_FROM_HOST, event_from_json, parse_log_line
-from .protocol_manifest import ManifestError, describe, load_document, refuse_forbidden_changes
 from .protocol_runtime import spawn
 from .protocol_state import (
     ProtocolStore, fake_address, fake_transaction, lease_id, stop_everything,
@@ -87,7 +86,7 @@ def main(argv: list[str]) -> int:
     handler: Callable[[ProtocolStore, argparse.Namespace], None] = COMMANDS[options.verb]
     try:
         handler(store, options)
-    except (CliError, ManifestError) as error:
+    except CliError as error:
         print(f"Error: {error}", file=sys.stderr)
         return 1
     except (KeyboardInterrupt, BrokenPipeError):
@@ -141,10 +140,21 @@ def _wait_for_runtime(store: ProtocolStore, lid: int, generation: int) -> None:
 
 
 # ---------------------------------------------------------------- commands
+def _read_manifest(path: str) -> tuple[dict[str, Any], str]:
+    # Imported here: the ICL models (pydantic) are only needed by create and update, and every
+    # other command (get, logs, polled many times) should start fast.
+    from .protocol_manifest import ManifestError, describe, load_document
+
+    try:
+        document, text = load_document(path)
+    except ManifestError as error:
+        raise CliError(str(error)) from None
+    return describe(document), text
+
+
 def create(store: ProtocolStore, options: argparse.Namespace) -> None:
     say("Validating ICL configuration.")
-    document, text = load_document(options.file)
-    terms = describe(document)
+    terms, text = _read_manifest(options.file)
     say("ICL validated.")
     say("Sending create order transaction...")
     lid = store.allocate_lid()
@@ -210,8 +220,9 @@ def update(store: ProtocolStore, options: argparse.Namespace) -> None:
     if record["state"] != "active":
         raise CliError(f"deployment {options.lid} is closed")
     say("Validating ICL configuration.")
-    document, text = load_document(options.file)
-    terms = describe(document)
+    terms, text = _read_manifest(options.file)
+    from .protocol_manifest import ManifestError, refuse_forbidden_changes
+
     try:
         refuse_forbidden_changes(record, terms)
     except ManifestError as error:

@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import secrets
+import signal
 import subprocess
 import sys
 import threading
@@ -169,7 +170,7 @@ class Pod:
         if self.process is not None and self.process.poll() is None:
             self.runtime.event("Killing", f"Stopping container {self.service['name']}", name=self.name)
             try:
-                os.killpg(self.process.pid, 15)
+                os.killpg(self.process.pid, signal.SIGTERM)
             except ProcessLookupError:
                 pass
 

@@ -52,7 +52,8 @@ class DeploymentRuntime:
     # ------------------------------------------------------------ output
     def write_log(self, pod: Pod, text: str) -> None:
         with self.output_lock:
-            self.logs.write(f"{log_prefix(self.record, pod.name)} {text}\n")
+            if not self.logs.closed:  # a pod's last words may arrive after shutdown closed the log
+                self.logs.write(f"{log_prefix(self.record, pod.name)} {text}\n")
 
     def startup(self, text: str) -> None:
         if self.record.get("mode") == "fizz":
@@ -133,8 +134,10 @@ class DeploymentRuntime:
         self.stop_pods(self.pods + self.retiring)
         for forwarder in self.forwarders:
             forwarder.close()
-        self.write_status(stopped=True)
-        self.logs.close()
+        if self.directory.exists():
+            self.write_status(stopped=True)
+        with self.output_lock:
+            self.logs.close()
 
     def write_status(self, stopped: bool = False) -> None:
         status = {
@@ -163,6 +166,8 @@ def serve(state_root: Path, lid: int) -> int:
                 flags["reload"] = False
                 runtime.reload()
             runtime.tick()
+            if not runtime.directory.exists():
+                break  # the state dir was deleted (a test's tmp dir): nobody can reach us any more
             if runtime.expired():
                 record = store.load(lid) or runtime.record
                 store.save({**record, "state": "closed", "closed_at": time.time(), "closed_reason": "lease expired"})

@@ -332,14 +332,19 @@ class Sphnctl:
             except SphnctlCommandError as error:
                 if yielded or "follow" not in str(error).lower():
                     raise
-        yield from self._poll_logs(lid, service, cancel, poll_interval, poll_tail, sleep)
+        yield from self._poll_logs(lid, service, tail, cancel, poll_interval, poll_tail, sleep)
 
-    def _poll_logs(self, lid, service, cancel, interval, window, sleep) -> Iterator[LogLine]:
+    def _poll_logs(self, lid, service, tail, cancel, interval, window, sleep) -> Iterator[LogLine]:
         wait = sleep or cancel.wait  # returns True when cancelled
         dedupe = TailDeduplicator()
+        first = True
         while not cancel.is_set():
             text = self.run(*self._log_args(lid, window, service, False, False)).stdout
-            for line in dedupe.new_lines(text.splitlines(), window):
+            fresh = dedupe.new_lines(text.splitlines(), window)
+            if first and tail is not None:  # like `--follow --tail N`: the backlog is N lines
+                fresh = fresh[-tail:] if tail > 0 else []
+            first = False
+            for line in fresh:
                 yield parse_log_line(line)
             if wait(interval):
                 return
