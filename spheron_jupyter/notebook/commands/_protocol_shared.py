@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import html
 import threading
+from dataclasses import replace
 from pathlib import Path
 from queue import Empty, Full, Queue
 from typing import Callable, Iterator
@@ -72,12 +73,26 @@ def show(obj) -> None:
         print(repr(obj), flush=True)
 
 
-def check_or_refuse(text: str, what: str, mode: str | None = None):
-    """Check ICL text; on errors show the full report (path, line, rule, fix of each finding)
-    and refuse in one line, so nothing is created from a document sphnctl would reject."""
+def checked(text: str, mode: str | None = None, *, in_cell: bool = False):
+    """``check_report`` of the ICL text. For a cell, findings give the cell's line numbers (the
+    ``%%spheron`` line is line 1), as a notebook's editor counts them and as the other YAML cells
+    (``%%spheron launch``) report them."""
     from ...protocol.summary import check_report
 
     report = check_report(text, mode)
+    if in_cell:
+        def shift(findings):
+            return [replace(f, line=f.line + 1) if f.line is not None else f for f in findings]
+
+        report.result.errors = shift(report.result.errors)
+        report.result.warnings = shift(report.result.warnings)
+    return report
+
+
+def check_or_refuse(text: str, what: str, mode: str | None = None, *, in_cell: bool = False):
+    """Check ICL text; on errors show the full report (path, line, rule, fix of each finding)
+    and refuse in one line, so nothing is created from a document sphnctl would reject."""
+    report = checked(text, mode, in_cell=in_cell)
     if not report.ok:
         show(report_display(report))
         errors = len(report.result.errors)

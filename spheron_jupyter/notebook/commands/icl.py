@@ -19,7 +19,7 @@ from IPython.core.error import UsageError
 
 from ..display import KeyValues, Progress
 from ..parser import positive_int
-from ._protocol_shared import check_or_refuse, driver, report_display
+from ._protocol_shared import check_or_refuse, checked, driver, report_display
 
 CELL = True
 DESCRIPTION = """The cell is an ICL document (Spheron Protocol, YAML).
@@ -28,6 +28,8 @@ DESCRIPTION = """The cell is an ICL document (Spheron Protocol, YAML).
                                    ceiling, duration, tiers) and findings with path, line, rule, fix
   %%spheron icl --mode fizz        check it as if it were a fizz (or provider) deployment
   %%spheron icl --deploy           check, then create it with sphnctl and wait until available
+
+Line numbers in findings count the cell's lines: the %%spheron line is line 1.
 """
 
 # Checks of a fresh lease start fast (most come up in seconds) and slow down to `interval`.
@@ -52,14 +54,12 @@ def run(context, args, cell=None):
         raise UsageError("%%spheron icl: the cell is the ICL document: write it below "
                          "%%spheron icl on the first line")
     if not args.deploy:
-        from ...protocol.summary import check_report
-
-        return report_display(check_report(cell, args.mode))
+        return report_display(checked(cell, args.mode, in_cell=True))
     return deploy(cell, args)
 
 
 def deploy(text: str, args):
-    report = check_or_refuse(text, "%%spheron icl --deploy", args.mode)
+    report = check_or_refuse(text, "%%spheron icl --deploy", args.mode, in_cell=True)
     document_mode = report.document.mode
     if args.mode and args.mode != document_mode:
         raise UsageError(f"%%spheron icl --deploy: the document says mode {document_mode}; sphnctl "

@@ -1,0 +1,234 @@
+"""%%spheron icl --deploy and %spheron deployment ... end to end, through a real IPython shell.
+
+sphnctl is the emulated one (`python -m spheron_jupyter sphnctl`): each deployment's service is
+a real local process (a tiny HTTP server answering $GREETING) on a forwarded 127.0.0.1 port.
+--follow is stopped the way the notebook's stop button does it: SIGINT to this process, sent by
+a helper thread once the follow runs. Every test closes what it creates; the fixture's teardown
+stops anything left and checks that no runtime, pod or sphnctl process survives.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sys
+import threading
+import time
+import urllib.request
+
+import pytest
+import yaml
+
+from spheron_jupyter.emulator.protocol_state import ProtocolStore, pid_alive, stop_everything
+from spheron_jupyter.protocol.sphnctl import Sphnctl
+
+from .test_magic_shell import shell  # noqa: F401  (the fixture)
+
+pytestmark = pytest.mark.slow
+
+SERVER = """
+import http.server, os
+greeting = os.environ["GREETING"]
+print(f"greeting is {greeting}", flush=True)
+class Handler(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = greeting.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, fmt, *args):
+        print(f"served {greeting} for {self.path}", flush=True)
+http.server.ThreadingHTTPServer((os.environ["HOST"], int(os.environ["PORT"])), Handler).serve_forever()
+"""
+
+
+def icl(*, greeting="hello", mode="provider", command=None) -> str:
+    service = {"image": "python:3.11-slim", "command": command or [sys.executable, "-c"],
+               "args": [] if command else [SERVER], "env": [f"GREETING={greeting}"],
+               "expose": [{"port": 8080, "as": 8080, "to": [{"global": True}]}]}
+    return yaml.safe_dump({
+        "version": "1.0",
+        "services": {"web": service},
+        "profiles": {
+            "name": "magic", "duration": "1h", "mode": mode, "tiers": ["community"],
+            "compute": {"web": {"resources": {"cpu": {"units": 1}, "memory": {"size": "512Mi"},
+                                              "storage": [{"size": "1Gi"}]}}},
+            "placement": {"west": {"attributes": {"region": "us-west"},
+                                   "pricing": {"web": {"token": "uSPON", "amount": 3}}}},
+        },
+        "deployment": {"web": {"west": {"profile": "web", "count": 1}}},
+    }, sort_keys=False)
+
+
+def sphnctl_children() -> list[int]:
+    """Our own `sphnctl ... --follow` children still running (a follow that was not ended)."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as handle:
+                ppid = int(handle.read().rsplit(b")", 1)[1].split()[1])
+            with open(f"/proc/{entry}/cmdline", "rb") as handle:
+                argv = handle.read().split(b"\0")
+        except (OSError, IndexError, ValueError):
+            continue
+        if ppid == os.getpid() and b"sphnctl" in argv and b"--follow" in argv:
+            found.append(int(entry))
+    return found
+
+
+@pytest.fixture
+def protocol_shell(shell, monkeypatch):
+    monkeypatch.setenv("SPHERON_SPHNCTL", f"{sys.executable} -m spheron_jupyter sphnctl")
+    yield shell
+    store = ProtocolStore()
+    leftovers = []
+    for record in store.all():
+        status = store.status(record["lid"])
+        stop_everything(store, record["lid"])
+        leftovers += [store.runtime_pid(record["lid"])] + [p["pid"] for p in status.get("pods", [])]
+    assert not [pid for pid in leftovers if pid and pid_alive(pid)], "processes survived the test"
+    assert eventually(lambda: not sphnctl_children(), timeout=5), "a --follow sphnctl survived"
+
+
+def eventually(check, timeout=20.0, interval=0.1):
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            result = check()
+            if result:
+                return result
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            return None
+        time.sleep(interval)
+
+
+def http_get(port, timeout=5.0) -> str:
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=timeout) as response:
+        return response.read().decode()
+
+
+def deploy(shell, body: str, *flags: str) -> tuple[int, int, str]:
+    """Run %%spheron icl --deploy; return the lease id, the mapped port of 8080 and the output."""
+    out = shell.ok(f"%%spheron icl --deploy --timeout 30 {' '.join(flags)}\n" + body)
+    text = repr(out.result)
+    lid = int(re.search(r"^lease id\s+(\d+)$", text, re.M).group(1))
+    port = int(re.search(r"web: 127\.0\.0\.1:(\d+) -> 8080 \(TCP\)", text).group(1))
+    return lid, port, out.stdout + text
+
+
+def interrupt_when(ready, then=lambda: None, settle=1.0, timeout=30.0) -> threading.Thread:
+    """SIGINT this process (the notebook's stop button) once `ready()` holds and `then()` ran."""
+    def act():
+        started = False
+        try:
+            started = bool(eventually(ready, timeout=timeout))
+            then()
+            time.sleep(settle)
+        finally:
+            # A follow that already ended on its own must not turn into a KeyboardInterrupt of
+            # pytest; one that never showed up may be hung, so it is interrupted all the same.
+            if not started or sphnctl_children():
+                os.kill(os.getpid(), signal.SIGINT)
+
+    helper = threading.Thread(target=act, daemon=True)
+    helper.start()
+    return helper
+
+
+def test_deploy_get_list_logs_events_update_close(protocol_shell, tmp_path):
+    sh = protocol_shell
+    lid, port, shown = deploy(sh, icl())
+    assert f"Deployment {lid} is available" in shown and "agreed price per hour  3 uSPON" in shown
+    assert f"lease {lid} with provider 0x" in shown  # the progress lines came first
+    assert "SSH tunnel" in shown and f"ssh enable --lid {lid}" in shown
+    assert http_get(port) == "hello"
+
+    got = sh.ok(f"%spheron deployment get --lid {lid}").result
+    assert f"127.0.0.1:{port} -> 8080 (TCP)" in repr(got) and "Matched" in repr(got)
+    assert "<table>" in got._repr_html_()
+    listed = repr(sh.ok("%spheron deployment list").result)
+    assert re.search(rf"^{lid}\s+0x\w+\s+Matched", listed, re.M)
+
+    logs = sh.ok(f"%spheron deployment logs --lid {lid} --service web --tail 5").stdout
+    assert "[web-" in logs and "greeting is hello" in logs
+    as_json = sh.ok(f"%spheron deployment logs --lid {lid} -o json -t 1").stdout
+    assert as_json.strip().startswith("{") and len(as_json.strip().splitlines()) == 1
+    events = sh.ok(f"%spheron deployment events --lid {lid} --service web").stdout
+    for reason in ("Scheduled", "Pulled", "Created", "Started"):
+        assert reason in events
+
+    changed = tmp_path / "bonjour.yml"
+    changed.write_text(icl(greeting="bonjour"))
+    updated = repr(sh.ok(f"%spheron deployment update --lid {lid} {changed}").result)
+    assert f"the lease stays {lid}" in updated
+    assert eventually(lambda: http_get(port) == "bonjour"), "the new env never reached the service"
+    assert "greeting is bonjour" in sh.ok(f"%spheron deployment logs --lid {lid} --tail 5").stdout
+    assert [lid] == [int(m) for m in re.findall(r"^(\d+)\s", repr(sh.ok("%spheron deployment list").result), re.M)]
+
+    store = ProtocolStore()
+    pids = [store.runtime_pid(lid), *(p["pid"] for p in store.status(lid)["pods"])]
+    assert all(pid_alive(pid) for pid in pids)
+    closed = repr(sh.ok(f"%spheron deployment close --lid {lid}").result)
+    assert closed.startswith(f"closed deployment {lid} (close request 0x")
+    assert eventually(lambda: not any(pid_alive(pid) for pid in pids), timeout=10), "processes survived close"
+    assert re.search(rf"^{lid}\s+0x\w+\s+Closed", repr(sh.ok("%spheron deployment list -a").result), re.M)
+    assert "no open deployments" in repr(sh.ok("%spheron deployment list").result)
+
+
+def test_follow_streams_until_interrupted_and_stops_sphnctl(protocol_shell, tmp_path):
+    sh = protocol_shell
+    lid, port, _ = deploy(sh, icl())
+
+    def requests():
+        for _ in range(3):
+            http_get(port)
+
+    interrupt_when(sphnctl_children, then=requests)
+    out = sh.ok(f"%spheron deployment logs --lid {lid} --follow --service web")
+    assert "greeting is hello" in out.stdout and out.stdout.count("served hello for /") == 3
+    assert out.stdout.rstrip().endswith("[stopped]") and "Traceback" not in out.text
+    assert eventually(lambda: not sphnctl_children(), timeout=5), "the follow kept running"
+
+    changed = tmp_path / "bonjour.yml"
+    changed.write_text(icl(greeting="bonjour"))
+    interrupt_when(sphnctl_children, then=lambda: Sphnctl().update(lid, changed), settle=2.0)
+    out = sh.ok(f"%spheron deployment events --lid {lid} --follow --tail 0")
+    assert re.search(r"Normal\s+Killing\s+Pod/web-", out.stdout), out.stdout
+    assert out.stdout.rstrip().endswith("[stopped]") and "Traceback" not in out.text
+    sh.ok(f"%spheron deployment close --lid {lid}")
+
+
+def test_a_crashing_service_shows_logs_and_events_then_one_line(protocol_shell):
+    crash = [sys.executable, "-c", "import sys; print('cannot find model weights', flush=True); sys.exit(3)"]
+    out = protocol_shell.run("%%spheron icl --deploy --timeout 4\n" + icl(command=crash))
+    assert out.failed and "Traceback" not in out.text
+    assert "web 0/1 available" in out.stdout  # replicas at 0: said so, then waited
+    assert "cannot find model weights" in out.stdout  # the recent logs
+    assert "BackOff" in out.stdout  # the failure events
+    lid = int(re.search(r"lease (\d+) with provider", out.stdout).group(1))
+    assert out.error.startswith(f"UsageError: Deployment {lid} is still not available after 4s")
+    assert f"%spheron deployment close --lid {lid}" in out.error
+    protocol_shell.ok(f"%spheron deployment close --lid {lid}")
+
+
+def test_fizz_startup_logs_and_a_node_that_stopped(protocol_shell):
+    sh = protocol_shell
+    lid, port, _ = deploy(sh, icl(mode="fizz"))
+    assert http_get(port) == "hello"
+    startup = sh.ok(f"%spheron deployment logs --lid {lid} --startup").stdout
+    assert "[Fizz Node] Pulling container image: python:3.11-slim" in startup
+    line = sh.usage_error(f"%spheron deployment logs --lid {lid} --startup --follow")
+    assert "cannot be followed" in line
+
+    store = ProtocolStore()
+    os.kill(store.runtime_pid(lid), signal.SIGTERM)  # the node's owner stops it
+    assert eventually(lambda: not store.runtime_alive(lid))
+    got = repr(sh.ok(f"%spheron deployment get --lid {lid}").result)
+    assert "No response from host" in got and f"--lid {lid} --startup" in got
+    sh.ok(f"%spheron deployment close --lid {lid}")
