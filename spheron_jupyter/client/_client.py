@@ -24,8 +24,7 @@ from ._http import HttpCore, is_lost_response
 from ._models import (Balance, CanTerminate, GpuGroup, Instance, Offer, Team, TeamBalance,
                       TerminateResult)
 from ._offers import OfferQuery, flatten_offers, select_offers, unique_instance_name
-from ._paging import collect_pages, extract_items, unwrap_object
-from ._parse import parse_list, parse_one
+from ._paging import collect_pages, extract_items, parse_list, parse_one, unwrap_object
 from ._requests import CreateRequest
 from ._resources import AccountResources
 from ._retry import Clock, RetryPolicy

@@ -1,19 +1,28 @@
-"""Reading list answers in every envelope the API uses, and walking their pages.
+"""Reading answers: list envelopes, pages, object wrappers, and models out of plain JSON.
 
 A list comes as a bare array, or under one of several keys (``data``, ``deployments``,
 ``sshKeys``, ``volumes``, ``teams``, ...), sometimes one level deeper under ``data``, with
-optional ``total/page/limit/totalPages`` beside it or under ``pagination``/``meta``.
+optional ``total/page/limit/totalPages`` beside it or under ``pagination``/``meta``.  A model
+that cannot be read becomes our own one-line error, never a pydantic dump.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from ._errors import UnexpectedResponseError
 
-__all__ = ["LIST_KEYS", "PageInfo", "collect_pages", "extract_items", "unwrap_object"]
+__all__ = ["LIST_KEYS", "PageInfo", "collect_pages", "extract_items", "parse_list", "parse_one",
+           "unwrap_object"]
+
+log = logging.getLogger("spheron_jupyter.client")
+
+M = TypeVar("M", bound=BaseModel)
 
 LIST_KEYS = ("data", "deployments", "sshKeys", "ssh_keys", "keys", "volumes", "teams", "offers",
              "providers", "items", "results")
@@ -117,3 +126,36 @@ def _int(value: Any) -> int | None:
         return int(value)
     except (TypeError, ValueError):
         return None
+
+
+def parse_one(model: type[M], payload: Any, what: str) -> M:
+    if not isinstance(payload, dict):
+        raise UnexpectedResponseError(
+            f"The Spheron API answered {what} with {type(payload).__name__} where an object was "
+            "expected; the API may have changed.")
+    try:
+        return model.model_validate(payload)
+    except ValidationError as exc:
+        raise UnexpectedResponseError(
+            f"The Spheron API answered {what} in a shape we cannot read ({_first_problem(exc)}); "
+            "the API may have changed.") from None
+
+
+def parse_list(model: type[M], items: list[Any], what: str, *, skip_bad: bool = False) -> list[M]:
+    """Every item as ``model``.  ``skip_bad`` drops unreadable items (fine for a catalog,
+    never for instances: dropping one would hide something that bills)."""
+    parsed = []
+    for item in items:
+        try:
+            parsed.append(parse_one(model, item, what))
+        except UnexpectedResponseError as exc:
+            if not skip_bad:
+                raise
+            log.debug("skipped an unreadable entry of %s: %s", what, exc)
+    return parsed
+
+
+def _first_problem(exc: ValidationError) -> str:
+    error = exc.errors()[0]
+    where = ".".join(str(part) for part in error["loc"]) or "top level"
+    return f"{where}: {error['msg']}"

@@ -11,8 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from ._models import SshKey, Volume, VolumePricing
-from ._paging import extract_items, unwrap_object
-from ._parse import parse_list, parse_one
+from ._paging import extract_items, parse_list, parse_one, unwrap_object
 
 __all__ = ["AccountResources"]
 
