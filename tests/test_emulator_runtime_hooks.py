@@ -20,6 +20,8 @@ from tests.fixtures.emulator import TEST_PUBLIC_KEY
 
 
 class RecordingRuntime(InstanceRuntime):
+    moved_to = None  # what resume() answers: None, or a new (ip, port, user)
+
     def __init__(self):
         self.calls = []
 
@@ -33,6 +35,7 @@ class RecordingRuntime(InstanceRuntime):
 
     def resume(self, instance):
         self.calls.append(("resume", instance["id"], instance["sshPort"]))
+        return self.moved_to
 
     def stop(self, instance):
         self.calls.append(("stop", instance["id"], instance["status"]))
@@ -138,3 +141,16 @@ def test_rate_limit_window():
     ten = [now - 100 - i for i in range(10)]
     assert retry_after(ten, now) == 900 - 109
     assert retry_after([now - 901] * 10, now) is None
+
+
+def test_resume_may_move_an_instance_to_a_new_port(tmp_path):
+    first = EmulatorApp(tmp_path, boot_seconds=0, runtime=RecordingRuntime())
+    alive = launch(first)
+    runtime = RecordingRuntime()
+    runtime.moved_to = ("127.0.0.1", 4444, "ubuntu")
+    second = EmulatorApp(tmp_path, boot_seconds=0, runtime=runtime)
+    second.start(tick_seconds=60)
+    second.close()
+    assert call(second, "GET", f"/api/deployments/{alive['id']}")["sshPort"] == 4444
+    third = EmulatorApp(tmp_path, boot_seconds=0, runtime=RecordingRuntime())
+    assert call(third, "GET", f"/api/deployments/{alive['id']}")["sshPort"] == 4444  # saved
