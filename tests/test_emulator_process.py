@@ -95,3 +95,12 @@ def test_a_second_emulator_on_the_same_state_is_refused(emulator):
     assert "already served" in result.stderr and emulator.url in result.stderr
     assert emulator.api_key not in result.stderr + result.stdout
     assert find_running(emulator.state_dir).pid == emulator.pid
+
+
+def test_unreadable_state_is_one_clear_line(tmp_path):
+    (tmp_path / "state.json").write_text("{not json")
+    result = subprocess.run(
+        [sys.executable, "-m", "spheron_jupyter", "emulator", "--state", str(tmp_path)],
+        capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert "state.json" in result.stderr and "Traceback" not in result.stderr

@@ -85,8 +85,14 @@ def run(args: argparse.Namespace) -> int:
         return 1
 
     runtime = load_runtime(args.runtime, state_dir)
-    app = EmulatorApp(state_dir, boot_seconds=args.boot_seconds,
-                      minimum_runtime_seconds=args.minimum_runtime, faults=faults, runtime=runtime)
+    try:
+        app = EmulatorApp(state_dir, boot_seconds=args.boot_seconds,
+                          minimum_runtime_seconds=args.minimum_runtime, faults=faults,
+                          runtime=runtime)
+    except (ValueError, KeyError, OSError) as exc:  # unreadable state: say which file
+        print(f"spheron-jupyter emulator: cannot load the state in {state_dir / 'state.json'}: "
+              f"{exc!r}; move it away to start afresh.", file=sys.stderr)
+        return 1
     try:
         server = EmulatorHTTPServer((args.host, args.port), app, verbose=args.verbose)
     except OSError as exc:
