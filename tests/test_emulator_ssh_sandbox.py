@@ -138,13 +138,13 @@ def test_systemctl_restart_ssh_presents_a_key_written_later(runtime, keys, tmp_p
 
 def test_env_requests_are_filtered_and_instance_variables_kept(runtime, keys):
     instance = launch(runtime, keys)
-    env = {"JUPYTER_TOKEN": "t0ken", "LC_ALL": "C.UTF-8", "FOO": "no",
+    env = {"JUPYTER_TOKEN": "t0ken", "LANG": "en_US.UTF-8", "FOO": "no",
            "SPHERON_STARTUP_LOG": "/elsewhere"}
     with connect(instance["sshPort"], "ubuntu", keys["client"], keys["host"]) as client:
-        out = run(client, 'echo "$JUPYTER_TOKEN|$LC_ALL|${FOO:-unset}|$SPHERON_STARTUP_LOG"',
+        out = run(client, 'echo "$JUPYTER_TOKEN|$LANG|${FOO:-unset}|$SPHERON_STARTUP_LOG"',
                   environment=env)[1]
-    token, lc_all, foo, log = out.strip().split("|")
-    assert (token, lc_all, foo) == ("t0ken", "C.UTF-8", "unset")
+    token, lang, foo, log = out.strip().split("|")
+    assert (token, lang, foo) == ("t0ken", "en_US.UTF-8", "unset")
     assert log.endswith("/root/var/log/cloud-init-output.log")
 
 

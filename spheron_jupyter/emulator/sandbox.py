@@ -110,10 +110,11 @@ class InstanceSandbox:
         }
 
     def login_environment(self, extra: dict[str, str] | None = None) -> dict[str, str]:
-        """What an SSH session of the login user sees; ``extra`` (env requests) cannot override
-        the instance's own variables."""
-        env = dict(extra or {})
-        env.update(self.base_environment())
+        """What an SSH session of the login user sees. ``extra`` (the client's env requests)
+        may change LANG and the like, never the variables that describe the instance."""
+        base = self.base_environment()
+        env = {**base, **(extra or {})}
+        env.update({name: value for name, value in base.items() if name.startswith("SPHERON_")})
         env.update({"HOME": str(self.home), "USER": self.user, "LOGNAME": self.user})
         return env
 
