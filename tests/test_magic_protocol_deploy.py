@@ -122,7 +122,8 @@ def deploy(shell, body: str, *flags: str) -> tuple[int, int, str]:
     return lid, port, out.stdout + text
 
 
-def interrupt_when(ready, then=lambda: None, settle=1.0, timeout=30.0) -> threading.Thread:
+def interrupt_when(ready, then=lambda: None, settle=1.0, timeout=30.0,
+                   still_running=sphnctl_children) -> threading.Thread:
     """SIGINT this process (the notebook's stop button) once `ready()` holds and `then()` ran."""
     def act():
         started = False
@@ -133,7 +134,7 @@ def interrupt_when(ready, then=lambda: None, settle=1.0, timeout=30.0) -> thread
         finally:
             # A follow that already ended on its own must not turn into a KeyboardInterrupt of
             # pytest; one that never showed up may be hung, so it is interrupted all the same.
-            if not started or sphnctl_children():
+            if not started or still_running():
                 os.kill(os.getpid(), signal.SIGINT)
 
     helper = threading.Thread(target=act, daemon=True)
@@ -232,3 +233,19 @@ def test_fizz_startup_logs_and_a_node_that_stopped(protocol_shell):
     got = repr(sh.ok(f"%spheron deployment get --lid {lid}").result)
     assert "No response from host" in got and f"--lid {lid} --startup" in got
     sh.ok(f"%spheron deployment close --lid {lid}")
+
+
+def test_interrupting_the_wait_keeps_the_lease_and_says_how_to_close_it(protocol_shell):
+    crash = [sys.executable, "-c", "import sys; sys.exit(3)"]  # never available: the cell waits
+    store = ProtocolStore()
+
+    def waiting() -> bool:  # the cell's own output so far (IPython captures it in a StringIO)
+        return "waiting until it is available" in getattr(sys.stdout, "getvalue", str)()
+
+    interrupt_when(waiting, still_running=lambda: True)
+    out = protocol_shell.ok("%%spheron icl --deploy --timeout 60\n" + icl(command=crash))
+    (record,) = store.all()
+    lid = record["lid"]
+    assert f"interrupted: deployment {lid} exists and keeps running" in out.stdout
+    assert f"close --lid {lid}" in out.stdout and "Traceback" not in out.text
+    protocol_shell.ok(f"%spheron deployment close --lid {lid}")
