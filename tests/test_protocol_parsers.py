@@ -180,3 +180,21 @@ def test_update_and_close():
     assert parse_update_lid(sample("update.txt")) == 44
     assert parse_close(sample("close.txt")).startswith("0x3f9a1c2b")
     assert parse_close("nothing here") is None
+
+
+def test_get_tolerates_other_headings_and_replica_counts_one_per_line():
+    text = """Deployment details:
+  Status: Matched
+Service details:
+  api:
+    Forwarded Ports:
+      - host.example:30001 -> 8000 (TCP)
+    Available replicas: 2
+    Ready replicas: 1
+    Total replicas: 2
+"""
+    details = parse_get(text)
+    api = details.service("api")
+    assert api.ports[0].host_port == 30001
+    assert (api.available, api.ready, api.total) == (2, 1, 2)
+    assert details.available

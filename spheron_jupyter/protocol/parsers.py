@@ -174,8 +174,16 @@ _TOP_KEYS = {
     "host uri": "host_uri",
     "region": "region",
 }
-_SERVICE_SECTION = {"services", "services running", "service"}
 _IGNORED_IN_SERVICE = {"ports", "forwarded ports", "uris", "ips", "replicas", "host uri", "region"}
+# Replica counts written one per line, as some versions do ("Available replicas: 1").
+_REPLICA_COUNT_KEYS = {"available replicas": "available", "available": "available",
+                       "ready replicas": "ready", "ready": "ready", "total replicas": "total",
+                       "total": "total", "desired replicas": "total"}
+
+
+def _starts_services(key: str, value: str) -> bool:
+    """"Services:", "Services running:", "Service details:" and the like open the services block."""
+    return not value and key.split()[0] in ("services", "service")
 
 
 def parse_get(text: str) -> DeploymentDetails:
@@ -201,7 +209,7 @@ def parse_get(text: str) -> DeploymentDetails:
         if not match:
             continue
         indent, key, value = len(match["indent"]), match["key"].strip().lower(), match["value"].strip()
-        if key in _SERVICE_SECTION and not value:
+        if _starts_services(key, value) and not in_services:
             in_services, services_indent, current = True, indent, None
             continue
         if in_services and indent <= services_indent:
@@ -209,6 +217,9 @@ def parse_get(text: str) -> DeploymentDetails:
         if in_services and not value and key not in _IGNORED_IN_SERVICE:
             current = ServiceStatus(name=match["key"].strip())
             details.services.append(current)
+            continue
+        if current is not None and key in _REPLICA_COUNT_KEYS and value.isdigit():
+            setattr(current, _REPLICA_COUNT_KEYS[key], int(value))
             continue
         if current is not None and key == "replicas":
             replicas = _REPLICAS_RE.search(value)
