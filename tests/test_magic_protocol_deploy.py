@@ -227,6 +227,13 @@ def test_fizz_startup_logs_and_a_node_that_stopped(protocol_shell):
     line = sh.usage_error(f"%spheron deployment logs --lid {lid} --startup --follow")
     assert "cannot be followed" in line
 
+    # sphnctl cannot follow fizz logs: the magic polls with --tail, and repeats no line.
+    interrupt_when(lambda: "greeting is hello" in getattr(sys.stdout, "getvalue", str)(),
+                   then=lambda: http_get(port), settle=2.5, still_running=lambda: True)
+    out = sh.ok(f"%spheron deployment logs --lid {lid} --follow")
+    assert out.stdout.count("greeting is hello") == 1 and out.stdout.count("served hello") == 2
+    assert out.stdout.rstrip().endswith("[stopped]")
+
     store = ProtocolStore()
     os.kill(store.runtime_pid(lid), signal.SIGTERM)  # the node's owner stops it
     assert eventually(lambda: not store.runtime_alive(lid))
