@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import argparse
 
+from IPython.core.error import UsageError
+
 from ..display import KeyValues, StreamPrinter, Table, Text
 from ..parser import positive_int
 from ._protocol_shared import (
@@ -167,9 +169,7 @@ def _print_all(lines: list[str], empty: str) -> None:
     return None
 
 
-def _usage(action: str, message: str):
-    from IPython.core.error import UsageError
-
+def _usage(action: str, message: str) -> UsageError:
     return UsageError(f"%spheron deployment {action}: {message}")
 
 
