@@ -107,3 +107,18 @@ def test_state_lives_where_SPHERON_PROTOCOL_STATE_says(driver, tmp_path, monkeyp
     driver.close(lid)
     # The fixture's clean-up looks in the default place; nothing is left running here either.
     assert ProtocolStore(elsewhere).runtime_alive(lid) is False
+
+
+def test_fizz_update_replaces_the_pod_and_keeps_lease_and_port(driver, tmp_path):
+    lid = driver.create(write(tmp_path, "fizz.yml", icl(mode="fizz"))).lid
+    port = wait_until_available(driver, lid, mode="fizz", interval=0.2, timeout=30).service("web").ports[0]
+    driver.update(lid, write(tmp_path, "fizz2.yml", icl(mode="fizz", greeting="hola")))
+
+    def answer():
+        with urllib.request.urlopen(f"http://127.0.0.1:{port.host_port}/", timeout=2) as response:
+            return response.read().decode() == "hola"
+
+    assert eventually(answer)
+    assert [row.lid for row in driver.list()] == [lid]
+    assert any("Starting container web-" in line.text for line in driver.logs(lid, startup=True))
+    driver.close(lid)

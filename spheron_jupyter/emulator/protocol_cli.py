@@ -56,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
     create = verbs.add_parser("create", help="create a deployment from an ICL file")
     create.add_argument("file", help="the ICL document (YAML)")
     lid_help = "the lease id printed by create"
-    verbs.add_parser("get", help="status, ports and replicas").add_argument("--lid", type=int, required=True, help=lid_help)
+    verbs.add_parser("get", help="status, ports and replicas").add_argument(
+        "--lid", type=int, required=True, help=lid_help)
     verbs.add_parser("close", help="close the lease and stop everything").add_argument(
         "--lid", type=int, required=True, help=lid_help)
     verbs.add_parser("list", help="the deployments of this wallet").add_argument(

@@ -110,6 +110,10 @@ def refuse_forbidden_changes(current: dict[str, Any], proposed: dict[str, Any]) 
         return {s["name"]: sorted((p["port"], p["as"], p["proto"], p["global"]) for p in s["ports"])
                 for s in terms["services"]}
 
+    def shown(ports: list) -> str:
+        return ", ".join(f"{port}" + (f" as {public}" if public != port else "") + f"/{proto.lower()}"
+                         for port, public, proto, _ in ports) or "none"
+
     how = "close the deployment and create a new one to change it"
     if current["mode"] != proposed["mode"]:
         raise ManifestError(f"the mode cannot change ({current['mode']} -> {proposed['mode']}): {how}")
@@ -119,7 +123,6 @@ def refuse_forbidden_changes(current: dict[str, Any], proposed: dict[str, Any]) 
             f"({', '.join(sorted(ports_of(current)))} -> {', '.join(sorted(ports_of(proposed)))}): {how}")
     for name, ports in ports_of(current).items():
         if ports != ports_of(proposed)[name]:
-            shown = lambda ps: ", ".join(f"{p}" + (f" as {a}" if a != p else "") + f"/{proto.lower()}" for p, a, proto, _ in ps) or "none"
             raise ManifestError(f"ports cannot change (service {name}: {shown(ports)} -> "
                                 f"{shown(ports_of(proposed)[name])}): {how}")
     for key, label in (("region", "region"), ("tiers", "tier"), ("token", "payment token")):

@@ -107,7 +107,8 @@ class Pod:
         if first:
             runtime.event("Pulling", f'Pulling image "{image}"', name=self.name)
             runtime.startup(f"Pulling container image: {image}")
-            runtime.event("Pulled", f'Successfully pulled image "{image}" (emulated: recorded, not pulled)', name=self.name)
+            runtime.event("Pulled", f'Successfully pulled image "{image}" (emulated: recorded, not pulled)',
+                          name=self.name)
             runtime.startup(f"Container image ready: {image} (emulated: recorded, not pulled)")
         else:
             runtime.event("Pulled", f'Container image "{image}" already present on machine', name=self.name)
@@ -146,7 +147,8 @@ class Pod:
         self.state, self.ready, self.exit_code = "CrashLoopBackOff", False, exit_code
         self.next_start = time.monotonic() + delay
         self.runtime.event("BackOff", f"Back-off restarting failed container {self.service['name']} in pod "
-                           f"{self.name} (exit code {exit_code}, next start in {delay}s)", name=self.name, type="Warning")
+                           f"{self.name} (exit code {exit_code}, next start in {delay}s)",
+                           name=self.name, type="Warning")
 
     # ------------------------------------------------------------ supervision
     def tick(self, now: float) -> None:

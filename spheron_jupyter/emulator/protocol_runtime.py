@@ -77,7 +77,8 @@ class DeploymentRuntime:
                     self.forwarders.append(forwarder)
                     forwarder.start()
                 else:  # UDP is listed with a port of its own but not relayed (documented limitation)
-                    self.forwarders.append(PortForwarder.listed_only(service["name"], port["port"], "UDP", wanted or free_port()))
+                    self.forwarders.append(PortForwarder.listed_only(
+                        service["name"], port["port"], "UDP", wanted or free_port()))
         self.pods = self.create_pods()
 
     def create_pods(self) -> list[Pod]:

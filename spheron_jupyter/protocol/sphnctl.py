@@ -165,8 +165,9 @@ class LineStream:
         self._stderr = tempfile.TemporaryFile(mode="w+")
         self._prefix_len = prefix_len
         self.process = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=self._stderr, stdin=subprocess.DEVNULL,
-            text=True, encoding="utf-8", errors="replace", bufsize=1, start_new_session=True, env=None if env is None else dict(env),
+            argv, stdout=subprocess.PIPE, stderr=self._stderr, stdin=subprocess.DEVNULL, text=True,
+            encoding="utf-8", errors="replace", bufsize=1, start_new_session=True,
+            env=None if env is None else dict(env),
         )
         # Bounded: a chatty log waits in the pipe (and then in sphnctl) instead of in our memory.
         self._lines: Queue[str | None] = Queue(maxsize=MAX_QUEUED_LINES)
@@ -255,8 +256,9 @@ class Sphnctl:
         argv = [*self.prefix, *args]
         limit = self.timeout if timeout is None else timeout
         process = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL,
-            text=True, encoding="utf-8", errors="replace", start_new_session=True, env=None if self.env is None else dict(self.env),
+            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+            encoding="utf-8", errors="replace", start_new_session=True,
+            env=None if self.env is None else dict(self.env),
         )
         try:
             stdout, stderr = process.communicate(timeout=limit)
