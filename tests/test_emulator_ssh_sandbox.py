@@ -313,3 +313,31 @@ def test_resume_moves_to_a_new_port_when_the_old_one_is_taken(state_dir, keys):
     finally:
         squatter.close()
         second.close()
+
+
+@pytest.mark.slow
+def test_the_venv_jupyter_serves_through_a_forward_with_its_token(runtime, keys):
+    """The remote-services path in miniature: started the way a real instance would start it."""
+    instance = launch(runtime, keys)
+    port = free_port()
+    with connect(instance["sshPort"], "ubuntu", keys["client"], keys["host"]) as client:
+        started = run(client, f"nohup jupyter server --no-browser --ip=127.0.0.1 --port={port} "
+                              "> ~/jupyter.log 2>&1 &", environment={"JUPYTER_TOKEN": "tok3n"})
+        assert started[0] == 0
+
+        def status_line(query: str) -> bytes | None:
+            try:
+                channel = client.get_transport().open_channel(
+                    "direct-tcpip", ("127.0.0.1", port), ("127.0.0.1", 0))
+            except paramiko.ChannelException:
+                return None  # not listening yet
+            channel.sendall(f"GET /api/status{query} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+                            "Connection: close\r\n\r\n".encode())
+            response = b""
+            while chunk := channel.recv(65536):
+                response += chunk
+            return response.split(b"\r\n", 1)[0]
+
+        assert wait_for(lambda: status_line("?token=tok3n"), timeout=60, interval=0.3,
+                        what="jupyter to listen") == b"HTTP/1.1 200 OK"
+        assert status_line("") == b"HTTP/1.1 403 Forbidden"

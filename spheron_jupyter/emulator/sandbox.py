@@ -76,6 +76,18 @@ class InstanceSandbox:
         (self.root / "tmp").chmod(0o1777)
         ensure_host_key(self.host_key_path)
         sandbox_shims.install(self.shim_dir, self.request_dir, self.cloud_dir)
+        self._let_jupyter_run_as_root()
+
+    def _let_jupyter_run_as_root(self) -> None:
+        """An emulator running as root runs every instance user's commands as root, and Jupyter
+        refuses root without --allow-root. On a real instance the login user ``ubuntu`` is not
+        root, so code that starts Jupyter there passes no such flag; the instance's own Jupyter
+        config makes that same code work here."""
+        config = self.home / ".jupyter" / "jupyter_server_config.json"
+        if os.geteuid() != 0 or config.exists():
+            return
+        config.parent.mkdir(parents=True, exist_ok=True)
+        config.write_text('{"ServerApp": {"allow_root": true}}\n')
 
     def host_path(self, instance_path: str) -> Path:
         """Map a path on the instance (``/etc/x``) to the host, refusing escapes from the root."""
