@@ -136,6 +136,22 @@ def test_systemctl_restart_ssh_presents_a_key_written_later(runtime, keys, tmp_p
         assert run(client, "echo ok")[1] == "ok\n"
 
 
+def test_output_streams_as_it_comes_and_stdin_reaches_the_command(runtime, keys):
+    instance = launch(runtime, keys)
+    with connect(instance["sshPort"], "ubuntu", keys["client"], keys["host"]) as client:
+        started = time.monotonic()
+        _, stdout, _ = client.exec_command("echo first; sleep 3; echo second")
+        assert stdout.readline() == "first\n"
+        assert time.monotonic() - started < 2.5  # not held back until the command ends
+        assert stdout.readline() == "second\n"
+
+        stdin, stdout, _ = client.exec_command("wc -c")
+        stdin.write(b"x" * 300_000)
+        stdin.channel.shutdown_write()  # EOF for the command
+        assert stdout.read().strip() == b"300000"
+        assert stdout.channel.recv_exit_status() == 0
+
+
 def test_env_requests_are_filtered_and_instance_variables_kept(runtime, keys):
     instance = launch(runtime, keys)
     env = {"JUPYTER_TOKEN": "t0ken", "LANG": "en_US.UTF-8", "FOO": "no",

@@ -247,7 +247,10 @@ class Session:
     def hang_up(self) -> None:
         if self.process is not None and self.process.poll() is None:
             self.sandbox.signal_group(self.process, signal.SIGHUP)
-        self.channel.close()
+        try:
+            self.channel.close()
+        except (OSError, EOFError, paramiko.SSHException):
+            pass  # the connection is already gone
         self._close_pty()
 
     def _close_pty(self) -> None:
