@@ -101,6 +101,55 @@ class Text:
         return f"<pre>{html.escape(self.text)}</pre>"
 
 
+class _Coalescer:
+    """Runs ``flush`` at most ten times a second, and always soon after the last change.
+
+    A change inside the 100 ms window arms a one-shot timer instead of being held until the
+    next change, which may never come (``echo going; sleep 600``). Timer flushes write to the
+    stream or display handle captured in the cell's own thread, so they land in that cell.
+    """
+
+    def __init__(self, flush):
+        self._flush = flush
+        self._lock = threading.RLock()
+        self._last = 0.0
+        self._timer: threading.Timer | None = None
+
+    def changed(self) -> None:
+        with self._lock:
+            wait = self._last + 1 / MAX_UPDATES_PER_SECOND - time.monotonic()
+            if wait <= 0:
+                self._cancel_locked()  # a late timer would flush a second time
+                self._run_locked()
+            elif self._timer is None:
+                timer = threading.Timer(wait, self._on_timer)
+                timer.args = (timer,)
+                timer.daemon = True
+                self._timer = timer
+                timer.start()
+
+    def _on_timer(self, timer: threading.Timer) -> None:
+        with self._lock:
+            if self._timer is not timer:
+                return  # cancelled while it waited for the lock
+            self._timer = None
+            self._run_locked()
+
+    def _cancel_locked(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _run_locked(self) -> None:
+        self._last = time.monotonic()
+        self._flush()
+
+    def close(self) -> None:
+        with self._lock:
+            self._cancel_locked()
+            self._run_locked()
+
+
 class Progress:
     """Stages of long work shown in one place, updated in place (a display handle) in notebooks.
 
@@ -110,11 +159,9 @@ class Progress:
     def __init__(self, title: str):
         self.title = title
         self.lines: list[str] = []
-        self._last_flush = 0.0
-        self._dirty = False
-        self._lock = threading.Lock()
         self._notebook = in_notebook()
         self._handle = None
+        self._coalescer = _Coalescer(self._push)
         if self._notebook:
             from IPython.display import display
 
@@ -123,29 +170,22 @@ class Progress:
     def _render(self) -> str:
         return "\n".join([self.title, *("  " + line for line in self.lines)])
 
+    def _push(self) -> None:
+        if self._handle is not None:
+            self._handle.update(Text(self._render()))
+
     def update(self, stage: str, detail: str) -> None:
+        if self.lines and self.lines[-1].split("  ", 1)[-1] == detail:
+            return
         line = f"{time.strftime('%H:%M:%S')}  {detail}"
-        with self._lock:
-            if self.lines and self.lines[-1].split("  ", 1)[-1] == detail:
-                return
-            self.lines.append(line)
-            self._dirty = True
+        self.lines.append(line)
         if not self._notebook:
             print("  " + line, flush=True)  # a terminal scrolls; each stage is one line
             return
-        self.flush(force=False)
+        self._coalescer.changed()
 
-    def flush(self, force: bool = True) -> None:
-        if self._handle is None:
-            return
-        with self._lock:
-            now = time.monotonic()
-            if not self._dirty or (not force and now - self._last_flush < 1 / MAX_UPDATES_PER_SECOND):
-                return
-            self._dirty = False
-            self._last_flush = now
-            text = self._render()
-        self._handle.update(Text(text))
+    def flush(self) -> None:
+        self._coalescer.close()
 
     def start(self) -> Progress:
         if not self._notebook:
@@ -162,38 +202,41 @@ class StreamPrinter:
 
     def __init__(self, max_pending_lines: int = 5000, stream=None):
         self._pending: deque[str] = deque(maxlen=max_pending_lines)
-        self._stream = stream
+        self._stream = stream or sys.stdout  # captured in the cell's thread
+        self._lock = threading.Lock()
         self.dropped = 0
-        self._last = 0.0
+        self._coalescer = _Coalescer(self._write_pending)
 
     def write(self, text: str) -> None:
         if not text:
             return
-        if len(self._pending) == self._pending.maxlen:
-            self.dropped += 1
-        self._pending.append(text)
-        if time.monotonic() - self._last >= 1 / MAX_UPDATES_PER_SECOND:
-            self.flush()
+        with self._lock:
+            if len(self._pending) == self._pending.maxlen:
+                self.dropped += 1
+            self._pending.append(text)
+        self._coalescer.changed()
 
     def line(self, text: str) -> None:
         self.write(text if text.endswith("\n") else text + "\n")
 
+    def _write_pending(self) -> None:
+        with self._lock:
+            chunk = "".join(self._pending)
+            self._pending.clear()
+        if chunk:
+            self._stream.write(chunk)
+            self._stream.flush()
+
     def flush(self) -> None:
-        self._last = time.monotonic()
-        if not self._pending:
-            return
-        chunk = "".join(self._pending)
-        self._pending.clear()
-        out = self._stream or sys.stdout
-        out.write(chunk)
-        out.flush()
+        self._coalescer.changed()
 
     def close(self) -> None:
-        self.flush()
+        self._coalescer.close()
         if self.dropped:
-            (self._stream or sys.stdout).write(
+            self._stream.write(
                 f"[{self.dropped} lines dropped: output came faster than the display can show]\n"
             )
+            self._stream.flush()
 
 
 class Link:
