@@ -82,3 +82,26 @@ def test_reprs_hold_no_secret(session, emulator):
     session.whoami()
     for text in (repr(session), repr(session._conn), repr(session.client), str(session.whoami())):
         assert emulator.api_key not in text
+
+
+def test_lost_create_answer_gives_one_instance_in_the_ledger(emulator_factory):
+    from tests.test_magic_shell import emulator_counts
+
+    emu = emulator_factory(faults="lose-create*1")
+    session = Session("local", url=emu.url, api_key=emu.api_key)
+    view = session.launch(session.plan_launch(gpu="rtx-4090", name="lost-answer"))
+    assert emulator_counts(emu)[0] == 1
+    assert [r.id for r in session.ledger.instances()] == [view.id]  # no placeholder left
+
+
+def test_a_placeholder_is_matched_by_its_unique_name(session):
+    view = session.launch(session.plan_launch(gpu="rtx-4090", name="named-later"), wait=False)
+    session.ledger.forget_instance(session.api_url, view.id)
+    session.ledger.record_instance(InstanceRecord(session.api_url, "pending:named-later", "local",
+                                                  name="named-later", status="creating"))
+    assert [v.id for v in session.instances()] == [view.id]
+    assert session.ledger.instance(session.api_url, "pending:named-later") is None
+    session.ledger.record_instance(InstanceRecord(session.api_url, "pending:never-made", "local",
+                                                  name="never-made", status="creating"))
+    shown = {v.id: v for v in session.instances()}
+    assert shown["pending:never-made"].source == "ledger"  # shown, marked, never dropped silently

@@ -87,6 +87,15 @@ class KeyValues(Table):
             lines.append(self.footer)
         return "\n".join(lines)
 
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><th style='text-align:left'>{html.escape(r[''])}</th>"
+            f"<td style='text-align:left'>{html.escape(r[' '])}</td></tr>" for r in self.rows
+        )
+        title = f"<b>{html.escape(self.title)}</b>\n" if self.title else ""
+        footer = f"\n<p>{html.escape(self.footer)}</p>" if self.footer else ""
+        return f"{title}<table><tbody>{rows}</tbody></table>{footer}"
+
 
 class Text:
     """Preformatted text (an ssh_config block, a help page) that stays monospace in HTML."""

@@ -114,8 +114,17 @@ class Session(LaunchMixin, ReachMixin, ResourcesMixin):
             view = InstanceView.from_api(inst, self.backend, records.get(str(inst.id)))
             self._reconcile(view, records.get(view.id))
             views[view.id] = view
+        by_name = {v.name: v for v in views.values() if v.name}
         for rec in records.values():
             if rec.id in views or not rec.active:
+                continue
+            if rec.id.startswith("pending:"):
+                # A launch whose create answer never came: the unique name tells if it exists.
+                found = by_name.get(rec.name)
+                if found is not None:
+                    self.ledger.rename_instance(self.api_url, rec.id, found.id)
+                else:
+                    views[rec.id] = InstanceView.from_record(rec)
                 continue
             # The listing may page or filter terminated ones away: ask for this one directly.
             view = self._fetch(rec)

@@ -157,9 +157,23 @@ class Ledger:
     def rename_instance(self, api_url: str, old_id: str, new_id: str) -> None:
         """A placeholder row (keyed by the launch name) gets the id the API gave it."""
         with self._db() as db:
-            db.execute(
-                "UPDATE instances SET id=? WHERE api_url=? AND id=?", (new_id, api_url, old_id)
-            )
+            exists = db.execute(
+                "SELECT 1 FROM instances WHERE api_url=? AND id=?", (api_url, new_id)
+            ).fetchone()
+            if exists:
+                # A listing recorded the real row first: keep it, fill its gaps from ours.
+                for col in ("notebook", "lease_seconds", "offer", "hourly_rate", "created_at"):
+                    db.execute(
+                        f"UPDATE instances SET {col}=COALESCE({col}, (SELECT {col} FROM "
+                        "instances WHERE api_url=? AND id=?)) WHERE api_url=? AND id=?",
+                        (api_url, old_id, api_url, new_id),
+                    )
+                db.execute("DELETE FROM instances WHERE api_url=? AND id=?", (api_url, old_id))
+            else:
+                db.execute(
+                    "UPDATE instances SET id=? WHERE api_url=? AND id=?",
+                    (new_id, api_url, old_id),
+                )
             db.execute(
                 "UPDATE events SET instance_id=? WHERE api_url=? AND instance_id=?",
                 (new_id, api_url, old_id),

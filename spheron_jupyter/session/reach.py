@@ -109,6 +109,10 @@ class ReachMixin:
         target = sshbridge.target_for(view)
         info = sshbridge.start_service(kind, target, local_port=local_port, logdir=logdir,
                                        progress=progress)
+        if info.token:
+            from ..config.redaction import register_secret
+
+            register_secret(info.token)  # masked in logs and exec output from now on
         known = {t.id for t in self.ledger.tunnels(self.api_url)}
         if info.tunnel_id not in known:
             self.ledger.record_tunnel(TunnelRecord(

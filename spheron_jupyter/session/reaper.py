@@ -87,9 +87,26 @@ def run(instance_id: str, url: str, backend: str, ledger_path: str, api_key: str
                                               terminated_at=time.time(), reaper_pid=0))
         ledger.add_event(api_url, instance_id, "terminated", f"by the scheduled reaper ({outcome})")
         _log(f"instance {instance_id}: {outcome}")
+        _cleanup(instance_id)
         return 0
     _log(f"gave up on instance {instance_id} after {GIVE_UP_AFTER / 3600:.0f} h")
     return 1
+
+
+def _cleanup(instance_id: str) -> None:
+    """As an interactive terminate does: close its tunnels, forget its TOFU host key."""
+    try:
+        from ..ssh.tunnel import TunnelAgentClient
+
+        TunnelAgentClient().close_instance(instance_id)  # never starts an agent
+    except Exception as exc:
+        _log(f"could not close tunnels: {type(exc).__name__}")
+    try:
+        from ..ssh.hostkeys import KnownHosts
+
+        KnownHosts().forget(instance_id)
+    except Exception as exc:
+        _log(f"could not forget the host key: {type(exc).__name__}")
 
 
 def _log(text: str) -> None:

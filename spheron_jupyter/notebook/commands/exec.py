@@ -34,8 +34,10 @@ def run(context, args, cell=None):
         raise UsageError("%spheron exec ID -- COMMAND: say what to run (or use %%spheron exec ID)")
     out, err = StreamPrinter(), StreamPrinter(stream=_stderr())
 
+    from ...config.redaction import redact
+
     def on_output(stream: str, text: str) -> None:
-        (err if stream == "stderr" else out).write(text)
+        (err if stream == "stderr" else out).write(redact(text))
 
     try:
         code = context.session.exec(args.id, command, on_output)

@@ -35,10 +35,12 @@ def run(context, args, cell=None):
 
 def stream_lines(lines) -> None:
     """Print as lines come, coalesced; the notebook's interrupt ends it cleanly."""
+    from ...config.redaction import redact
+
     printer = StreamPrinter()
     try:
         for line in lines:
-            printer.line(line)
+            printer.line(redact(line))  # a secret of ours in a log still stays out of the cell
     except KeyboardInterrupt:
         printer.close()
         print("[stopped]")

@@ -1,0 +1,260 @@
+"""The instance dashboard (``%spheron panel``): every instance the API or the ledger knows, with
+status, uptime, cost so far and the minimum-runtime countdown, and buttons to reach it.
+
+A background loop ticks once a second: uptime, cost and countdowns are worked out locally,
+and the API is asked again only every ``refresh_seconds`` (2 s on the emulator, the session's
+own 10 s or more on the real service). Rows are a pool of widgets made when the panel is
+created, so the loop only sets values; buttons run their work as background jobs.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import weakref
+from typing import Any
+
+import ipywidgets as W
+
+from ...session.money import format_duration, usd
+from ._base import Panel, button, message_html
+
+MAX_ROWS = 16
+CELLS = [("name", "170px"), ("status", "150px"), ("gpu", "120px"), ("$/hour", "65px"),
+         ("up", "65px"), ("cost so far", "80px"), ("terminate after", "110px")]
+ACTIONS = [("jupyter", "Jupyter"), ("tensorboard", "TensorBoard"), ("logs", "logs"),
+           ("exec", "exec"), ("terminate", "terminate")]
+
+_live: "weakref.WeakKeyDictionary[Any, Dashboard]" = weakref.WeakKeyDictionary()
+
+
+class Dashboard(Panel):
+    title = "Instances"
+
+    def __init__(self, session: Any, *, refresh_seconds: float | None = None,
+                 start: bool = True):
+        super().__init__(session)
+        self.refresh_seconds = refresh_seconds or (
+            2.0 if session.backend == "local" else max(10.0, session.poll_interval))
+        self.views: list[Any] = []
+        self.refreshes = 0
+        self.detail_panel: Panel | None = None
+        self._allowed_at: dict[str, float] = {}  # instance id -> epoch when terminate is allowed
+        self._last_fetch = 0.0
+        self._render_lock = threading.Lock()
+        self._fetch_lock = threading.Lock()
+        self._build()
+        if start:
+            previous = _live.get(session)
+            if previous is not None and previous is not self:
+                # A re-run cell leaves the old panel's thread behind: one poller per session.
+                previous.stop_refreshing("a newer panel took over the refresh")
+            _live[session] = self
+            self.jobs.every("dashboard", lambda: 1.0, self.tick)
+
+    # -- widgets ----------------------------------------------------------------------------
+    def _build(self) -> None:
+        head = W.HBox([W.HTML(f"<b>{title}</b>", layout=W.Layout(width=width))
+                       for title, width in CELLS])
+        self.rows = [self._make_row(i) for i in range(MAX_ROWS)]
+        self.table = W.VBox([head])
+        self.table.add_class("spheron-dashboard-table")
+        self.auto = W.Checkbox(value=True, description="refresh in the background", indent=False,
+                               layout=W.Layout(width="220px"))
+        self.show_all = W.Checkbox(value=False, description="show terminated", indent=False,
+                                   layout=W.Layout(width="150px"))
+        self.show_all.observe(lambda _: self.refresh_now(), names="value")
+        self.reload = button("refresh now", css="spheron-dashboard-refresh", width="110px")
+        self.reload.on_click(lambda _: self.refresh_now())
+        self.summary = W.HTML("loading instances ...")
+        self.summary.add_class("spheron-dashboard-summary")
+        self.detail = W.VBox()
+        self.detail.add_class("spheron-dashboard-detail")
+        self.root = W.VBox([
+            W.HTML("<h4 style='margin:4px 0'>Spheron instances</h4>"),
+            W.HBox([self.auto, self.show_all, self.reload]),
+            self.table, self.summary, self.status, self.detail,
+        ])
+        self.root.add_class("spheron-dashboard")
+
+    def _make_row(self, index: int) -> dict[str, Any]:
+        cells = {title: W.HTML("", layout=W.Layout(width=width)) for title, width in CELLS}
+        actions = {}
+        for key, label in ACTIONS:
+            b = button(label, css=f"spheron-action-{key}", width="auto")
+            b.on_click(lambda _, i=index, k=key: self.act(i, k))
+            actions[key] = b
+        box = W.HBox([*cells.values(), *actions.values()])
+        box.add_class(f"spheron-row-{index}")
+        return {"box": box, "cells": cells, "actions": actions}
+
+    # -- the loop ---------------------------------------------------------------------------
+    def tick(self) -> None:
+        if self.root.comm is None:  # the panel was closed: end the loop with it
+            self.jobs.stop()
+            return
+        due = time.monotonic() - self._last_fetch >= self.refresh_seconds
+        if self.auto.value and due:
+            self.fetch()
+        self.render()
+
+    def fetch(self) -> None:
+        """Ask the API (and the ledger) for every instance; the rows follow."""
+        with self._fetch_lock:
+            self._last_fetch = time.monotonic()
+            views = self.session.instances(all=self.show_all.value)
+            self._update_countdowns(views)
+            self.views = views
+            self.refreshes += 1
+        self.render()
+
+    def refresh_now(self) -> None:
+        self.jobs.run("dashboard-refresh", self.fetch)
+
+    def _update_countdowns(self, views: list[Any]) -> None:
+        now = time.time()
+        for view in views:
+            if view.status != "running":
+                continue
+            allowed = self._allowed_at.get(view.id)
+            if allowed is not None and (allowed == 0 or allowed > now):
+                continue  # known; asked again only once the countdown has run out
+            check = self.session.client.can_terminate(view.id)
+            remaining = getattr(check, "time_remaining", None)
+            self._allowed_at[view.id] = (0.0 if check.can_terminate
+                                         else now + 60.0 * float(remaining or 1.0))
+
+    def stop_refreshing(self, why: str) -> None:
+        self.jobs.stop()
+        self.ui.set(self.auto, value=False, disabled=True)
+        self.say(why)
+
+    # -- rendering --------------------------------------------------------------------------
+    def render(self) -> None:
+        with self._render_lock:
+            views = list(self.views)
+            visible = views[:MAX_ROWS]
+            for view, row in zip(visible, self.rows):
+                self._render_row(view, row)
+            boxes = [self.table.children[0], *(row["box"] for row in self.rows[:len(visible)])]
+            self.ui.set(self.table, children=tuple(boxes))
+            active = [v for v in views if v.active]
+            rate = sum(v.hourly_rate or 0 for v in active)
+            spent = sum(v.cost_so_far or 0 for v in views)
+            more = f"; {len(views) - MAX_ROWS} more: %spheron ls" if len(views) > MAX_ROWS else ""
+            text = (f"{len(active)} active of {len(views)}; burning {usd(rate)}/h; "
+                    f"{usd(spent)} spent on these so far{more}" if views else "no instances")
+            stamp = time.strftime("%H:%M:%S", time.localtime()) if self.refreshes else "-"
+            self.ui.set(self.summary, value=message_html(f"{text} (checked {stamp})"))
+
+    def _render_row(self, view: Any, row: dict[str, Any]) -> None:
+        cells, actions = row["cells"], row["actions"]
+        status = view.status + (" (terminate scheduled)" if view.termination_scheduled else "")
+        if view.source == "ledger":
+            status += " (ledger)"
+        gpu = f"{view.gpu_count}x {view.gpu}" if view.gpu_count and view.gpu else (view.gpu or "-")
+        values = {
+            "name": f"<span title='{view.id}'>{view.name or view.id}</span>",
+            "status": f"<span class='spheron-status-{view.status}'>{status}</span>",
+            "gpu": gpu, "$/hour": usd(view.hourly_rate),
+            "up": format_duration(view.runtime_seconds), "cost so far": usd(view.cost_so_far),
+            "terminate after": self._countdown(view),
+        }
+        for title, value in values.items():
+            self.ui.set(cells[title], value=value)
+        running = view.status == "running"
+        for key in ("jupyter", "tensorboard", "logs", "exec"):
+            self.ui.set(actions[key], disabled=not running)
+        allowed = self._terminate_allowed(view)
+        label = "terminate" if allowed or not view.active else "terminate when allowed"
+        self.ui.set(actions["terminate"], description=label,
+                    disabled=not view.active or view.termination_scheduled)
+
+    def _terminate_allowed(self, view: Any) -> bool:
+        allowed = self._allowed_at.get(view.id)
+        return allowed is not None and allowed <= time.time()
+
+    def _countdown(self, view: Any) -> str:
+        if not view.active:
+            return "-"
+        allowed = self._allowed_at.get(view.id)
+        if allowed is None:
+            return "?" if view.status == "running" else "after boot"
+        left = allowed - time.time()
+        return "now" if left <= 0 else f"minimum: {format_duration(left)}"
+
+    # -- actions ----------------------------------------------------------------------------
+    def view_at(self, index: int) -> Any | None:
+        views = self.views
+        return views[index] if index < len(views) else None
+
+    def row_of(self, ref: str) -> int:
+        """The row showing instance ``ref`` (id or name); for tests and scripts."""
+        for index, view in enumerate(self.views):
+            if ref in (view.id, view.name):
+                return index
+        raise LookupError(f"no row for {ref!r}")
+
+    def act(self, index: int, action: str) -> None:
+        view = self.view_at(index)
+        if view is None:
+            return
+        if action in ("jupyter", "tensorboard"):
+            self._open_service(view, action)
+        elif action == "logs":
+            from .logviewer import LogViewer
+
+            self._show_detail(LogViewer(self.session, view.id, title=view.name or view.id))
+        elif action == "exec":
+            from .execbox import ExecBox
+
+            self._show_detail(ExecBox(self.session, view.id, title=view.name or view.id))
+        elif action == "terminate":
+            self._confirm_terminate(view)
+
+    def _show_detail(self, panel: Panel | None, *extra: W.Widget) -> None:
+        if self.detail_panel is not None:
+            self.detail_panel.close()
+        self.detail_panel = panel
+        self.detail.children = tuple(([panel.root] if panel else []) + list(extra))
+
+    def _open_service(self, view: Any, kind: str) -> None:
+        label = "Jupyter" if kind == "jupyter" else "TensorBoard"
+        link_view = W.HTML(message_html(f"starting {label} on {view.name or view.id} ..."))
+        link_view.add_class(f"spheron-{kind}-link")
+        self._show_detail(None, link_view)
+        start = self.session.jupyter if kind == "jupyter" else self.session.tensorboard
+
+        def shown(link: Any) -> None:
+            from ..commands._links import show_service
+
+            self.ui.set(link_view, value=show_service(link, label)._repr_html_())
+
+        self.jobs.run(kind, lambda: start(view.id), on_done=shown)
+
+    def _confirm_terminate(self, view: Any) -> None:
+        allowed = self._terminate_allowed(view)
+        when = "now" if allowed else "as soon as its minimum runtime is over"
+        question = W.HTML(message_html(
+            f"Terminate {view.name or view.id} ({view.status}, {usd(view.cost_so_far)} so far) "
+            f"{when}?", "warn"))
+        yes = button("yes, terminate", css="spheron-terminate-yes", style="danger", width="140px")
+        no = button("cancel", css="spheron-terminate-no", width="80px")
+        no.on_click(lambda _: self._show_detail(None))
+
+        def go(_: Any) -> None:
+            yes.disabled = no.disabled = True
+            self.say(f"terminating {view.name or view.id} ...")
+            self.jobs.run("terminate",
+                          lambda: self.session.terminate(view.id, when_allowed=True),
+                          on_done=lambda result: (self.say(result.message, "ok"), self.fetch()))
+
+        yes.on_click(go)
+        self._show_detail(None, W.HBox([question, yes, no]))
+
+    def close(self) -> None:
+        if self.detail_panel is not None:
+            self.detail_panel.close()
+        if _live.get(self.session) is self:
+            del _live[self.session]
+        super().close()
