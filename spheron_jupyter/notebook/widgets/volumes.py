@@ -197,6 +197,10 @@ class VolumesPanel(Panel):
                                                      f"{size:g} GB in {region}"))
 
     def attach(self) -> None:
+        problem = self.attach_problem()
+        if problem:  # the rule, not the API's error
+            self.say(problem, "warn")
+            return
         self._volume_action("attach", self.session.attach_volume)
 
     def detach(self) -> None:
