@@ -48,8 +48,11 @@ def offer_row(offer) -> dict[str, str]:
 
 def run(context, args, cell=None):
     if args.browse:
-        return ("the offers browser comes with the widgets (%spheron panel); "
-                "meanwhile filter and sort here")
+        from ..widgets.offers import OffersBrowser
+
+        return OffersBrowser(context.session, gpu=args.gpu, count=args.count, type=args.type,
+                             region=args.region, provider=args.provider,
+                             max_price=args.max_price, min_vram=args.min_vram)
     from ...client import OfferQuery
 
     query = OfferQuery(gpu=args.gpu, count=args.count, type=args.type, region=args.region,
