@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "offers": ("offers", "browse GPU offers with filters and sorting"),
     "launch": ("launch", "launch an instance (price and worst case first)"),
     "ls": ("ls", "your instances with $/hour and cost so far"),
+    "panel": ("panel", "clickable panels: instances dashboard, offers browser, volumes"),
     "status": ("status", "one instance in detail"),
     "ssh": ("ssh", "the ssh command and an ssh_config block"),
     "jupyter": ("jupyter", "Jupyter on the instance through a private tunnel"),
