@@ -357,3 +357,16 @@ def test_the_venv_jupyter_serves_through_a_forward_with_its_token(runtime, keys)
         assert wait_for(lambda: status_line("?token=tok3n"), timeout=60, interval=0.3,
                         what="jupyter to listen") == b"HTTP/1.1 200 OK"
         assert status_line("") == b"HTTP/1.1 403 Forbidden"
+
+
+def test_a_broken_host_key_from_cloud_init_keeps_the_instance_reachable(runtime, keys, state_dir):
+    instance = {"id": "dep_k", "providerId": "voltage-park",
+                "sshPublicKey": public_line(keys["client"]),
+                "cloudInit": {"writeFiles": [{"path": "/etc/ssh/ssh_host_ed25519_key",
+                                              "content": "not a key"}]}}
+    _ip, port, user = runtime.provision(instance)
+    provisional = load_host_key(state_dir / "instances/dep_k/root/etc/ssh/ssh_host_ed25519_key")
+    runtime.boot({**instance, "sshPort": port, "user": user})
+    assert "keeps its previous host key" in finished_log(runtime, instance)
+    with connect(port, user, keys["client"], provisional) as client:
+        assert run(client, "echo reachable")[1] == "reachable\n"

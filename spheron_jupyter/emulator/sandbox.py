@@ -100,6 +100,17 @@ class InstanceSandbox:
         """The key sshd on this instance presents: whatever sits at the sshd host-key path now."""
         return load_host_key(self.host_key_path)
 
+    def load_or_replace_host_key(self) -> paramiko.PKey:
+        """For a server starting up: a broken key file (say, bad cloud-init content from an
+        earlier run) is moved aside and replaced, so the instance stays reachable."""
+        try:
+            return self.load_host_key()
+        except Exception:  # noqa: BLE001 - any unreadable key is replaced the same way
+            self.host_key_path.replace(self.host_key_path.with_name(self.host_key_path.name
+                                                                    + ".broken"))
+            ensure_host_key(self.host_key_path)
+            return self.load_host_key()
+
     # -- environment ------------------------------------------------------------------------
 
     def base_environment(self) -> dict[str, str]:

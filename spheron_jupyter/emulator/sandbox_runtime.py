@@ -13,7 +13,6 @@ Per instance, while it is active:
 from __future__ import annotations
 
 import os
-import sys
 import threading
 import traceback
 from dataclasses import dataclass, field
@@ -63,7 +62,9 @@ class SandboxRuntime(InstanceRuntime):
         # The init stage runs before sshd starts, so a host key it installs is the one presented
         # on the very first connection (a client pins it before ever connecting).
         cloudinit.init_stage(live.sandbox, spec, log)
-        live.server.reload_host_key()
+        problem = live.server.reload_host_key()
+        if problem:
+            log.note("sshd", "WARNING", f"{problem}; the instance keeps its previous host key")
         live.server.start_serving()
         threading.Thread(target=self._final_stage, args=(live, spec, log), daemon=True,
                          name=f"emulator-cloud-init-{instance['id']}").start()
@@ -150,11 +151,10 @@ class SandboxRuntime(InstanceRuntime):
         while not live.stopped.wait(_SERVICE_POLL_SECONDS):
             for request in live.sandbox.pending_service_requests():
                 if request.name.startswith("sshd-restart"):
-                    try:
-                        live.server.reload_host_key()
-                    except Exception as error:  # noqa: BLE001 - sshd keeps its old key, like sshd -t failing
-                        print(f"emulator: {live.sandbox.instance_id}: sshd restart kept the old "
-                              f"host key: {error}", file=sys.stderr, flush=True)
+                    problem = live.server.reload_host_key()
+                    if problem:
+                        cloudinit.StartupLog(live.sandbox.startup_log).note(
+                            "sshd", "WARNING", f"restart: {problem}; keeping the previous key")
                 live.sandbox.answer_service_request(request)
 
     @staticmethod

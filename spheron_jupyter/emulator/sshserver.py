@@ -44,7 +44,7 @@ class InstanceSSHServer:
         self.sandbox = sandbox
         self._listener = _bind_loopback(preferred_port)
         self.port: int = self._listener.getsockname()[1]
-        self._host_key = sandbox.load_host_key()
+        self._host_key = sandbox.load_or_replace_host_key()
         self._connections: set[_Connection] = set()
         self._lock = threading.Lock()
         self._booted = threading.Event()
@@ -58,10 +58,16 @@ class InstanceSSHServer:
         with self._lock:
             return self._host_key
 
-    def reload_host_key(self) -> None:
-        key = self.sandbox.load_host_key()
+    def reload_host_key(self) -> str | None:
+        """Present the key now at the host-key path; returns why not when that file is broken
+        (then the previous key stays, as a real sshd refuses to restart on a bad key)."""
+        try:
+            key = self.sandbox.load_host_key()
+        except Exception as error:  # noqa: BLE001 - whatever is wrong with the file, keep serving
+            return f"cannot load {self.sandbox.host_key_path.name}: {error}"
         with self._lock:
             self._host_key = key
+        return None
 
     def start_serving(self) -> None:
         """The instance has booted: let waiting and new connections proceed to the handshake."""
