@@ -1,4 +1,4 @@
-"""Tunnel benchmark: raw loopback, plain `ssh -L`, supervised OpenSSH, and our agent tunnel.
+"""Tunnel benchmark: raw loopback, `ssh -L`, supervised `ssh -N -L`, and our agent's two planes.
 
     .venv/bin/python bench/tunnel.py [--size-mib 256]
 
@@ -16,6 +16,7 @@ import json
 import os
 import platform
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -60,23 +61,44 @@ def openssh_forward(sshd, known_hosts: Path, remote_port: int, *, supervised: bo
     return local, process
 
 
-def agent_forward(sshd, remote_port: int):
+def agent_forward(sshd, remote_port: int, plane: str):
+    """A tunnel through our agent using `plane`; each plane gets an agent (and home) of its own."""
     from spheron_jupyter.ssh.hostkeys import KnownHosts
     from spheron_jupyter.ssh.target import SshTarget
     from spheron_jupyter.ssh.tunnel import TunnelAgentClient
 
-    known = Path(os.environ["SPHERON_JUPYTER_HOME"]) / "bench_known_hosts"
+    home = tempfile.mkdtemp(prefix=f"bench-home-{plane}-")
+    env = {"SPHERON_JUPYTER_HOME": home, "SPHERON_JUPYTER_TUNNEL_PLANE": plane}
+    os.environ.update(env)
+    known = Path(home) / "bench_known_hosts"
     KnownHosts(known).pin(ALIAS, sshd.host_public_line)
     target = SshTarget("127.0.0.1", sshd.port, sshd.user, ALIAS, sshd.client_key, known)
-    client = TunnelAgentClient()
-    info = client.open(target, remote_port)
-    return info.local_port, client, info
+    info = TunnelAgentClient().open(target, remote_port)
+    assert info.plane == plane, info
+
+    def close() -> None:
+        os.environ.update(env)
+        TunnelAgentClient().close(info.id)
+
+    return info.local_port, close
 
 
 def measure(port: int, size: int) -> dict:
     out = subprocess.run([sys.executable, str(HERE / "tunnel_measure.py"), "measure",
                           str(port), str(size)], capture_output=True, text=True, check=True)
     return json.loads(out.stdout)
+
+
+def median_result(runs: list[dict]) -> dict:
+    def mid(values):
+        return statistics.median(values)
+
+    return {
+        key: ({"seconds": mid([r[key]["seconds"] for r in runs]),
+               "errors": max(r[key]["errors"] for r in runs)}
+              if key == "concurrent64" else mid([r[key] for r in runs]))
+        for key in runs[0]
+    }
 
 
 def busy_loop(stop: threading.Event) -> None:
@@ -104,9 +126,9 @@ def report(results: dict, label: str) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size-mib", type=int, default=256)
+    parser.add_argument("--rounds", type=int, default=3)
     args = parser.parse_args()
     size = args.size_mib << 20
-    os.environ.setdefault("SPHERON_JUPYTER_HOME", tempfile.mkdtemp(prefix="bench-home-"))
 
     cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo")
                 if line.startswith("model name")), platform.processor())
@@ -121,12 +143,14 @@ def main() -> int:
     known_hosts = sshd.known_hosts_for(ALIAS)
     plain_port, plain = openssh_forward(sshd, known_hosts, remote_port, supervised=False)
     sup_port, supervised = openssh_forward(sshd, known_hosts, remote_port, supervised=True)
-    agent_port, agent_client, agent_info = agent_forward(sshd, remote_port)
+    agent_ssh_port, close_ssh = agent_forward(sshd, remote_port, "openssh")
+    agent_paramiko_port, close_paramiko = agent_forward(sshd, remote_port, "paramiko")
     paths = {
         "raw loopback": remote_port,
         "ssh -L": plain_port,
         "(b) supervised ssh -N -L": sup_port,
-        "(a) agent (paramiko)": agent_port,
+        "agent, OpenSSH plane": agent_ssh_port,
+        "(a) agent, paramiko": agent_paramiko_port,
     }
     try:
         for label, busy in (("idle opener", False), ("busy pure-Python thread in opener", True)):
@@ -134,12 +158,19 @@ def main() -> int:
             if busy:
                 threading.Thread(target=busy_loop, args=(stop,), daemon=True).start()
             try:
-                results = {name: measure(port, size) for name, port in paths.items()}
+                # Rounds interleave the paths, so a burst of load from elsewhere on the machine
+                # hits every path alike; each figure is the median over the rounds.
+                rounds: dict[str, list[dict]] = {name: [] for name in paths}
+                for _ in range(args.rounds):
+                    for name, port in paths.items():
+                        rounds[name].append(measure(port, size))
+                results = {name: median_result(runs) for name, runs in rounds.items()}
             finally:
                 stop.set()
-            report(results, label)
+            report(results, f"{label} (median of {args.rounds} rounds)")
     finally:
-        agent_client.close(agent_info.id)
+        close_ssh()
+        close_paramiko()
         for process in (plain, supervised, service):
             process.terminate()
         sshd.stop()

@@ -23,6 +23,7 @@ from spheron_jupyter.ssh.tunnel import (
     TunnelAgentClient,
     TunnelBindRefusedError,
 )
+from spheron_jupyter.ssh.tunnel_agent import PLANE_ENV
 from spheron_jupyter.ssh.tunnel_common import agent_socket_path
 from spheron_jupyter.ssh.tunnel_link import BACKOFF_STEPS
 from tests.test_ssh_tunnel_helpers import (
@@ -37,9 +38,10 @@ from tests.test_ssh_tunnel_helpers import (
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def agent():
-    """A client; at the end every tunnel is closed and the agent must be gone."""
+@pytest.fixture(params=["openssh", "paramiko"])
+def agent(request, monkeypatch):
+    """A client of an agent using each data plane; at the end the agent must be gone."""
+    monkeypatch.setenv(PLANE_ENV, request.param)
     client = TunnelAgentClient()
     yield client
     pid = client.ping()
@@ -60,6 +62,7 @@ def echo():
 def test_tunnel_carries_bytes_listens_on_loopback_only_and_survives_nothing_else(sshd, agent, echo):
     info = agent.open(sshd.target(pin=True), echo.port, name="echo")
     assert info.state == "up" and info.instance_id == "sshd-fixture" and info.remote_port == echo.port
+    assert info.plane == os.environ[PLANE_ENV]
     assert echo_once(info.local_port, b"hello through the tunnel") == b"hello through the tunnel"
     # The listening socket itself, as the kernel reports it: 127.0.0.1 and nothing else.
     assert listener_addresses(info.local_port) == ["127.0.0.1"]
@@ -145,10 +148,20 @@ def test_half_close_travels_both_ways(sshd, agent, echo):
         sock.sendall(b"upper:half closed")
         sock.shutdown(socket.SHUT_WR)
         assert _read_all(sock) == b"HALF CLOSED"
-    # Remote side half-closes first (greets, then EOF): we still can send, and it still reads.
+    # Remote side half-closes first: we see its EOF after its data.
     with socket.create_connection(("127.0.0.1", info.local_port), timeout=30) as sock:
         sock.sendall(b"greet:")
-        assert _read_until_eof(sock) == b"hello, then EOF"
+        assert _read_all(sock) == b"hello, then EOF"
+
+
+def test_data_sent_after_the_remote_eof_still_arrives(sshd, agent, echo):
+    if os.environ[PLANE_ENV] == "openssh":
+        pytest.skip("OpenSSH stdio forwarding (what `ssh -W` uses) closes the channel on the "
+                    "remote's EOF; only the paramiko plane keeps the other direction open")
+    info = agent.open(sshd.target(pin=True), echo.port)
+    with socket.create_connection(("127.0.0.1", info.local_port), timeout=30) as sock:
+        sock.sendall(b"greet:")
+        assert _read_all(sock) == b"hello, then EOF"
         sock.sendall(b"late data")
         sock.shutdown(socket.SHUT_WR)
     assert echo.wait_for_late_data(b"late data", timeout=30)
@@ -260,5 +273,3 @@ def _read_all(sock: socket.socket) -> bytes:
         data += chunk
     return data
 
-
-_read_until_eof = _read_all

@@ -37,6 +37,27 @@ from .tunnel_link import TargetLink
 HELP = "run the per-user tunnel agent (started on demand by the notebook)"
 log = logging.getLogger("spheron_jupyter.tunnel_agent")
 
+# Which data plane carries the bytes: "openssh" (the default when an `ssh` client is installed;
+# as fast as `ssh -L`, see bench/README.md) or "paramiko" (needs nothing but pip).
+PLANE_ENV = "SPHERON_JUPYTER_TUNNEL_PLANE"
+
+
+def choose_plane() -> str:
+    from .tunnel_openssh import find_ssh
+
+    wanted = os.environ.get(PLANE_ENV, "").strip().lower()
+    if wanted in ("openssh", "paramiko"):
+        return wanted
+    return "openssh" if find_ssh() else "paramiko"
+
+
+def default_link_factory(target):
+    if choose_plane() == "openssh":
+        from .tunnel_openssh import OpenSshLink
+
+        return OpenSshLink(target)
+    return TargetLink(target)
+
 
 class _Tunnel:
     def __init__(self, tunnel_id, forwarder: Forwarder, link_key, instance_id, name) -> None:
@@ -58,13 +79,14 @@ class _Tunnel:
             name=self.name,
             connections=fwd.connections,
             last_error=fwd.last_error or fwd.link.last_error,
+            plane="openssh" if type(fwd.link).__name__ == "OpenSshLink" else "paramiko",
         )
 
 
 class TunnelAgent:
     """The tunnel registry and its request handlers; one SSH link per target, shared."""
 
-    def __init__(self, *, link_factory=TargetLink) -> None:
+    def __init__(self, *, link_factory=default_link_factory) -> None:
         self._lock = threading.RLock()
         self._tunnels: dict[str, _Tunnel] = {}
         self._links: dict[tuple, TargetLink] = {}

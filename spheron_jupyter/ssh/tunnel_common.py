@@ -103,6 +103,7 @@ class TunnelInfo:
     name: str | None = None
     connections: int = 0
     last_error: str | None = None
+    plane: str = ""
 
     @property
     def url(self) -> str:
