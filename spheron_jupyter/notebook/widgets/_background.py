@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable
+from contextlib import contextmanager
+from typing import Any, Callable, Iterator
 
 from ..display import _Coalescer
 
@@ -33,15 +34,29 @@ class UiUpdates:
     """Pending trait updates, keyed by (widget, trait): only the latest value of each is sent."""
 
     def __init__(self):
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         self._pending: dict[tuple[int, str], tuple[Any, str, Any]] = {}
         self._coalescer = _Coalescer(self._apply)
+        self._depth = 0
         self.applied = 0  # how many batches went out; tests check the rate limit with it
 
     def set(self, widget: Any, **traits: Any) -> None:
         with self._lock:
             for name, value in traits.items():
                 self._pending[(id(widget), name)] = (widget, name, value)
+            if self._depth:
+                return  # the batch sends it all together
+        self._coalescer.changed()
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        """Updates made inside go out together (a row never shows half old, half new)."""
+        with self._lock:
+            self._depth += 1
+            try:
+                yield
+            finally:
+                self._depth -= 1
         self._coalescer.changed()
 
     def _apply(self) -> None:

@@ -131,7 +131,7 @@ class Dashboard(Panel):
 
     # -- rendering --------------------------------------------------------------------------
     def render(self) -> None:
-        with self._render_lock:
+        with self._render_lock, self.ui.batch():
             views = list(self.views)
             visible = views[:MAX_ROWS]
             for view, row in zip(visible, self.rows):

@@ -246,17 +246,20 @@ class OffersBrowser(Panel):
         return self.matches[start:start + PAGE_ROWS]
 
     def _show_page(self) -> None:
+        with self.ui.batch():
+            self._fill_page()
+
+    def _fill_page(self) -> None:
         shown = self.visible()
         children: list[W.Widget] = list(self.headers)
         for offer, cells in zip(shown, self.rows):
             for column, cell in zip(COLUMNS, cells):
                 text = column.cell(offer)
                 if isinstance(cell, W.Button):
-                    cell.description = text
-                    cell.disabled = not offer.usable
-                    cell.tooltip = f"{offer.offer_id}: open the launcher"
+                    self.ui.set(cell, description=text, disabled=not offer.usable,
+                                tooltip=f"{offer.offer_id}: open the launcher")
                 else:
-                    cell.value = text
+                    self.ui.set(cell, value=text)
             children.extend(cells)
         self.ui.set(self.table, children=tuple(children))
         start = self.page * PAGE_ROWS

@@ -1,0 +1,299 @@
+"""Each panel driven against the real emulator: set values, click buttons, check the API's answer.
+
+Clicks are ``button.click()`` (what a frontend's click message runs); the work they start runs
+in background jobs, so each check waits for the panel (``wait_idle``) or for a condition.
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from spheron_jupyter.session.core import Session
+from tests.test_magic_shell import emulator_counts, emulator_shell, shell  # noqa: F401 (fixtures)
+
+
+def wait_for(check, timeout: float = 30.0, what: str = "condition"):
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def session(emulator):
+    return Session("local", url=emulator.url, api_key=emulator.api_key)
+
+
+@pytest.fixture
+def closing():
+    panels = []
+    yield panels.append
+    for panel in panels:
+        panel.close()
+    if panels:
+        for tunnel in panels[0].session.tunnels():
+            panels[0].session.close(tunnel.id)
+
+
+def test_offers_browser_filters_sorts_and_pages(session, closing):
+    from spheron_jupyter.notebook.widgets.offers import COLUMNS, PAGE_ROWS, OffersBrowser
+
+    browser = OffersBrowser(session)
+    closing(browser)
+    assert browser.wait_idle()
+    everything = len(browser.matches)
+    assert everything > PAGE_ROWS and "of %d" % everything in browser.count_label.value
+    # The same answer as the API-side selection `%spheron offers` uses.
+    assert [o.offer_id for o in browser.matches] == [o.offer_id for o in session.offers()]
+    prices = [float(o.hourly_price) for o in browser.matches]
+    assert prices == sorted(prices)  # cheapest first by default
+
+    browser.gpu.value = "RTX 4090"  # any spelling the client understands
+    browser.type.value = "spot"
+    browser.ui.flush()
+    assert browser.matches and all(o.gpu_type == "rtx-4090" and o.kind == "spot"
+                                   for o in browser.matches)
+    browser.type.value = "any"
+    browser.min_vram.value = "20"
+    browser.max_price.value = "1.5"
+    browser.ui.flush()
+    assert all(o.gpu_memory >= 20 and o.hourly_price <= 1.5 for o in browser.matches)
+    browser.max_price.value = "cheap"
+    assert browser.last_message == ("max $/h: 'cheap' is not a number", "warn")
+    assert browser.matches == []
+    browser.max_price.value = ""
+
+    vram = next(i for i, c in enumerate(COLUMNS) if c.title == "VRAM")
+    browser.headers[vram].click()  # most VRAM first
+    totals = [o.total_vram_gb for o in browser.matches]
+    assert totals == sorted(totals, reverse=True) and browser.headers[vram].description == "VRAM v"
+    browser.headers[vram].click()  # and the other way round
+    assert [o.total_vram_gb for o in browser.matches] == sorted(totals)
+    per_gb = next(i for i, c in enumerate(COLUMNS) if c.title == "$/VRAM-GB")
+    browser.headers[per_gb].click()
+    ratios = [o.hourly_price / o.total_vram_gb for o in browser.matches]
+    assert ratios == sorted(ratios)
+    first = browser.rows[0]
+    assert first[0].description == f"{browser.matches[0].gpu_count}x rtx-4090"
+    assert [c.value for c in first[4:6]] == [f"${browser.matches[0].hourly_price:,.2f}",
+                                             f"${ratios[0]:.4f}"]
+
+    browser.gpu.value = ""
+    browser.min_vram.value = ""
+    browser.region.value = "dallas-tx-1"
+    browser.ui.flush()
+    assert browser.matches and all("dallas-tx-1" in o.regions for o in browser.matches)
+    browser.region.value = "any"
+    browser.ui.flush()
+    browser.next.click()
+    browser.ui.flush()
+    assert browser.page == 1 and f"offers {PAGE_ROWS + 1}-" in browser.count_label.value
+
+
+def test_browser_selection_opens_the_launcher_which_launches(session, emulator, closing):
+    from spheron_jupyter.notebook.widgets.offers import OffersBrowser
+
+    browser = OffersBrowser(session, gpu="rtx-4090")
+    closing(browser)
+    browser.wait_idle()
+    browser.rows[0][0].click()
+    launcher = browser.launcher
+    assert launcher is not None and browser.launcher_box.children == (launcher.root,)
+    assert launcher.offer.offer_id == browser.matches[0].offer_id
+    launcher.name.value = "widget-box"
+    launcher.lease.value = "30m"
+    launcher.wait_idle()
+    plan = launcher.plan
+    assert plan.name == "widget-box" and plan.lease_seconds == 1800
+    assert "worst case" in launcher.plan_view.value and "lease 30m" in launcher.plan_view.value
+    assert launcher.confirm.disabled is False
+    assert launcher.confirm.description == (f"Launch at ${plan.hourly_rate:,.2f}/h "
+                                            f"(worst case ${plan.worst_case_usd:,.2f})")
+    launcher.lease.value = "soon"  # a bad lease is one line in the panel, not a traceback
+    launcher.wait_idle()
+    assert "cannot read the duration 'soon'" in launcher.last_message[0]
+    launcher.lease.value = "30m"
+    launcher.wait_idle()
+
+    launcher.confirm.click()
+    launcher.confirm.click()  # a second click while launching changes nothing
+    assert launcher.wait_idle(120)
+    assert launcher.instance is not None and launcher.last_message[1] == "ok"
+    assert launcher.stages_done == ["creating", "deploying", "running", "ssh"]
+    assert "SSH ready" in launcher.progress.value and launcher.confirm.disabled
+    assert emulator_counts(emulator)[0] == 1
+    (view,) = session.instances()
+    assert view.name == "widget-box" and view.status == "running"
+
+
+def test_launcher_budget_check_needs_an_explicit_yes(session, emulator, closing, monkeypatch):
+    from spheron_jupyter.notebook.widgets.launcher import Launcher
+
+    monkeypatch.setattr("spheron_jupyter.session.backends.setting",
+                        lambda key, default=None: 0.01 if key == "budget_per_launch_usd" else default)
+    offer = session.offers(gpu="rtx-4090")[0]
+    launcher = Launcher(session, offer, lease="2h")
+    closing(launcher)
+    launcher.wait_idle()
+    assert launcher.plan.over_budget
+    assert launcher.confirm.disabled and launcher.over_budget_ok.layout.display == "flex"
+    assert "over your budget" in launcher.last_message[0]
+    launcher.launch()  # even called directly: refused without the tick
+    assert emulator_counts(emulator)[0] == 0
+    launcher.over_budget_ok.value = True
+    launcher.ui.flush()
+    assert not launcher.confirm.disabled
+
+
+def test_dashboard_rows_countdown_actions_and_terminate(session, emulator, closing):
+    from spheron_jupyter.notebook.widgets.dashboard import Dashboard
+
+    plan = session.plan_launch(gpu="rtx-4090", name="dash-box")
+    session.launch(plan)
+    board = Dashboard(session, refresh_seconds=0.5)
+    closing(board)
+    wait_for(lambda: board.refreshes >= 1, what="the first refresh")
+    row = board.rows[board.row_of("dash-box")]
+    wait_for(lambda: (board.ui.flush(), "running" in row["cells"]["status"].value)[1])
+    assert "dash-box" in row["cells"]["name"].value and row["cells"]["$/hour"].value.startswith("$")
+    assert row["cells"]["terminate after"].value.startswith("minimum: ")
+    assert row["actions"]["terminate"].description == "terminate when allowed"
+    assert not row["actions"]["logs"].disabled and "1 active of 1" in board.summary.value
+    seen = board.refreshes
+    wait_for(lambda: board.refreshes >= seen + 2, what="background refreshes")
+
+    board.act(board.row_of("dash-box"), "exec")
+    box = board.detail_panel
+    box.command.value = "echo from-the-dashboard; echo oops >&2"
+    box.run_button.click()
+    assert box.wait_idle(60)
+    assert box.exit_code == 0 and "from-the-dashboard" in box.text and "oops" in box.text
+    box.ui.flush()
+    assert "from-the-dashboard" in box.output.value
+
+    board.act(board.row_of("dash-box"), "logs")
+    viewer = board.detail_panel
+    assert board.detail.children == (viewer.root,) and box.root.comm is None  # old one closed
+    wait_for(lambda: (viewer.ui.flush(), viewer.lines)[1], what="log lines")
+    viewer.close()
+
+    # Terminate before the minimum runtime: scheduled, by a helper that outlives the kernel.
+    board.act(board.row_of("dash-box"), "terminate")
+    question, yes, no = board.detail.children[0].children
+    assert "Terminate dash-box" in question.value
+    yes.click()
+    assert board.wait_idle(60)
+    text, kind = board.last_message
+    assert kind == "ok" and ("will be terminated" in text or "terminated dash-box" in text)
+    wait_for(lambda: session.client.get_instance(board.views[0].id).status == "terminated"
+             if board.views else True, timeout=90, what="the scheduled termination")
+    board.show_all.value = True
+    wait_for(lambda: any(v.status == "terminated" for v in board.views), what="terminated row")
+    board.ui.flush()
+    row = board.rows[board.row_of("dash-box")]
+    assert row["actions"]["terminate"].disabled and row["actions"]["logs"].disabled
+
+
+def test_dashboard_jupyter_button_opens_a_tunnel(session, closing):
+    from spheron_jupyter.notebook.widgets.dashboard import Dashboard
+
+    session.launch(session.plan_launch(gpu="rtx-4090", name="lab-box"))
+    board = Dashboard(session, start=False)
+    closing(board)
+    board.fetch()
+    board.act(board.row_of("lab-box"), "jupyter")
+    assert board.wait_idle(180), "Jupyter did not start"
+    link = board.detail.children[0]
+    assert "Jupyter" in link.value and "127.0.0.1:" in link.value, link.value
+    tunnels = session.tunnels()
+    assert [t.kind for t in tunnels] == ["jupyter"] and tunnels[0].state != "closed"
+
+
+def test_volumes_panel_shows_rules_before_the_api_refuses(session, emulator, closing):
+    from spheron_jupyter.notebook.widgets.volumes import VolumesPanel
+
+    plan = session.plan_launch(gpu="h100", provider="voltage-park", region="dallas-tx-1",
+                               name="vp-box")
+    box = session.launch(plan)
+    panel = VolumesPanel(session)
+    closing(panel)
+    panel.wait_idle()
+    assert "voltage-park</b> in dallas-tx-1: one volume per instance" in panel.rules.value
+    assert "data-crunch</b> in FIN-01, FIN-02, FIN-03" in panel.rules.value
+    assert "no volumes yet" in panel.listing.value
+
+    panel.new_name.value = "data"
+    panel.ui.flush()
+    assert "choose a provider" in panel.create_check.value and panel.create_button.disabled
+    panel.new_provider.value = "voltage-park"
+    panel.new_size.value = 200
+    panel.ui.flush()
+    assert panel.new_region.value == "dallas-tx-1" and not panel.create_button.disabled
+    panel.create_button.click()
+    panel.wait_idle()
+    assert panel.last_message[1] == "ok" and emulator_counts(emulator)[1] == 1
+    panel.new_name.value = "finnish"
+    panel.new_provider.value = "data-crunch"
+    panel.new_region.value = "FIN-02"
+    panel.create_button.click()
+    panel.wait_idle()
+    assert emulator_counts(emulator)[1] == 2 and "finnish" in panel.listing.value
+
+    by_name = {v.name: str(v.id) for v in panel.volumes}
+    panel.instance.value = box.id
+    panel.volume.value = by_name["finnish"]
+    panel.ui.flush()
+    assert "data-crunch volume" in panel.attach_check.value and panel.attach_button.disabled
+    panel.attach()  # refused by the rule, before any request
+    assert "volumes attach only within their provider" in panel.last_message[0]
+
+    panel.volume.value = by_name["data"]
+    panel.ui.flush()
+    assert panel.attach_check.value == "" and not panel.attach_button.disabled
+    panel.attach_button.click()
+    panel.wait_idle()
+    assert panel.last_message == ("attached data to vp-box", "ok")
+    assert box.id in next(v for v in session.volumes() if v.name == "data").attached_instance_ids
+    assert "vp-box" in panel.listing.value
+    panel.volume.value = by_name["data"]
+    panel.ui.flush()
+    assert panel.attach_button.disabled and not panel.detach_button.disabled
+    panel.detach_button.click()
+    panel.wait_idle()
+    assert panel.last_message == ("detached data from vp-box", "ok")
+    assert not next(v for v in session.volumes() if v.name == "data").attached_instance_ids
+
+
+def test_panel_magic_and_offers_browse(emulator_shell):
+    from spheron_jupyter.notebook.widgets.dashboard import Dashboard
+    from spheron_jupyter.notebook.widgets.offers import OffersBrowser
+    from spheron_jupyter.notebook.widgets.volumes import VolumesPanel
+
+    browse = emulator_shell.ok("%spheron offers --browse --gpu h100 --type spot").result
+    assert isinstance(browse, OffersBrowser)
+    browse.wait_idle()
+    assert browse.matches and all(o.kind == "spot" for o in browse.matches)
+    board = emulator_shell.ok("%spheron panel --refresh 5").result
+    assert isinstance(board, Dashboard) and board.refresh_seconds == 5
+    volumes = emulator_shell.ok("%spheron panel volumes").result
+    assert isinstance(volumes, VolumesPanel)
+    for panel in (browse, board, volumes):
+        panel.wait_idle()
+        panel.close()
+    assert board.jobs.stopping.is_set()
+
+
+def test_load_ext_does_not_import_ipywidgets():
+    import subprocess
+    import sys
+
+    code = ("import sys; from IPython.core.interactiveshell import InteractiveShell; "
+            "ip = InteractiveShell.instance(); ip.run_line_magic('load_ext', 'spheron_jupyter'); "
+            "print('ipywidgets' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.stdout.strip().splitlines()[-1] == "False", out.stdout + out.stderr
