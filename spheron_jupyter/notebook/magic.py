@@ -79,7 +79,11 @@ def dispatch(context: Any, line: str, cell: str | None = None) -> Any:
         return Text(shown.text.rstrip())
     if cell is not None and not getattr(module, "CELL", False):
         raise UsageError(f"%%spheron {name} takes no cell body: use the line form %spheron {name}")
-    return module.run(context, args, cell)
+    result = module.run(context, args, cell)
+    if isinstance(result, str):
+        print(result)  # a message, not a value: no Out[n] and no quotes around it
+        return None
+    return result
 
 
 def one_line(exc: BaseException) -> str:
