@@ -24,7 +24,7 @@ from spheron_jupyter.ssh.tunnel import (
     TunnelBindRefusedError,
 )
 from spheron_jupyter.ssh.tunnel_agent import PLANE_ENV
-from spheron_jupyter.ssh.tunnel_common import agent_socket_path
+from spheron_jupyter.ssh.tunnel_common import agent_socket_path, runtime_dir
 from spheron_jupyter.ssh.tunnel_link import BACKOFF_STEPS
 from tests.test_ssh_tunnel_helpers import (
     EchoServer,
@@ -33,6 +33,7 @@ from tests.test_ssh_tunnel_helpers import (
     free_port,
     listener_addresses,
     port_is_free,
+    process_args_of_all,
 )
 
 pytestmark = pytest.mark.slow
@@ -50,6 +51,16 @@ def agent(request, monkeypatch):
     if pid is not None and not agent_gone(pid, timeout=15):
         os.kill(pid, 9)
         pytest.fail("the tunnel agent did not exit after its last tunnel closed")
+    _assert_no_ssh_master_left()
+
+
+def _assert_no_ssh_master_left(timeout: float = 10.0) -> None:
+    """No `ssh -M` of this test's agent outlives it (their control sockets live in its run dir)."""
+    run_dir = str(runtime_dir())
+    deadline = time.monotonic() + timeout
+    while any(run_dir in args and " -M " in args for args in process_args_of_all().splitlines()):
+        assert time.monotonic() < deadline, "an ssh master outlived the tunnel agent"
+        time.sleep(0.1)
 
 
 @pytest.fixture
@@ -273,3 +284,18 @@ def _read_all(sock: socket.socket) -> bytes:
         data += chunk
     return data
 
+
+
+def test_a_killed_agent_leaves_no_port_and_no_ssh_master(sshd, agent, echo):
+    info = agent.open(sshd.target(pin=True), echo.port)
+    pid = agent.ping()
+    os.kill(pid, 9)
+    assert agent_gone(pid, timeout=10)
+    deadline = time.monotonic() + 5
+    while not port_is_free(info.local_port):
+        assert time.monotonic() < deadline, "port still held after the agent was killed"
+        time.sleep(0.05)
+    _assert_no_ssh_master_left(timeout=5)
+    # The next request starts a fresh agent; the old tunnel is gone, not half-alive.
+    assert agent.list() == []
+    assert agent.ping() is None
