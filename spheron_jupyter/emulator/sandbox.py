@@ -7,6 +7,15 @@ in a command still reach the host; what the emulator itself writes (cloud-init f
 host key, the startup log) always lands under the instance root. Code that must work on a
 real instance too finds instance paths through environment variables
 (``SPHERON_STARTUP_LOG``), never by assuming ``/var/log``.
+
+What a command on an instance sees (``<root>`` = the instance root):
+- cwd and ``HOME``: ``<root>/home/<user>`` (``<root>/root`` when the login user is root);
+- ``PATH``: ``<root>/usr/local/sbin`` first (shims: systemctl, service, sudo, apt, apt-get,
+  cloud-init), then the emulator's own Python bin dir (python3, jupyter, tensorboard when
+  installed), then the usual system dirs;
+- ``SPHERON_STARTUP_LOG`` (``<root>/var/log/cloud-init-output.log``), ``SPHERON_INSTANCE_ROOT``,
+  ``SPHERON_INSTANCE_ID``, ``SPHERON_EMULATOR=1``, ``TMPDIR=<root>/tmp``, ``LANG``;
+- attached volumes at ``<root>/mnt/<name>`` and ``~/volumes/<name>``.
 """
 
 from __future__ import annotations
