@@ -370,3 +370,14 @@ def test_a_broken_host_key_from_cloud_init_keeps_the_instance_reachable(runtime,
     assert "keeps its previous host key" in finished_log(runtime, instance)
     with connect(port, user, keys["client"], provisional) as client:
         assert run(client, "echo reachable")[1] == "reachable\n"
+
+
+def test_boot_before_provision_still_yields_one_working_endpoint(runtime, keys):
+    """With a zero boot time the ticker can boot an instance before its create provisions it."""
+    instance = {"id": "dep_r", "providerId": "voltage-park", "status": "running",
+                "sshPublicKey": public_line(keys["client"]),
+                "cloudInit": pinned_host_key_cloud_init(keys["host_path"])}
+    runtime.boot(instance)
+    _ip, port, user = runtime.provision(instance)
+    with connect(port, user, keys["client"], keys["host"]) as client:
+        assert run(client, "echo one endpoint")[1] == "one endpoint\n"

@@ -40,6 +40,7 @@ class SandboxRuntime(InstanceRuntime):
         self.state_dir = Path(state_dir)
         self._live: dict[str, _LiveInstance] = {}
         self._lock = threading.Lock()
+        self._create_lock = threading.Lock()
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -122,14 +123,17 @@ class SandboxRuntime(InstanceRuntime):
         return live
 
     def _live_or_recreated(self, instance: dict) -> _LiveInstance:
-        live = self._live.get(instance["id"])
-        if live is not None:
-            return live
-        sandbox = self._sandbox_for(instance)
-        sandbox.prepare()
-        if not (sandbox.home / ".ssh" / "authorized_keys").exists():
-            _authorize(sandbox, instance.get("sshPublicKey"))
-        return self._start(sandbox, preferred_port=int(instance.get("sshPort") or 0))
+        # One at a time: a create's provision and the ticker's boot may race for a new instance,
+        # and two servers for one instance would leave the booted one powered off.
+        with self._create_lock:
+            live = self._live.get(instance["id"])
+            if live is not None:
+                return live
+            sandbox = self._sandbox_for(instance)
+            sandbox.prepare()
+            if not (sandbox.home / ".ssh" / "authorized_keys").exists():
+                _authorize(sandbox, instance.get("sshPublicKey"))
+            return self._start(sandbox, preferred_port=int(instance.get("sshPort") or 0))
 
     def _sandbox_for(self, instance: dict) -> InstanceSandbox:
         live = self._live.get(instance["id"])
