@@ -95,8 +95,11 @@ def test_cell_launch_with_yaml_and_startup_script(emulator_shell):
         "  echo started-by-cloud-init > ~/startup-marker\n"
     )
     assert "yaml-box" in out.text
-    marker = sh.ok("%spheron exec yaml-box -- cat startup-marker")
-    assert "started-by-cloud-init" in marker.text
+    # SSH answers before cloud-init's runcmd has finished (as on a real instance): poll.
+    deadline = time.monotonic() + 15
+    while "started-by-cloud-init" not in sh.run("%spheron exec yaml-box -- cat startup-marker").text:
+        assert time.monotonic() < deadline, "the startup script never ran"
+        time.sleep(0.5)
 
 
 def test_no_wait_then_status_progresses(emulator_shell):

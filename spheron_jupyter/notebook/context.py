@@ -29,6 +29,8 @@ class Context:
         from ..session.core import Session
 
         session = Session(backend, url=url, notebook=self.notebook_path())
+        if self._session is not None:
+            self._session.close()
         self._session = session
         if session.note:
             print(session.note)

@@ -9,14 +9,13 @@ keys and teams in ``resources.ResourcesMixin``; planning and launching in ``laun
 
 from __future__ import annotations
 
-import os
 import time
 from typing import Any, Callable
 
 from . import backends
 from .errors import AmbiguousReferenceError, SessionError, UnknownInstanceError
 from .launching import LaunchMixin
-from .ledger import ACTIVE_STATUSES, InstanceRecord, Ledger
+from .ledger import InstanceRecord, Ledger
 from .reach import ReachMixin
 from .resources import ResourcesMixin
 from .views import InstanceView, TerminateResult
@@ -58,6 +57,18 @@ class Session(LaunchMixin, ReachMixin, ResourcesMixin):
 
     def __repr__(self) -> str:
         return f"Session(backend={self.backend!r}, url={self.api_url!r})"
+
+    def close(self) -> None:
+        """Release the HTTP connections (tunnels, the emulator and the ledger stay)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
 
     @property
     def client(self):
@@ -282,12 +293,3 @@ def _usd(amount):
     from .money import usd
 
     return usd(amount)
-
-
-def active_statuses() -> tuple[str, ...]:
-    return ACTIVE_STATUSES
-
-
-def notebook_path_from_env() -> str | None:
-    """Jupyter sets JPY_SESSION_NAME to the notebook's path in recent versions."""
-    return os.environ.get("JPY_SESSION_NAME") or None

@@ -48,9 +48,5 @@ class UnknownGpuError(SessionError):
     pass
 
 
-class TerminateScheduled(SessionError):
-    """Not a failure: raised nowhere, kept for symmetry with the reaper's exit codes."""
-
-
 class LayerMissingError(SessionError):
     """A lower layer this command needs is not installed in this build."""
