@@ -381,3 +381,12 @@ def test_boot_before_provision_still_yields_one_working_endpoint(runtime, keys):
     _ip, port, user = runtime.provision(instance)
     with connect(port, user, keys["client"], keys["host"]) as client:
         assert run(client, "echo one endpoint")[1] == "one endpoint\n"
+
+
+def test_a_boot_that_arrives_after_stop_does_not_revive_the_instance(runtime, keys):
+    instance = {"id": "dep_s", "providerId": "voltage-park", "status": "running",
+                "sshPublicKey": public_line(keys["client"]), "cloudInit": None}
+    _ip, port, _user = runtime.provision(instance)
+    runtime.stop(instance)
+    runtime.boot({**instance, "sshPort": port})
+    assert port_refuses(port) and "dep_s" not in runtime._live

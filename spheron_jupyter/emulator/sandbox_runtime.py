@@ -41,6 +41,7 @@ class SandboxRuntime(InstanceRuntime):
         self._live: dict[str, _LiveInstance] = {}
         self._lock = threading.Lock()
         self._create_lock = threading.Lock()
+        self._ended: set[str] = set()  # stopped for good; a late boot must not revive them
 
     # -- lifecycle --------------------------------------------------------------------------
 
@@ -51,6 +52,8 @@ class SandboxRuntime(InstanceRuntime):
         return LOOPBACK, live.server.port, live.sandbox.user
 
     def boot(self, instance: dict) -> None:
+        if instance["id"] in self._ended:
+            return  # a boot event that lost the race against terminate/fail
         live = self._live_or_recreated(instance)
         if live.booted:
             return
@@ -85,7 +88,8 @@ class SandboxRuntime(InstanceRuntime):
         return None
 
     def stop(self, instance: dict) -> None:
-        with self._lock:
+        with self._create_lock, self._lock:
+            self._ended.add(instance["id"])
             live = self._live.pop(instance["id"], None)
         if live is not None:
             self._power_off(live)
