@@ -124,7 +124,8 @@ class InstanceView:
             ssh_port=_field(inst, "ssh_port", "sshPort"),
             user=_field(inst, "user"),
             notebook=record.notebook if record else None,
-            termination_scheduled=bool(record and record.reaper_pid),
+            termination_scheduled=bool(record and record.reaper_pid)
+            and str(_field(inst, "status")) in ACTIVE_STATUSES,
             raw=inst,
         )
 

@@ -1,0 +1,62 @@
+"""``terminate --when-allowed`` is carried out after the kernel that asked for it is dead."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+from spheron_jupyter.session.core import Session
+
+KERNEL = textwrap.dedent("""
+    import os, sys, time
+    from spheron_jupyter.session.core import Session
+    url, key = sys.argv[1], os.environ.pop("EMU_KEY")
+    session = Session("local", url=url, api_key=key)
+    view = session.launch(session.plan_launch(gpu="rtx-4090", name="orphan"))
+    result = session.terminate("orphan", when_allowed=True)
+    print("SCHEDULED", view.id, result.scheduled, flush=True)
+    time.sleep(600)  # a kernel that hangs until it is killed
+""")
+
+
+def test_the_schedule_survives_a_killed_kernel(emulator_factory):
+    emu = emulator_factory(minimum_runtime="5s")
+    kernel = subprocess.Popen([sys.executable, "-c", KERNEL, emu.url], stdout=subprocess.PIPE,
+                              text=True, env=dict(os.environ, EMU_KEY=emu.api_key))
+    try:
+        line = kernel.stdout.readline()
+        assert line.startswith("SCHEDULED") and line.split()[2] == "True", line
+        instance_id = line.split()[1]
+    finally:
+        kernel.send_signal(signal.SIGKILL)  # no cleanup, no atexit: the kernel is simply gone
+        kernel.wait(10)
+    session = Session("local", url=emu.url, api_key=emu.api_key)
+    assert session.resolve(instance_id).status == "running"  # too early when the kernel died
+    deadline = time.monotonic() + 40
+    while session.resolve(instance_id).status != "terminated":
+        assert time.monotonic() < deadline, "nobody terminated the instance after the kernel died"
+        time.sleep(0.5)
+    while session.ledger.instance(session.api_url, instance_id).reaper_pid:
+        assert time.monotonic() < deadline, "the reaper did not record its work"
+        time.sleep(0.2)
+    assert session.ledger.instance(session.api_url, instance_id).status == "terminated"
+    assert any("by the scheduled reaper" in e.detail for e in session.events(instance_id))
+
+
+def test_the_reaper_never_gets_the_key_on_its_command_line(emulator_factory):
+    emu = emulator_factory(minimum_runtime="30s")
+    session = Session("local", url=emu.url, api_key=emu.api_key)
+    session.launch(session.plan_launch(gpu="rtx-4090", name="patient"))
+    result = session.terminate("patient", when_allowed=True)
+    pid = session.ledger.instance(session.api_url, result.instance.id).reaper_pid
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmdline = f.read().decode()
+        assert "spheron_jupyter.session.reaper" in cmdline and emu.api_key not in cmdline
+        assert os.getsid(pid) == pid  # its own session: a kernel restart does not reach it
+    finally:
+        os.kill(pid, signal.SIGTERM)
