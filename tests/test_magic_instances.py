@@ -173,3 +173,10 @@ def test_events_follow_stops_on_interrupt(emulator_shell):
     threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT)).start()
     out = sh.ok("%spheron events watched --follow")
     assert "launched" in out.stdout and "ssh-ready" in out.stdout and "[stopped]" in out.stdout
+
+
+def test_offers_browse_opens_the_widget_with_the_filters(emulator_shell):
+    out = emulator_shell.ok("%spheron offers --browse --gpu h100 --max-price 5")
+    browser = out.result
+    assert type(browser).__name__ == "OffersBrowser"
+    assert browser.gpu.value == "h100"
