@@ -105,3 +105,17 @@ def test_a_placeholder_is_matched_by_its_unique_name(session):
                                                   name="never-made", status="creating"))
     shown = {v.id: v for v in session.instances()}
     assert shown["pending:never-made"].source == "ledger"  # shown, marked, never dropped silently
+
+
+def test_offer_without_cloud_init_is_trusted_on_first_use(session):
+    offer = next(o for o in session.offers(gpu="h100") if not o.supports_cloud_init)
+    with pytest.raises(SessionError, match="no cloud-init"):
+        session.plan_launch(offer.offer_id, startup="echo hi")
+    plan = session.plan_launch(offer.offer_id)
+    assert not plan.pins_host_key and "first use" in plan.rows()["host key"]
+    stages = []
+    view = session.launch(plan, yes=True, progress=lambda stage, detail: stages.append(detail))
+    assert "trusted on first use" in stages[-1] and "SHA256:" in stages[-1]
+    from spheron_jupyter.session import sshbridge
+
+    assert sshbridge.host_fingerprint(view.id) in stages[-1]  # pinned by instance id
