@@ -180,3 +180,14 @@ def test_offers_browse_opens_the_widget_with_the_filters(emulator_shell):
     browser = out.result
     assert type(browser).__name__ == "OffersBrowser"
     assert browser.gpu.value == "h100"
+
+
+def test_use_cloud_with_a_configured_key_talks_the_same_routes(shell, emulator, monkeypatch):
+    """The cloud backend is the same code path: pointed at the emulator, it just works."""
+    monkeypatch.setenv("SPHERON_API_KEY", emulator.api_key)
+    out = shell.ok(f"%spheron use cloud --url {emulator.url}")
+    assert f"using the cloud backend at {emulator.url}" in out.text
+    who = shell.ok("%spheron whoami").text
+    assert "cloud" in who and "env SPHERON_API_KEY" in who and emulator.api_key not in who
+    assert shell.context.session.poll_interval >= 10  # never poll the real service faster
+    assert "no instances" in shell.ok("%spheron ls").text
