@@ -119,3 +119,11 @@ def test_offer_without_cloud_init_is_trusted_on_first_use(session):
     from spheron_jupyter.session import sshbridge
 
     assert sshbridge.host_fingerprint(view.id) in stages[-1]  # pinned by instance id
+
+
+def test_an_unconfirmed_launch_can_be_forgotten(session):
+    session.ledger.record_instance(InstanceRecord(session.api_url, "pending:lost-one", "local",
+                                                  name="lost-one", status="creating"))
+    result = session.terminate("lost-one")
+    assert "forgot the unconfirmed launch" in result.message
+    assert session.ledger.instances() == []

@@ -219,8 +219,13 @@ class Session(LaunchMixin, ReachMixin, ResourcesMixin):
                     f"{timeout:.0f} s: check %spheron events {view.id}"
                 )
             time.sleep(self.poll_interval)
-            view = self._fetch(InstanceRecord(self.api_url, view.id, self.backend,
-                                              status=view.status)) or view
+            view = self.refresh(view)
+
+    def refresh(self, view: InstanceView) -> InstanceView:
+        """One GET for one instance (not a whole listing: the API's rate limit is small)."""
+        rec = self.ledger.instance(self.api_url, view.id) or InstanceRecord(
+            self.api_url, view.id, self.backend, status=view.status)
+        return self._fetch(rec) or view
 
     # -- terminate --------------------------------------------------------------------------
     def terminate(self, ref: str, *, when_allowed: bool = False) -> TerminateResult:
@@ -233,6 +238,11 @@ class Session(LaunchMixin, ReachMixin, ResourcesMixin):
         from .money import minimum_runtime_text
 
         view = self.resolve(ref)
+        if view.id.startswith("pending:"):
+            # A launch whose create was never confirmed and that the API never listed.
+            self.ledger.forget_instance(self.api_url, view.id)
+            return TerminateResult(view, terminated=False, message=(
+                f"forgot the unconfirmed launch {view.name}: the API has no instance by that name"))
         if not view.active:
             raise SessionError(f"instance {view.name or view.id} is already {view.status}")
         check = self.client.can_terminate(view.id)

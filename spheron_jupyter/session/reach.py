@@ -220,7 +220,7 @@ class ReachMixin:
             if not follow or should_stop():
                 return
             time.sleep(self.poll_interval)
-            self.resolve(view.id)  # polling reconciles, which records status transitions
+            view = self.refresh(view)  # reconciling records status transitions as events
 
     def event_rows(self, events: list[EventRecord]) -> list[dict[str, Any]]:
         return [{"time": time.strftime("%H:%M:%S", time.localtime(e.ts)), "event": e.kind,
