@@ -1,88 +1,114 @@
-"""README's main job: the whole flow against the embedded emulator, printing what it does.
+"""README's main job: execute ``examples/quickstart.ipynb`` end to end against the embedded emulator.
 
-Until ``examples/quickstart.ipynb`` exists this drives the plain Python layers directly:
-start an emulator process, browse offers, launch the cheapest matching one, list, wait for the
-minimum runtime, terminate.  Run it with ``./dev demo`` (or ``spheron-jupyter demo``).
+``./dev demo`` (or ``spheron-jupyter demo``) runs every cell in a real kernel with nbclient,
+prints each cell's first line as it goes, saves the executed copy and says where it is. The run
+gets a home of its own (``SPHERON_JUPYTER_HOME``), so the user's real ledger, keys and settings
+are never touched, and whatever the notebook started (emulator, tunnel agent) is stopped at the
+end even when a cell fails.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 import tempfile
 import time
 from pathlib import Path
 
-HELP = "run the main job: the example against the embedded emulator"
+HELP = "run the main job: the example notebook against the embedded emulator"
+
+EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "quickstart.ipynb"
+# Short emulator timings so the demo does not wait twenty minutes to terminate.
+DEMO_ENV = {
+    "SPHERON_EMULATOR_BOOT_SECONDS": "2",
+    "SPHERON_EMULATOR_MINIMUM_RUNTIME": "15s",
+}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--gpu", default="rtx-4090", help="GPU model to look for (default: %(default)s)")
-    parser.add_argument(
-        "--state",
-        type=Path,
-        default=None,
-        help="emulator state directory (default: a fresh temporary directory)",
-    )
-
-
-def _say(text: str) -> None:
-    print(text, flush=True)
+    parser.add_argument("--notebook", type=Path, default=EXAMPLE,
+                        help="notebook to execute (default: examples/quickstart.ipynb)")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="where to save the executed copy (default: NAME.executed.ipynb beside it)")
+    parser.add_argument("--home", type=Path, default=None,
+                        help="SPHERON_JUPYTER_HOME for the run (default: a fresh temporary directory)")
+    parser.add_argument("--cell-timeout", type=float, default=600.0, metavar="S",
+                        help="longest a single cell may run (default: %(default)s s)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from .client import OfferQuery, SpheronClient, offer_to_create_request
-    from .emulator.process import start_emulator
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
 
-    state = args.state or Path(tempfile.mkdtemp(prefix="spheron-demo-"))
-    _say(f"1. Starting the embedded Spheron emulator (state in {state})")
-    with start_emulator(state, boot_seconds=1.0, minimum_runtime="3s") as emu:
-        _say(f"   emulator at {emu.url}")
-        client = SpheronClient(emu.url, emu.api_key)
-        team = client.current_team()
-        _say(f"   team {team.team_name!r}, balance ${team.balance:,.2f}")
+    notebook_path = args.notebook.resolve()
+    if not notebook_path.is_file():
+        print(f"demo: no notebook at {notebook_path}", file=sys.stderr)
+        return 2
+    output = (args.output or notebook_path.with_name(notebook_path.stem + ".executed.ipynb")).resolve()
+    home = (args.home or Path(tempfile.mkdtemp(prefix="spheron-demo-"))).resolve()
+    saved_env = {k: os.environ.get(k) for k in ("SPHERON_JUPYTER_HOME", *DEMO_ENV)}
+    os.environ["SPHERON_JUPYTER_HOME"] = str(home)
+    for name, value in DEMO_ENV.items():
+        os.environ.setdefault(name, value)
 
-        _say(f"2. Browsing offers for {args.gpu}, cheapest first")
-        offers = client.find_offers(OfferQuery(gpu=args.gpu, sort="price"))
-        if not offers:
-            _say(f"   no available offer for {args.gpu}")
-            return 1
-        for offer in offers[:5]:
-            _say(f"   {offer.provider:<15} {offer.gpu_count}x {offer.gpu_type:<14} ${offer.price:.2f}/h")
-        offer = offers[0]
-
-        _say(f"3. Launching {offer.gpu_count}x {offer.gpu_type} from {offer.provider} at ${offer.price:.2f}/h")
-        request = offer_to_create_request(
-            offer, name=None, team_id=team.team_id, ssh_public_key=_throwaway_public_key()
-        )
-        instance = client.create_instance(request)
-        _say(f"   created {instance.id} named {instance.name!r}, status {instance.status}")
-        deadline = time.monotonic() + 60
-        while instance.status == "deploying" and time.monotonic() < deadline:
-            time.sleep(0.5)
-            instance = client.get_instance(instance.id)
-        _say(f"   status {instance.status}, ssh {instance.user}@{instance.ip_address} -p {instance.ssh_port}")
-
-        _say("4. Listing instances")
-        for listed in client.list_instances():
-            _say(f"   {listed.id}  {listed.name:<24} {listed.status:<10} ${listed.hourly_rate or 0:.2f}/h")
-
-        _say("5. Terminating (waiting out the emulator's minimum runtime first)")
-        while not client.can_terminate(instance.id).can_terminate:
-            time.sleep(0.5)
-        client.terminate(instance.id)
-        _say(f"   {instance.id} is {client.get_instance(instance.id).status}")
-    _say("Done: the emulator has stopped and nothing is left running.")
+    nb = nbformat.read(notebook_path, as_version=4)
+    client = NotebookClient(nb, timeout=args.cell_timeout, kernel_name="python3",
+                            resources={"metadata": {"path": str(notebook_path.parent)}})
+    code_cells = [c for c in nb.cells if c.cell_type == "code"]
+    print(f"Executing {notebook_path.name} ({len(code_cells)} code cells) against the embedded "
+          f"emulator; state in {home}", flush=True)
+    started = time.monotonic()
+    failed = None
+    try:
+        with client.setup_kernel():
+            for index, cell in enumerate(nb.cells):
+                if cell.cell_type != "code":
+                    continue
+                first = (cell.source.strip().splitlines() or [""])[0]
+                print(f"  [{code_cells.index(cell) + 1}/{len(code_cells)}] {first}", flush=True)
+                try:
+                    client.execute_cell(cell, index)
+                except CellExecutionError as exc:
+                    failed = exc
+                    break
+    finally:
+        nbformat.write(nb, output)
+        _stop_leftovers(home)
+        _restore_env(saved_env)
+    took = time.monotonic() - started
+    if failed is not None:
+        print(f"demo: a cell failed; the executed copy with its error is at {output}",
+              file=sys.stderr)
+        print(str(failed).strip().splitlines()[-1], file=sys.stderr)
+        return 1
+    print(f"Done in {took:.0f} s. Executed notebook: {output}", flush=True)
     return 0
 
 
-def _throwaway_public_key() -> str:
-    # The demo never logs in; the instance only needs some key to authorise.
-    from cryptography.hazmat.primitives import serialization
-    from cryptography.hazmat.primitives.asymmetric import ed25519
+def _stop_leftovers(home: Path) -> None:
+    """Stop the demo's own emulator and tunnels: they belong to this run's private home."""
+    from .emulator.process import find_running
+    from .ssh.tunnel import TunnelAgentClient
 
-    public = ed25519.Ed25519PrivateKey.generate().public_key()
-    line = public.public_bytes(serialization.Encoding.OpenSSH, serialization.PublicFormat.OpenSSH)
-    return line.decode() + " spheron-demo"
+    try:
+        agent = TunnelAgentClient(request_timeout=10.0)
+        for tunnel in agent.list():  # list() never starts an agent
+            agent.close(tunnel.id)
+    except Exception:  # noqa: BLE001 - cleanup must not hide the notebook's outcome
+        pass
+    emulator = find_running(home / "state" / "emulator")
+    if emulator is not None:
+        emulator.stop()
+
+
+def _restore_env(saved: dict[str, str | None]) -> None:
+    for name, value in saved.items():
+        if value is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = value
 
 
 def main() -> int:
