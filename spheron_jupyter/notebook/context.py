@@ -30,7 +30,7 @@ class Context:
 
         session = Session(backend, url=url, notebook=self.notebook_path())
         if self._session is not None:
-            self._session.close()
+            self._session.disconnect()
         self._session = session
         if session.note:
             print(session.note)

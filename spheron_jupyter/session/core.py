@@ -58,8 +58,11 @@ class Session(LaunchMixin, ReachMixin, ResourcesMixin):
     def __repr__(self) -> str:
         return f"Session(backend={self.backend!r}, url={self.api_url!r})"
 
-    def close(self) -> None:
-        """Release the HTTP connections (tunnels, the emulator and the ledger stay)."""
+    def disconnect(self) -> None:
+        """Release the HTTP connections (tunnels, the emulator and the ledger stay).
+
+        Not ``close``: that name closes a tunnel (``close(tunnel_id)``, as the magic does).
+        """
         if self._client is not None:
             self._client.close()
             self._client = None
@@ -68,7 +71,7 @@ class Session(LaunchMixin, ReachMixin, ResourcesMixin):
         return self
 
     def __exit__(self, *exc_info) -> None:
-        self.close()
+        self.disconnect()
 
     @property
     def client(self):

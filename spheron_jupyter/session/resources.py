@@ -113,5 +113,5 @@ class ResourcesMixin:
             raise SessionError(f"no team {team!r}: your teams are {names}")
         chosen = found[0]
         backends.save_setting("team_id", str(_field(chosen, "team_id", "teamId", "id")))
-        self.close()  # the next request builds a client that carries the new team
+        self.disconnect()  # the next request builds a client that carries the new team
         return chosen
