@@ -75,6 +75,7 @@ def button(description: str, *, css: str | None = None, style: str = "",
     b = W.Button(description=description, button_style=style, tooltip=tooltip or description)
     if width:
         b.layout.width = width
+        b.layout.flex = "0 0 auto"  # a crowded row must not squeeze the label into "..."
     if css:
         b.add_class(css)
     return b

@@ -20,10 +20,11 @@ from ...session.money import format_duration, usd
 from ._base import Panel, button, message_html
 
 MAX_ROWS = 16
-CELLS = [("name", "170px"), ("status", "150px"), ("gpu", "120px"), ("$/hour", "65px"),
-         ("up", "65px"), ("cost so far", "80px"), ("terminate after", "110px")]
-ACTIONS = [("jupyter", "Jupyter"), ("tensorboard", "TensorBoard"), ("logs", "logs"),
-           ("exec", "exec"), ("terminate", "terminate")]
+CELLS = [("name", "150px"), ("status", "130px"), ("gpu", "110px"), ("$/hour", "60px"),
+         ("up", "60px"), ("cost so far", "85px"), ("can terminate", "105px")]
+ACTIONS = [("jupyter", "Jupyter", "80px"), ("tensorboard", "TensorBoard", "115px"),
+           ("logs", "logs", "60px"), ("exec", "exec", "60px"),
+           ("terminate", "terminate", "200px")]
 
 _live: "weakref.WeakKeyDictionary[Any, Dashboard]" = weakref.WeakKeyDictionary()
 
@@ -78,10 +79,11 @@ class Dashboard(Panel):
         self.root.add_class("spheron-dashboard")
 
     def _make_row(self, index: int) -> dict[str, Any]:
-        cells = {title: W.HTML("", layout=W.Layout(width=width)) for title, width in CELLS}
+        cells = {title: W.HTML("", layout=W.Layout(width=width, flex="0 0 auto"))
+                 for title, width in CELLS}
         actions = {}
-        for key, label in ACTIONS:
-            b = button(label, css=f"spheron-action-{key}", width="auto")
+        for key, label, width in ACTIONS:
+            b = button(label, css=f"spheron-action-{key}", width=width)
             b.on_click(lambda _, i=index, k=key: self.act(i, k))
             actions[key] = b
         box = W.HBox([*cells.values(), *actions.values()])
@@ -158,7 +160,7 @@ class Dashboard(Panel):
             "status": f"<span class='spheron-status-{view.status}'>{status}</span>",
             "gpu": gpu, "$/hour": usd(view.hourly_rate),
             "up": format_duration(view.runtime_seconds), "cost so far": usd(view.cost_so_far),
-            "terminate after": self._countdown(view),
+            "can terminate": self._countdown(view),
         }
         for title, value in values.items():
             self.ui.set(cells[title], value=value)
@@ -181,7 +183,7 @@ class Dashboard(Panel):
         if allowed is None:
             return "?" if view.status == "running" else "after boot"
         left = allowed - time.time()
-        return "now" if left <= 0 else f"minimum: {format_duration(left)}"
+        return "now" if left <= 0 else f"in {format_duration(left)}"
 
     # -- actions ----------------------------------------------------------------------------
     def view_at(self, index: int) -> Any | None:
@@ -247,10 +249,15 @@ class Dashboard(Panel):
             self.say(f"terminating {view.name or view.id} ...")
             self.jobs.run("terminate",
                           lambda: self.session.terminate(view.id, when_allowed=True),
-                          on_done=lambda result: (self.say(result.message, "ok"), self.fetch()))
+                          on_done=lambda result: self._terminated(result))
 
         yes.on_click(go)
         self._show_detail(None, W.HBox([question, yes, no]))
+
+    def _terminated(self, result: Any) -> None:
+        self.say(result.message, "ok")
+        self.ui.set(self.detail, children=())  # the question is answered
+        self.fetch()
 
     def close(self) -> None:
         if self.detail_panel is not None:

@@ -8,6 +8,7 @@ of row widgets made up front (widgets are created in the cell's thread only) sho
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -26,6 +27,11 @@ class Column:
     cell: Callable[[Any], str]
     sort_key: Callable[[Any], Any] | None = None
     descending_first: bool = False  # big VRAM first, cheap price first
+
+    @property
+    def slug(self) -> str:
+        """A CSS-safe name: "$/VRAM-GB" -> "vram-gb" (browser tests find cells by it)."""
+        return re.sub(r"[^a-z0-9]+", "-", self.title.lower()).strip("-")
 
 
 def _price(o) -> float:
@@ -139,6 +145,8 @@ class OffersBrowser(Panel):
                           tooltip="open the launcher for this offer")
             pick.on_click(lambda _, r=row: self.select_row(r))
             cells = [W.Label("", layout=W.Layout(width=c.width)) for c in COLUMNS[1:]]
+            for cell, column in zip(cells, COLUMNS[1:]):
+                cell.add_class(f"spheron-col-{column.slug}")
             self.rows.append([pick, *cells])
         template = " ".join(c.width for c in COLUMNS)
         self.table = W.GridBox(self.headers, layout=W.Layout(grid_template_columns=template,
@@ -226,15 +234,16 @@ class OffersBrowser(Panel):
         else:
             self.sort_column = index
             self.sort_descending = COLUMNS[index].descending_first
-        self._refresh_sort_labels()
-        self._sort()
-        self.page = 0
-        self._show_page()
+        with self.ui.batch():  # the arrow and the rows change together
+            self._refresh_sort_labels()
+            self._sort()
+            self.page = 0
+            self._fill_page()
 
     def _refresh_sort_labels(self) -> None:
         for index, (head, column) in enumerate(zip(self.headers, COLUMNS)):
             arrow = (" v" if self.sort_descending else " ^") if index == self.sort_column else ""
-            head.description = column.title + arrow
+            self.ui.set(head, description=column.title + arrow)
 
     def turn(self, step: int) -> None:
         pages = max(1, -(-len(self.matches) // PAGE_ROWS))

@@ -1,0 +1,174 @@
+"""The panels in a real browser: JupyterLab (fixture) + Debian's headless Chromium via Playwright.
+
+The notebook loads the extension, uses the emulator, shows the offers browser and the
+dashboard. The test filters and sorts offers, opens the launcher from a row, launches, sees
+the instance turn running in the dashboard, opens its logs and terminates it, writing a
+screenshot at each step to test-output/browser/ (gitignored; the path is printed).
+
+Robust on a loaded machine: every wait is for a selector or a condition, with long timeouts.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import nbformat
+import pytest
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "browser"
+LONG = 180_000  # ms: JupyterLab, a kernel and a launch on a busy 2-core machine
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (./dev test "
+                       "installs it)"),
+]
+
+CELLS = [
+    "%load_ext spheron_jupyter\n%spheron use local",
+    "%spheron offers --browse",
+    "%spheron panel --refresh 1",
+]
+SORTED_PER_VRAM = """() => {
+  const cells = [...document.querySelectorAll('.spheron-offers-table .spheron-col-vram-gb')];
+  const values = cells.map(c => parseFloat(c.innerText.replace('$', '')));
+  return values.length > 1 && values.every((v, i) => i === 0 || values[i - 1] <= v);
+}"""
+KERNEL_IDLE = """() => {
+  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
+  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
+  return !!k && k.status === 'idle';
+}"""
+
+
+@pytest.fixture
+def home_emulator(emulator_factory, isolated_home):
+    """The emulator ``%spheron use local`` finds: the one in this test home's state dir."""
+    state = isolated_home / "state" / "emulator"
+    state.mkdir(parents=True, mode=0o700)
+    (isolated_home / "state").chmod(0o700)
+    return emulator_factory(state_dir=state)
+
+
+@pytest.fixture
+def page(jupyterlab):
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    profile = tempfile.mkdtemp(prefix="spheron-chromium-")
+    with playwright_api.sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1500, "height": 1000})
+        try:
+            context.set_default_timeout(LONG)
+            yield context.new_page()
+        finally:
+            context.close()
+            shutil.rmtree(profile, ignore_errors=True)
+
+
+def shot(page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    print(f"screenshot: {path}")
+    return path
+
+
+def test_offers_launch_dashboard_logs_terminate(home_emulator, jupyterlab, page):
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    nbformat.write(nb, jupyterlab.root / "panels.ipynb")
+
+    page.goto(jupyterlab.lab_url("panels.ipynb"))
+    page.wait_for_selector(".jp-Notebook .jp-Cell")
+    page.wait_for_function(KERNEL_IDLE, timeout=LONG)
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
+
+    # -- the offers browser: filter, sort, pick ----------------------------------------------
+    offers = page.locator(".spheron-offers")
+    count = offers.locator(".spheron-offers-count")
+    count.filter(has_text="offers 1-").wait_for()
+    everything = count.inner_text()
+    gpu = offers.locator(".spheron-filter-gpu input")
+    gpu.fill("rtx-4090")
+    gpu.press("Enter")
+    offers.locator(".spheron-filter-type select").select_option("dedicated")
+    page.wait_for_function(
+        "([el, before]) => el.innerText !== before && /offers 1-/.test(el.innerText)",
+        arg=[count.element_handle(), everything])
+    offers.locator(".spheron-sort", has_text="$/VRAM-GB").click()
+    offers.locator(".spheron-sort", has_text="$/VRAM-GB ^").wait_for()
+    page.wait_for_function(SORTED_PER_VRAM)  # the rows as shown, not only the header
+    first = offers.locator(".spheron-offer-pick").first
+    assert "rtx-4090" in first.inner_text()
+    first.scroll_into_view_if_needed()
+    shot(page, "1-offers-filtered")
+
+    # -- the launcher -----------------------------------------------------------------------
+    first.click()
+    launcher = page.locator(".spheron-launcher")
+    name = launcher.locator(".spheron-launch-name input")
+    name.fill("browser-box")
+    name.press("Enter")
+    lease = launcher.locator(".spheron-launch-lease input")
+    lease.fill("")  # no lease: the test terminates it itself
+    lease.press("Enter")
+    launcher.locator(".spheron-launch-plan", has_text="browser-box").wait_for()
+    launcher.locator(".spheron-launch-plan", has_text="1 hour without --lease").wait_for()
+    confirm = launcher.locator(".spheron-launch-confirm")
+    page.wait_for_function("el => !el.disabled && el.innerText.startsWith('Launch at')",
+                           arg=confirm.element_handle())
+    launcher.scroll_into_view_if_needed()
+    shot(page, "2-launcher-plan")
+    confirm.click()
+    launcher.locator(".spheron-status", has_text="SSH is ready").wait_for()
+    assert "SSH ready" in launcher.locator(".spheron-launch-progress").inner_text()
+    shot(page, "3-launched")
+
+    # -- the dashboard: running, logs, terminate --------------------------------------------
+    board = page.locator(".spheron-dashboard")
+    row = board.locator(".spheron-dashboard-table .widget-hbox").filter(has_text="browser-box")
+    row.locator(".spheron-status-running").wait_for()
+    board.scroll_into_view_if_needed()
+    shot(page, "4-dashboard-running")
+    row.locator(".spheron-action-logs").click()
+    output = board.locator(".spheron-logviewer .spheron-log-output")
+    output.filter(has_text="Cloud-init").wait_for()
+    board.locator(".spheron-logviewer").scroll_into_view_if_needed()
+    shot(page, "5-logs")
+
+    row.locator(".spheron-action-terminate").click()
+    board.locator(".spheron-terminate-yes").click()
+    board.locator(".spheron-status").filter(has_text="browser-box").filter(
+        has_text="terminat").wait_for()
+    board.locator(".spheron-dashboard-summary", has_text="no instances").wait_for()
+    shot(page, "6-terminated")
+
+    from spheron_jupyter.session.core import Session
+
+    session = Session("local", url=home_emulator.url, api_key=home_emulator.api_key)
+    deadline = time.monotonic() + 120
+    while True:
+        (view,) = session.instances(all=True)
+        if view.status == "terminated" or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    assert view.name == "browser-box" and view.status == "terminated"
+
+    # Each panel's updates stayed in its own cell's output.
+    cells = page.locator(".jp-Notebook .jp-CodeCell")
+    assert cells.nth(1).locator(".spheron-dashboard").count() == 0
+    assert cells.nth(2).locator(".spheron-launcher").count() == 0
+    assert "Traceback" not in page.locator(".jp-Notebook").inner_text()
+    kernels = jupyterlab.kernels()
+    assert len(kernels) == 1, json.dumps(kernels)
