@@ -294,8 +294,11 @@ def run(args) -> int:
         os.setsid()
         if os.fork() > 0:
             os._exit(0)
+    log_path = agent_log_path()
+    if log_path.exists() and log_path.stat().st_size > 5_000_000:
+        log_path.replace(log_path.with_suffix(".log.1"))  # keep one old log, bounded
     logging.basicConfig(
-        filename=str(agent_log_path()), level=logging.INFO,
+        filename=str(log_path), level=logging.INFO,
         format="%(asctime)s %(process)d %(levelname)s %(name)s: %(message)s",
     )
     logging.getLogger("paramiko").setLevel(logging.WARNING)

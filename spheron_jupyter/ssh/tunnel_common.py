@@ -12,6 +12,7 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from ..config.paths import runtime_dir
 from .errors import (
     HostKeyChangedError,
     HostKeyUnknownError,
@@ -139,24 +140,6 @@ def target_from_wire(data: dict) -> SshTarget:
         key_path=Path(data["key_path"]),
         known_hosts_path=Path(known) if known else None,
     )
-
-
-def runtime_dir() -> Path:
-    """The runtime dir from config.paths; a stand-in with the same rules until that lands."""
-    try:
-        from ..config.paths import runtime_dir as configured
-    except ImportError:
-        configured = None
-    if configured is not None:
-        path = Path(configured())
-    elif os.environ.get("SPHERON_JUPYTER_HOME"):
-        path = Path(os.environ["SPHERON_JUPYTER_HOME"]) / "run"
-    else:
-        import platformdirs
-
-        path = Path(platformdirs.user_runtime_dir("spheron-jupyter"))
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path
 
 
 def agent_socket_path() -> Path:

@@ -284,11 +284,15 @@ class OpenSshLink:
         try:
             ctl.settimeout(15)
             ctl.connect(self.control_path)
-            _hello(ctl)
-            ctl.sendall(_packet(struct.pack(">II", MUX_C_NEW_STDIO_FWD, 1), _string(b""),
-                                _string(host.encode()), struct.pack(">I", port)))
+            # Pipelined: the master handles our hello before the request, and reads a request
+            # packet exactly, so the one-byte messages carrying the fds are not swallowed.
+            ctl.sendall(_packet(struct.pack(">II", MUX_MSG_HELLO, MUX_VERSION))
+                        + _packet(struct.pack(">II", MUX_C_NEW_STDIO_FWD, 1), _string(b""),
+                                  _string(host.encode()), struct.pack(">I", port)))
             socket.send_fds(ctl, [b"\0"], [read_fd])
             socket.send_fds(ctl, [b"\0"], [write_fd])
+            if struct.unpack(">I", _read_packet(ctl)[:4])[0] != MUX_MSG_HELLO:
+                raise ConnectionError("the SSH master did not greet")
             reply = _read_packet(ctl)
         except OSError:
             ctl.close()
