@@ -119,8 +119,9 @@ def test_browser_selection_opens_the_launcher_which_launches(session, emulator, 
     launcher.lease.value = "soon"  # a bad lease is one line in the panel, not a traceback
     launcher.wait_idle()
     assert "cannot read the duration 'soon'" in launcher.last_message[0]
-    launcher.lease.value = "30m"
+    launcher.lease.value = ""  # no lease: no helper process outliving this test
     launcher.wait_idle()
+    assert launcher.plan.worst_case_basis == "1 hour without --lease"
 
     launcher.confirm.click()
     launcher.confirm.click()  # a second click while launching changes nothing

@@ -42,6 +42,7 @@ class Dashboard(Panel):
         self.detail_panel: Panel | None = None
         self._allowed_at: dict[str, float] = {}  # instance id -> epoch when terminate is allowed
         self._last_fetch = 0.0
+        self._fetched_at: float | None = None  # wall clock of the last answer, for the summary
         self._render_lock = threading.Lock()
         self._fetch_lock = threading.Lock()
         self._build()
@@ -108,6 +109,7 @@ class Dashboard(Panel):
             self._update_countdowns(views)
             self.views = views
             self.refreshes += 1
+            self._fetched_at = time.time()
         self.render()
 
     def refresh_now(self) -> None:
@@ -146,7 +148,8 @@ class Dashboard(Panel):
             more = f"; {len(views) - MAX_ROWS} more: %spheron ls" if len(views) > MAX_ROWS else ""
             text = (f"{len(active)} active of {len(views)}; burning {usd(rate)}/h; "
                     f"{usd(spent)} spent on these so far{more}" if views else "no instances")
-            stamp = time.strftime("%H:%M:%S", time.localtime()) if self.refreshes else "-"
+            fetched = self._fetched_at
+            stamp = time.strftime("%H:%M:%S", time.localtime(fetched)) if fetched else "-"
             self.ui.set(self.summary, value=message_html(f"{text} (checked {stamp})"))
 
     def _render_row(self, view: Any, row: dict[str, Any]) -> None:
