@@ -299,3 +299,38 @@ def test_a_killed_agent_leaves_no_port_and_no_ssh_master(sshd, agent, echo):
     # The next request starts a fresh agent; the old tunnel is gone, not half-alive.
     assert agent.list() == []
     assert agent.ping() is None
+
+
+def test_unknown_host_key_and_unreachable_server_are_clear_errors(sshd, agent, echo):
+    from spheron_jupyter.ssh.errors import HostKeyUnknownError, SshUnreachableError
+
+    # Never pinned: the agent refuses (it never trusts on first use by itself).
+    with pytest.raises(HostKeyUnknownError, match="Unknown host key"):
+        agent.open(sshd.target("never-pinned"), echo.port, local_port=(port := free_port()))
+    assert port_is_free(port)
+    nowhere = sshd.target(pin=True)
+    dead = type(nowhere)(nowhere.host, free_port(), nowhere.user, nowhere.instance_id,
+                         nowhere.key_path, nowhere.known_hosts_path)
+    with pytest.raises(SshUnreachableError, match="Cannot reach|handshake|could not connect"):
+        agent.open(dead, echo.port)
+    assert agent.list() == []
+
+
+def test_kernels_racing_to_start_the_agent_share_one(sshd, agent, echo):
+    target = sshd.target(pin=True)
+    script = textwrap.dedent(f"""
+        from pathlib import Path
+        from spheron_jupyter.ssh.target import SshTarget
+        from spheron_jupyter.ssh.tunnel import TunnelAgentClient
+        t = SshTarget({target.host!r}, {target.port}, {target.user!r}, {target.instance_id!r},
+                      Path({str(target.key_path)!r}))
+        client = TunnelAgentClient()
+        print(client.open(t, {echo.port}).local_port, client.ping(), flush=True)
+    """)
+    openers = [subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+               for _ in range(4)]
+    outputs = [opener.communicate(timeout=120)[0].split() for opener in openers]
+    assert len({pid for _port, pid in outputs}) == 1, outputs
+    assert sorted(t.local_port for t in agent.list()) == sorted(int(p) for p, _pid in outputs)
+    for port, _pid in outputs:
+        assert echo_once(int(port), b"shared") == b"shared"
