@@ -300,3 +300,43 @@ def test_load_ext_does_not_import_ipywidgets():
             "print('ipywidgets' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.stdout.strip().splitlines()[-1] == "False", out.stdout + out.stderr
+
+
+def test_launcher_startup_script_volume_and_os(session, emulator, closing):
+    from spheron_jupyter.notebook.widgets.launcher import NO_VOLUME, Launcher
+
+    offer = next(o for o in session.offers(provider="data-crunch", region="FIN-01")
+                 if o.supports_cloud_init and len(o.os_options) > 1)
+    session.create_volume("scratch", size_gb=50, provider="data-crunch", region="FIN-01")
+    session.create_volume("elsewhere", size_gb=50, provider="voltage-park", region="dallas-tx-1")
+    launcher = Launcher(session, offer, lease="")
+    closing(launcher)
+    launcher.wait_idle()
+    # Only a volume this instance can take is offered; the other one is explained.
+    assert list(launcher.volume.options) == [NO_VOLUME, "scratch"]
+    assert "1 other volume(s)" in launcher.volume.tooltip
+    assert not launcher.startup.disabled
+    launcher.region.value = "FIN-01"
+    launcher.os.value = offer.os_options[1]
+    launcher.volume.value = "scratch"
+    launcher.startup.value = "echo from-the-launcher"
+    launcher.name.value = "fin-box"
+    launcher.wait_idle()
+    assert launcher.plan.os == offer.os_options[1] and launcher.plan.volumes == ["scratch"]
+    assert launcher.plan.startup == "echo from-the-launcher"
+    launcher.confirm.click()
+    assert launcher.wait_idle(120) and launcher.instance is not None, launcher.last_message
+    view = launcher.instance
+    assert view.region == "FIN-01"
+    scratch = next(v for v in session.volumes() if v.name == "scratch")
+    assert scratch.attached_instance_ids == [view.id]
+    assert "from-the-launcher" in list(session.logs(view.id))
+
+
+def test_launcher_without_cloud_init_disables_the_startup_script(session, closing):
+    from spheron_jupyter.notebook.widgets.launcher import Launcher
+
+    offer = next(o for o in session.offers() if not o.supports_cloud_init)
+    launcher = Launcher(session, offer, load=False)
+    closing(launcher)
+    assert launcher.startup.disabled and "no cloud-init" in launcher.startup.placeholder
