@@ -64,7 +64,7 @@ def test_new_kernel_lists_the_instance_and_reuses_the_tunnel(fast_local_emulator
     ], tmp_path / "first.ipynb")
     opened = _text(first.cells[3])
     port = re.search(r"http://127\.0\.0\.1:(\d+)/lab", opened).group(1)
-    assert "one-time" in opened or "works once" in opened
+    assert "carries no token" in opened
 
     second = _run([
         "%load_ext spheron_jupyter",

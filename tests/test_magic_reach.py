@@ -73,7 +73,12 @@ def test_notebook_link_is_a_one_time_redirect_without_the_token():
     assert first.value.code == 302 and first.value.headers["Location"] == target
     with pytest.raises(urllib.error.HTTPError) as second:
         opener.open(link, timeout=5)
-    assert second.value.code == 410  # spent: a saved notebook's copy is useless
+    # Spent: later clicks get the page without the token (the browser has the cookie).
+    assert second.value.code == 302 and second.value.headers["Location"] == "http://127.0.0.1:9/lab"
+    expired = one_time_link(target, ttl=-1)
+    with pytest.raises(urllib.error.HTTPError) as late:
+        opener.open(expired, timeout=5)
+    assert late.value.code == 410
 
 
 def test_tensorboard_through_a_tunnel(box):

@@ -4,8 +4,8 @@ A display's data is saved with the notebook whatever ``transient`` says (the mes
 ``transient`` carries only runtime metadata such as ``display_id``; frontends do not render it).
 So the link we show points at ``http://127.0.0.1:PORT/<nonce>`` served from this kernel: the
 first visit within ``TTL`` seconds answers with a redirect to the token URL (the browser then
-holds Jupyter's login cookie), and the nonce is dead afterwards. What gets saved is a spent
-nonce on a loopback port. The server is a daemon thread: one request per click, no data plane.
+holds Jupyter's login cookie); later visits redirect to the same page without the token. What
+gets saved is a spent nonce on a loopback port that leads nowhere once this kernel is gone. The server is a daemon thread: one request per click, no data plane.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ TTL = 15 * 60.0
 _lock = threading.Lock()
 _server: ThreadingHTTPServer | None = None
 _targets: dict[str, tuple[str, float]] = {}
+_spent: dict[str, str] = {}  # used nonces -> the same URL without its token
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -27,6 +28,12 @@ class _Handler(BaseHTTPRequestHandler):
         nonce = self.path.strip("/").split("?")[0]
         with _lock:
             url, expires = _targets.pop(nonce, (None, 0.0))
+            if url is not None:
+                # Later clicks go to the same page without the token: the browser already
+                # holds Jupyter's login cookie from the first visit.
+                _spent[nonce] = url.split("?token=")[0].split("&token=")[0]
+            elif nonce in _spent:
+                url, expires = _spent[nonce], float("inf")
         if url is None or time.time() > expires:
             body = (b"This link was already used or has expired. In the notebook, run "
                     b"%spheron jupyter ID (or tensorboard) again for a fresh one.\n")
@@ -75,6 +82,7 @@ def shutdown() -> None:
     with _lock:
         server, _server = _server, None
         _targets.clear()
+        _spent.clear()
     if server is not None:
         server.shutdown()
         server.server_close()

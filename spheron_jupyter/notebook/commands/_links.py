@@ -12,8 +12,9 @@ def show_service(link, label: str):
         from ..links import one_time_link
 
         click = one_time_link(link.url_with_token())
-        note = (f"{plain} through tunnel {link.tunnel_id}{reused}. The link above works once "
-                f"(it hands your browser the token); run the command again for a fresh one.")
+        note = (f"{plain} through tunnel {link.tunnel_id}{reused}. The link carries no token: "
+                f"it logs your browser in on the first click (within 15 minutes; run the "
+                f"command again after that) and opens the page directly afterwards.")
     else:
         click = link.url_with_token()  # a terminal saves nothing
         note = f"tunnel {link.tunnel_id}{reused}"
