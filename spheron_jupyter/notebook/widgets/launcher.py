@@ -67,7 +67,7 @@ class Launcher(Panel):
         self.plan_view = W.HTML("working out the plan ...")
         self.plan_view.add_class("spheron-launch-plan")
         self.confirm = button("Launch", css="spheron-launch-confirm", style="success",
-                              width="260px")
+                              width="340px")
         self.confirm.disabled = True
         self.confirm.on_click(lambda _: self.launch())
         self.progress = W.HTML("")

@@ -9,6 +9,7 @@ of row widgets made up front (widgets are created in the cell's thread only) sho
 from __future__ import annotations
 
 import re
+import threading
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -89,6 +90,8 @@ class OffersBrowser(Panel):
         self.sort_descending = False
         self.launcher = None
         self._loading = False
+        # The catalog arrives in a worker while the user may already be changing filters.
+        self._matches_lock = threading.RLock()
         self._build_filters(gpu, count, type, region, provider, max_price, min_vram)
         self._build_table()
         self.launcher_box = W.VBox()
@@ -212,16 +215,17 @@ class OffersBrowser(Panel):
             return
         from ...client import SpheronError, select_offers
 
-        try:
-            self.matches = select_offers(self.catalog, self.query())
-        except (SpheronError, ValueError) as exc:
-            self.matches = []
-            self.say(str(exc), "warn")
-        else:
-            self.say("")
-        self._sort()
-        self.page = 0
-        self._show_page()
+        with self._matches_lock:
+            try:
+                self.matches = select_offers(self.catalog, self.query())
+            except (SpheronError, ValueError) as exc:
+                self.matches = []
+                self.say(str(exc), "warn")
+            else:
+                self.say("")
+            self._sort()
+            self.page = 0
+            self._show_page()
 
     def _sort(self) -> None:
         column = COLUMNS[self.sort_column]
@@ -234,7 +238,7 @@ class OffersBrowser(Panel):
         else:
             self.sort_column = index
             self.sort_descending = COLUMNS[index].descending_first
-        with self.ui.batch():  # the arrow and the rows change together
+        with self._matches_lock, self.ui.batch():  # the arrow and the rows change together
             self._refresh_sort_labels()
             self._sort()
             self.page = 0
@@ -246,9 +250,10 @@ class OffersBrowser(Panel):
             self.ui.set(head, description=column.title + arrow)
 
     def turn(self, step: int) -> None:
-        pages = max(1, -(-len(self.matches) // PAGE_ROWS))
-        self.page = min(max(0, self.page + step), pages - 1)
-        self._show_page()
+        with self._matches_lock:
+            pages = max(1, -(-len(self.matches) // PAGE_ROWS))
+            self.page = min(max(0, self.page + step), pages - 1)
+            self._show_page()
 
     def visible(self) -> list[Any]:
         start = self.page * PAGE_ROWS
