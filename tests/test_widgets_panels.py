@@ -272,11 +272,19 @@ def test_volumes_panel_shows_rules_before_the_api_refuses(session, emulator, clo
     assert not next(v for v in session.volumes() if v.name == "data").attached_instance_ids
 
 
-def test_panel_magic_and_offers_browse(emulator_shell):
+def test_panels_need_a_notebook_frontend(emulator_shell):
+    error = emulator_shell.usage_error("%spheron panel")
+    assert "needs Jupyter" in error and "%spheron ls" in error
+    assert "leave out --browse" in emulator_shell.usage_error("%spheron offers --browse")
+
+
+def test_panel_magic_and_offers_browse(emulator_shell, monkeypatch):
+    from spheron_jupyter.notebook import display
     from spheron_jupyter.notebook.widgets.dashboard import Dashboard
     from spheron_jupyter.notebook.widgets.offers import OffersBrowser
     from spheron_jupyter.notebook.widgets.volumes import VolumesPanel
 
+    monkeypatch.setattr(display, "in_notebook", lambda: True)  # as in a kernel with a frontend
     browse = emulator_shell.ok("%spheron offers --browse --gpu h100 --type spot").result
     assert isinstance(browse, OffersBrowser)
     browse.wait_idle()

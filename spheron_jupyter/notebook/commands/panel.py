@@ -9,6 +9,17 @@ DESCRIPTION = ("Show a panel: 'instances' (the default) is the dashboard of ever
                "creates, attaches and detaches volumes.")
 
 
+def require_notebook(what: str, instead: str) -> None:
+    """Widgets need a Jupyter frontend; a terminal IPython would only print a repr."""
+    from ..display import in_notebook
+
+    if not in_notebook():
+        from IPython.core.error import UsageError
+
+        raise UsageError(f"{what} needs Jupyter (a notebook or JupyterLab) to show its widgets; "
+                         f"in a terminal, {instead}")
+
+
 def build(parser) -> None:
     parser.add_argument("which", nargs="?", default="instances",
                         choices=["instances", "offers", "volumes"])
@@ -18,6 +29,10 @@ def build(parser) -> None:
 
 
 def run(context, args, cell=None):
+    require_notebook(f"%spheron panel {args.which}",
+                     {"instances": "%spheron ls and %spheron status show the same",
+                      "offers": "%spheron offers filters and sorts",
+                      "volumes": "%spheron volumes and %spheron volume do the same"}[args.which])
     session = context.session
     if args.which == "offers":
         from ..widgets.offers import OffersBrowser
