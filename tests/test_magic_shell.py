@@ -144,3 +144,9 @@ def test_subcommand_help_of_nested_actions(shell):
 
 def test_cell_body_only_where_it_means_something(shell):
     assert "takes no cell body" in shell.usage_error("%%spheron ls\nsomething")
+
+
+def test_current_session_is_the_magics_own(emulator_shell):
+    from spheron_jupyter.notebook.extension import current_session
+
+    assert current_session() is emulator_shell.context.session

@@ -258,6 +258,11 @@ class Link:
     def __init__(self, label: str, plain_url: str, click_url: str, note: str = ""):
         self.label, self.plain_url, self.click_url, self.note = label, plain_url, click_url, note
 
+    @property
+    def url(self) -> str:
+        """The local address without any token (what a script fetches with its own auth)."""
+        return self.plain_url
+
     def __repr__(self) -> str:
         return f"{self.label}: {self.click_url}" + (f"\n{self.note}" if self.note else "")
 

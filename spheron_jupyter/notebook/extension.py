@@ -33,6 +33,13 @@ def unload_ipython_extension(ipython) -> None:
     links.shutdown()
 
 
+def current_session():
+    """The Session the ``%spheron`` magic of this kernel uses (for Python cells next to it)."""
+    if _magics is None:
+        raise RuntimeError("run %load_ext spheron_jupyter first")
+    return _magics.context.session
+
+
 def still_billing_line() -> str | None:
     """One line naming what the ledger says is still billing, or None (never raises)."""
     try:

@@ -49,9 +49,6 @@ def offer_row(offer) -> dict[str, str]:
 def run(context, args, cell=None):
     if args.browse:
         from ..widgets.offers import OffersBrowser
-        from .panel import require_notebook
-
-        require_notebook("%spheron offers --browse", "leave out --browse for the table")
 
         return OffersBrowser(context.session, gpu=args.gpu, count=args.count, type=args.type,
                              region=args.region, provider=args.provider,
