@@ -275,7 +275,6 @@ def test_volumes_panel_shows_rules_before_the_api_refuses(session, emulator, clo
 def test_panels_need_a_notebook_frontend(emulator_shell):
     error = emulator_shell.usage_error("%spheron panel")
     assert "needs Jupyter" in error and "%spheron ls" in error
-    assert "leave out --browse" in emulator_shell.usage_error("%spheron offers --browse")
 
 
 def test_panel_magic_and_offers_browse(emulator_shell, monkeypatch):
