@@ -89,7 +89,8 @@ class TunnelAgent:
     def __init__(self, *, link_factory=default_link_factory) -> None:
         self._lock = threading.RLock()
         self._tunnels: dict[str, _Tunnel] = {}
-        self._links: dict[tuple, TargetLink] = {}
+        self._links: dict[tuple, object] = {}  # TargetLink or OpenSshLink
+        self._target_locks: dict[tuple, threading.Lock] = {}
         self._link_factory = link_factory
         self._busy = 0  # requests in flight: never exit in the middle of an open
         self._idle_since = time.monotonic()
@@ -137,36 +138,40 @@ class TunnelAgent:
                                  int(request.get("local_port") or 0))
         link_key = (target.host, target.port, target.user, target.instance_id,
                     str(target.key_path), str(target.known_hosts_path))
-        try:
-            link = self._link_for(link_key, target)
-            forwarder = Forwarder(link, listener, remote_host, remote_port)
-            forwarder.probe_forwarding()
-        except BaseException:
-            listener.close()
-            self._drop_link_if_unused(link_key)
-            raise
-        tunnel = _Tunnel(f"t{secrets.token_hex(3)}", forwarder, link_key,
-                         target.instance_id, request.get("name"))
-        with self._lock:
-            self._tunnels[tunnel.id] = tunnel
+        # One open or link teardown per target at a time: two kernels opening tunnels to the
+        # same instance share one link, and a closing tunnel cannot drop the link under us.
+        with self._target_lock(link_key):
+            try:
+                link = self._link_for(link_key, target)
+                forwarder = Forwarder(link, listener, remote_host, remote_port)
+                forwarder.probe_forwarding()
+            except BaseException:
+                listener.close()
+                self._drop_link_if_unused(link_key, locked=True)
+                raise
+            tunnel = _Tunnel(f"t{secrets.token_hex(3)}", forwarder, link_key,
+                             target.instance_id, request.get("name"))
+            with self._lock:
+                self._tunnels[tunnel.id] = tunnel
         forwarder.start()
         log.info("opened %s: 127.0.0.1:%d -> %s %s:%d", tunnel.id, forwarder.local_port,
                  target.instance_id, remote_host, remote_port)
         return tunnel.info()
 
-    def _link_for(self, key: tuple, target) -> TargetLink:
+    def _target_lock(self, key: tuple) -> threading.Lock:
+        with self._lock:
+            return self._target_locks.setdefault(key, threading.Lock())
+
+    def _link_for(self, key: tuple, target):
+        """The live link to this target, or a new one (connected before it is shared)."""
         with self._lock:
             link = self._links.get(key)
-            if link is not None and link.state != "closed":
-                return link
-            link = self._link_factory(target)
+        if link is not None and link.state != "closed":
+            return link
+        link = self._link_factory(target)
+        link.connect_now()  # raises a typed error (host key, auth, unreachable) on failure
+        with self._lock:
             self._links[key] = link
-        try:
-            link.connect_now()  # outside the lock: a slow handshake must not block list/close
-        except BaseException:
-            with self._lock:
-                self._links.pop(key, None)
-            raise
         return link
 
     def _close(self, tunnel_id: str) -> TunnelInfo:
@@ -180,7 +185,10 @@ class TunnelAgent:
         log.info("closed %s (port %d)", tunnel.id, info.local_port)
         return info
 
-    def _drop_link_if_unused(self, key: tuple) -> None:
+    def _drop_link_if_unused(self, key: tuple, *, locked: bool = False) -> None:
+        if not locked:
+            with self._target_lock(key):
+                return self._drop_link_if_unused(key, locked=True)
         with self._lock:
             if any(t.link_key == key for t in self._tunnels.values()):
                 return
