@@ -152,6 +152,19 @@ def test_output_streams_as_it_comes_and_stdin_reaches_the_command(runtime, keys)
         assert stdout.channel.recv_exit_status() == 0
 
 
+def test_session_channels_opened_ahead_stay_open_until_used(runtime, keys):
+    """Clients open a channel, then send exec later; meanwhile others may be opened."""
+    instance = launch(runtime, keys)
+    with connect(instance["sshPort"], "ubuntu", keys["client"], keys["host"]) as client:
+        transport = client.get_transport()
+        channels = [transport.open_session() for _ in range(4)]
+        time.sleep(1.2)  # let the server's accept loop move past every one of them
+        for number, channel in enumerate(channels):
+            channel.exec_command(f"echo {number}")
+        assert [channel.makefile().read() for channel in channels] == [b"0\n", b"1\n",
+                                                                         b"2\n", b"3\n"]
+
+
 def test_env_requests_are_filtered_and_instance_variables_kept(runtime, keys):
     instance = launch(runtime, keys)
     env = {"JUPYTER_TOKEN": "t0ken", "LANG": "en_US.UTF-8", "FOO": "no",

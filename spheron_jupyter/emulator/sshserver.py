@@ -207,6 +207,10 @@ class _InstanceInterface(paramiko.ServerInterface):
         sock = self.pending_forwards.pop(channel.get_id(), None)
         if sock is not None:
             sshserver_forward.start_pump(channel, sock)
+        else:
+            # paramiko keeps channels in a weak map and closes one when it is garbage
+            # collected: the session must hold it before the accept loop lets go of it.
+            self._session(channel)
 
     def check_port_forward_request(self, address: str, port: int) -> bool:
         return False  # remote forwarding (ssh -R) is not offered by emulated instances
