@@ -66,7 +66,12 @@ class ServiceInfo:
 
 _PATH_SETUP = 'export PATH="{extra}$HOME/.local/bin:{venv}/bin:$PATH"\n'
 
-_FIND = _PATH_SETUP + "command -v {program} || exit 3\n"
+# Found means usable: a `jupyter` without JupyterLab (`jupyter lab` unknown) counts as missing.
+_FIND = _PATH_SETUP + """EXE=$(command -v {program}) || exit 3
+{check} >/dev/null 2>&1 || exit 3
+echo "$EXE"
+"""
+_USABLE = {"jupyter": '"$EXE" lab --version', "tensorboard": "true"}
 
 _INSTALL = _PATH_SETUP + """set -e
 mkdir -p "{root}"
@@ -138,7 +143,8 @@ class _Remote:
             result.stderr.decode(errors="replace")
 
     def find(self, program: str) -> str | None:
-        code, out, _ = self.sh(_script(_FIND, self.root, extra=self.extra, program=program))
+        code, out, _ = self.sh(_script(_FIND, self.root, extra=self.extra, program=program,
+                                       check=_USABLE.get(program, "true")))
         return out.strip().splitlines()[-1] if code == 0 and out.strip() else None
 
     def install(self, packages: str, *, timeout: float = 1800.0) -> None:
