@@ -133,6 +133,13 @@ def test_tensorboard_for_a_logdir_is_tunnelled_and_reused(
         again = start_tensorboard(target, logdir=str(logdir), connection=connection,
                                   client=agent, extra_path=[VENV_BIN], remote_root=remote_root)
         assert again.reused and again.pid == info.pid and again.tunnel_id == info.tunnel_id
+        other = tmp_path / "other-runs"
+        other.mkdir()
+        moved = start_tensorboard(target, logdir=str(other), connection=connection,
+                                  client=agent, extra_path=[VENV_BIN], remote_root=remote_root)
+        assert not moved.reused and moved.pid != info.pid  # another logdir: restarted
+        assert [t.id for t in agent.list()] == [moved.tunnel_id]  # the old tunnel went with it
+        assert _get(moved.url).status_code == 200
     finally:
         stop_service(target, "tensorboard", connection=connection, client=agent,
                      remote_root=remote_root)

@@ -12,6 +12,7 @@ instance and are reached only through the tunnel agent.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 import shlex
@@ -93,8 +94,8 @@ mkdir -p "{state}" "{logs}"
 cd "$HOME"
 nohup setsid {command} > "{logs}/{name}.log" 2>&1 < /dev/null &
 PID=$!
-printf '{{"service": "{name}", "port": %s, "pid": %s, "log": "%s", "started": %s}}\\n' \
-  "$PORT" "$PID" "{logs}/{name}.log" "$(date +%s)" > "{state}/{name}.json"
+printf '{{"service": "{name}", "port": %s, "pid": %s, "log": "%s", "started": %s, "config": "%s"}}\\n' \
+  "$PORT" "$PID" "{logs}/{name}.log" "$(date +%s)" "{config}" > "{state}/{name}.json"
 cat "{state}/{name}.json"
 """
 
@@ -177,7 +178,7 @@ class _Remote:
                 token = line[6:]
         return state, alive, token
 
-    def start(self, name: str, command: str, token: str | None) -> dict:
+    def start(self, name: str, command: str, token: str | None, config: str) -> dict:
         secret_block = ""
         if token is not None:
             secret_block = (f'cat > "{self.root}/services/{name}.env" <<\'SPHERON_EOF\'\n'
@@ -185,7 +186,8 @@ class _Remote:
         else:
             secret_block = f'rm -f "{self.root}/services/{name}.env"\n'
         code, out, err = self.sh(_script(_START, self.root, name=name, command=command,
-                                         secret_block=secret_block, free_port=_FREE_PORT))
+                                         secret_block=secret_block, free_port=_FREE_PORT,
+                                         config=config))
         try:
             return json.loads(out.strip().splitlines()[-1])
         except (ValueError, IndexError):
@@ -313,15 +315,22 @@ def _ensure_service(target, name, *, local_port, progress, connection, client, e
     client = client or TunnelAgentClient()
     with _connection(target, connection) as conn:
         remote = _Remote(conn, extra_path, say, root)
+        # What the caller asked for (e.g. TensorBoard's logdir), hashed so it is safe to store.
+        config = hashlib.sha256(build_command("", False).encode()).hexdigest()[:16]
         state, alive, token = remote.status(name)
-        if state and alive and (token or not with_token):
+        if state and alive and (token or not with_token) and state.get("config") == config:
             tunnel = _tunnel_for(client, target, name, int(state["port"]), local_port)
             if _ready(tunnel.local_port, path, token, deadline=time.monotonic() + 10):
                 say(f"{name} is already running on the instance (port {state['port']}); reusing it")
                 return _info(name, target, state, tunnel, token, path, reused=True)
             client.close(tunnel.id)
         if state:
-            remote.stop(name)  # stale or unresponsive: replace it
+            # Stale, unresponsive or started with other settings: replace it, tunnel and all.
+            for info in client.list():
+                if (info.instance_id == target.instance_id and info.name == name
+                        and info.remote_port == int(state.get("port") or 0)):
+                    client.close(info.id)
+            remote.stop(name)
         say(f"Looking for {program} on the instance")
         exe = remote.find(program)
         if exe is None:
@@ -332,7 +341,7 @@ def _ensure_service(target, name, *, local_port, progress, connection, client, e
                 raise ServiceStartError(f"{program} is still missing after installing {packages}.")
         code, out, _ = remote.sh(b"id -u\n")
         token = secrets.token_urlsafe(32) if with_token else None
-        state = remote.start(name, build_command(exe, out.strip() == "0"), token)
+        state = remote.start(name, build_command(exe, out.strip() == "0"), token, config)
         say(f"Started {name} on the instance at 127.0.0.1:{state['port']}; waiting for it")
         tunnel = _tunnel_for(client, target, name, int(state["port"]), local_port)
         deadline = time.monotonic() + ready_timeout
