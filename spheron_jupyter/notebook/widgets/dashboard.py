@@ -56,7 +56,7 @@ class Dashboard(Panel):
 
     # -- widgets ----------------------------------------------------------------------------
     def _build(self) -> None:
-        head = W.HBox([W.HTML(f"<b>{title}</b>", layout=W.Layout(width=width))
+        head = W.HBox([W.HTML(f"<b>{title}</b>", layout=W.Layout(width=width, flex="0 0 auto"))
                        for title, width in CELLS])
         self.rows = [self._make_row(i) for i in range(MAX_ROWS)]
         self.table = W.VBox([head])
