@@ -297,3 +297,27 @@ def test_log_buffer_drops_oldest_and_counts():
     assert lines == ["3", "4", "5"] and dropped == 2 and not done
     buffer.close()
     assert buffer.get(timeout=0) == ([], 0, True)
+
+
+def test_follow_retries_a_failed_exec_on_a_live_connection(conn, tmp_path, monkeypatch):
+    import spheron_jupyter.ssh.logs as logs_module
+    from spheron_jupyter.ssh.errors import SshError
+
+    real_run = logs_module.run
+    failures = []
+
+    def flaky_run(*args, **kwargs):
+        if not failures:
+            failures.append(1)
+            raise SshError("Remote command failed: Channel closed.")
+        return real_run(*args, **kwargs)
+
+    monkeypatch.setattr(logs_module, "run", flaky_run)
+    log = tmp_path / "retry.log"
+    log.write_text("one\n")
+    follower = Follower(conn, log)
+    try:
+        assert follower.wait_for(lambda lines: lines == ["one"])
+        assert failures and any("reconnecting" in n for n in follower.notices)
+    finally:
+        follower.close()

@@ -163,7 +163,11 @@ class LogReader:
             except _NOT_WORTH_RETRYING:
                 raise
             except SshError:
-                if self._connect is None or not self.follow:
+                # A following reader keeps going: through a new connection when it can make
+                # one, else on the given one while it is alive (a refused or failed exec on a
+                # loaded server is worth another try; a dead connection is not).
+                can_retry = self._connect is not None or (conn is not None and conn.alive)
+                if not self.follow or not can_retry:
                     raise
                 delay = RECONNECT_BACKOFF[min(attempt, len(RECONNECT_BACKOFF) - 1)]
                 attempt += 1

@@ -35,7 +35,7 @@ import paramiko
 from paramiko.common import cMSG_CHANNEL_REQUEST
 from paramiko.message import Message
 
-from spheron_jupyter.ssh.connection import Connection
+from spheron_jupyter.ssh.connection import Connection, _short
 from spheron_jupyter.ssh.errors import PeerDeadError, SshError
 from spheron_jupyter.ssh.target import SshTarget
 
@@ -263,7 +263,7 @@ def run(
         return status
     except (paramiko.SSHException, EOFError, OSError) as exc:
         _raise_if_connection_lost(conn)
-        raise SshError(f"Remote command failed: {type(exc).__name__}.") from None
+        raise SshError(f"Remote command failed: {_short(exc)}.") from None
     finally:
         channel.close()
 
