@@ -158,3 +158,23 @@ def test_run_with_a_target_and_on_output(sshd):
     code = run(sshd.target("inst-t", pin=True), "echo a; echo b >&2",
                on_output=lambda stream, text: seen.append((stream, text)))
     assert code == 0 and sorted(seen) == [("stderr", "b\n"), ("stdout", "a\n")]
+
+
+def test_interrupt_set_before_the_start_still_stops_the_command(conn, tmp_path):
+    pid_file = tmp_path / "pid"
+    stop = threading.Event()
+    stop.set()
+    run(conn, f"echo $$ > {pid_file}; exec sleep 60", interrupt=stop)
+    deadline = time.monotonic() + 5
+    while not pid_file.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    if pid_file.exists() and pid_file.read_text().strip():
+        assert _wait_gone(int(pid_file.read_text()))
+
+
+def test_big_stdin_with_big_output_does_not_deadlock(conn):
+    data = os.urandom(8 * 1024 * 1024)
+    result = capture(conn, "head -c 6000000 /dev/zero; sha256sum", stdin=data, timeout=60)
+    assert result.exit_code == 0
+    assert len(result.stdout) == 6_000_000 + 68  # 64 hex digits, "  -", newline
+    assert result.stdout[6_000_000:].startswith(hashlib.sha256(data).hexdigest().encode())

@@ -239,9 +239,7 @@ def run(
     try:
         channel.exec_command(line)
         body = stdin.encode("utf-8") if isinstance(stdin, str) else (stdin or b"")
-        if prologue or body:
-            channel.sendall(prologue + body)
-        channel.shutdown_write()
+        _send_stdin(channel, prologue + body)
         try:
             timed_out = _pump(channel, out, err, interrupt, deadline)
         except BaseException:
@@ -266,6 +264,23 @@ def run(
         raise SshError(f"Remote command failed: {_short(exc)}.") from None
     finally:
         channel.close()
+
+
+def _send_stdin(channel: paramiko.Channel, data: bytes) -> None:
+    """Write stdin, then EOF. Big inputs go from a thread: a command that writes a lot before
+    reading all its input would otherwise wait on us while we wait on it."""
+    def feed() -> None:
+        try:
+            if data:
+                channel.sendall(data)
+            channel.shutdown_write()
+        except (OSError, EOFError, paramiko.SSHException):
+            pass  # the command ended without reading everything; its exit code tells
+
+    if len(data) <= 64 * 1024:
+        feed()
+    else:
+        threading.Thread(target=feed, name="spheron-exec-stdin", daemon=True).start()
 
 
 def _pump(channel, out, err, interrupt, deadline) -> bool:
@@ -315,6 +330,11 @@ def _drain(channel, out, err) -> bool:
 
 def _stop(conn, channel, out, err: _PgidSniffer, grace: float) -> None:
     """Signal the remote process group, escalating, delivering output that still arrives."""
+    # Stopped right after the start: give the process-group marker a moment to arrive.
+    end = time.monotonic() + 1.0
+    while err.pgid is None and time.monotonic() < end and not channel.closed:
+        _drain_quietly(channel, out, err)
+        channel.status_event.wait(0.02)
     for signal_name, wait in (("INT", grace), ("TERM", 1.0), ("KILL", 1.0)):
         if channel.closed or channel.exit_status_ready():
             break
