@@ -18,7 +18,8 @@ from spheron_jupyter.emulator.sandbox import create_runtime
 from spheron_jupyter.emulator.sandbox_keys import load_host_key
 from tests.test_emulator_ssh_support import (EchoServer, connect, free_port, make_key,
                                              pinned_host_key_cloud_init, port_refuses,
-                                             process_gone, public_line, run, wait_for)
+                                             process_gone, public_line, run, run_pty,
+                                             send_signal, wait_for)
 
 
 @pytest.fixture
@@ -195,17 +196,6 @@ def test_a_signal_request_reaches_the_process_group(runtime, keys):
         assert stdout.channel.recv_exit_status() == 128 + signal.SIGTERM
 
 
-def send_signal(channel: paramiko.Channel, name: str) -> None:
-    """RFC 4254 6.9; paramiko has no client call for it (OpenSSH's sshd honours it)."""
-    message = paramiko.Message()
-    message.add_byte(paramiko.common.cMSG_CHANNEL_REQUEST)
-    message.add_int(channel.remote_chanid)
-    message.add_string("signal")
-    message.add_boolean(False)
-    message.add_string(name)
-    channel.transport._send_user_message(message)
-
-
 def test_a_pty_session_has_a_terminal_and_ctrl_c_interrupts(runtime, keys):
     instance = launch(runtime, keys)
     with connect(instance["sshPort"], "ubuntu", keys["client"], keys["host"]) as client:
@@ -216,12 +206,6 @@ def test_a_pty_session_has_a_terminal_and_ctrl_c_interrupts(runtime, keys):
         wait_for(lambda: b"ready" in channel.recv(1024), what="the command to start")
         channel.send(b"\x03")
         assert channel.recv_exit_status() == 128 + signal.SIGINT
-
-
-def run_pty(client, command):
-    _stdin, stdout, _ = client.exec_command(command, get_pty=True, timeout=20)
-    out = stdout.read().decode()
-    return stdout.channel.recv_exit_status(), out
 
 
 def test_direct_tcpip_reaches_loopback_only(runtime, keys):

@@ -59,6 +59,23 @@ def run(client: paramiko.SSHClient, command: str, *, timeout: float = 30,
     return stdout.channel.recv_exit_status(), out, err
 
 
+def run_pty(client, command):
+    _stdin, stdout, _ = client.exec_command(command, get_pty=True, timeout=20)
+    out = stdout.read().decode()
+    return stdout.channel.recv_exit_status(), out
+
+
+def send_signal(channel: paramiko.Channel, name: str) -> None:
+    """RFC 4254 6.9; paramiko has no client call for it (OpenSSH's sshd honours it)."""
+    message = paramiko.Message()
+    message.add_byte(paramiko.common.cMSG_CHANNEL_REQUEST)
+    message.add_int(channel.remote_chanid)
+    message.add_string("signal")
+    message.add_boolean(False)
+    message.add_string(name)
+    channel.transport._send_user_message(message)
+
+
 def wait_for(predicate, *, timeout: float = 30, interval: float = 0.05, what: str = "condition"):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
