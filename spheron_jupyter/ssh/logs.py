@@ -19,9 +19,10 @@ from __future__ import annotations
 import json
 import logging
 import threading
-import time
 from dataclasses import dataclass
 from typing import Callable, Iterator
+
+import paramiko
 
 from spheron_jupyter.ssh.connection import Connection
 from spheron_jupyter.ssh.errors import (
@@ -110,8 +111,8 @@ class LogSource:
 class LogReader:
     """Reads one log; with `follow`, keeps going (and reconnecting) until `stop` is set.
 
-    `connect` is a Connection (no reconnects), an SshTarget (we open and reconnect), or a
-    callable returning a fresh Connection.
+    `connect` is a Connection or paramiko.Transport (used as is, never reopened), an
+    SshTarget (we open and reconnect), or a callable returning a fresh Connection.
     """
 
     def __init__(
@@ -135,13 +136,15 @@ class LogReader:
         self.on_cursor = on_cursor
         self.on_notice = on_notice
         self._assembler = LineAssembler(max_line_bytes)
-        self._given = connect if isinstance(connect, Connection) else None
+        given = isinstance(connect, (Connection, paramiko.Transport))
+        self._given = connect if given else None
+        self._connect: Callable[[], Connection] | None = None
         if isinstance(connect, SshTarget):
             self._connect = lambda: Connection.open(connect)
-        elif callable(connect) and not isinstance(connect, Connection):
+        elif not given and callable(connect):
             self._connect = connect
-        else:
-            self._connect = None
+        elif not given:
+            raise TypeError("connect must be a Connection, a Transport, an SshTarget or a callable")
         self._path: str | None = cursor.path if cursor else None
         self._inode = cursor.inode if cursor else 0
         self._offset = cursor.offset if cursor else 0
@@ -166,7 +169,7 @@ class LogReader:
                 # A following reader keeps going: through a new connection when it can make
                 # one, else on the given one while it is alive (a refused or failed exec on a
                 # loaded server is worth another try; a dead connection is not).
-                can_retry = self._connect is not None or (conn is not None and conn.alive)
+                can_retry = self._connect is not None or _alive(conn)
                 if not self.follow or not can_retry:
                     raise
                 delay = RECONNECT_BACKOFF[min(attempt, len(RECONNECT_BACKOFF) - 1)]
@@ -245,6 +248,12 @@ class LogReader:
             cursor = self.current_cursor()
             if cursor is not None:
                 self.on_cursor(cursor)
+
+
+def _alive(conn) -> bool:
+    if isinstance(conn, Connection):
+        return conn.alive
+    return isinstance(conn, paramiko.Transport) and conn.is_active()
 
 
 def read_log(conn, source: LogSource, *, tail: int | None = None) -> list[str]:
