@@ -334,3 +334,13 @@ def test_kernels_racing_to_start_the_agent_share_one(sshd, agent, echo):
     assert sorted(t.local_port for t in agent.list()) == sorted(int(p) for p, _pid in outputs)
     for port, _pid in outputs:
         assert echo_once(int(port), b"shared") == b"shared"
+
+
+def test_an_agent_whose_socket_is_wiped_closes_its_tunnels_and_exits(sshd, agent, echo):
+    """E.g. the runtime dir removed at logout: an unreachable agent must not hold ports."""
+    info = agent.open(sshd.target(pin=True), echo.port)
+    pid = agent.ping()
+    agent_socket_path().unlink()
+    assert agent_gone(pid, timeout=10), "the agent kept running without its control socket"
+    assert port_is_free(info.local_port)
+    _assert_no_ssh_master_left(timeout=5)

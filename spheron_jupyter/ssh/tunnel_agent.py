@@ -256,6 +256,7 @@ def serve(*, idle_exit: float = 2.0, first_request_wait: float = 20.0) -> int:
         os.umask(old_umask)
     server.listen(64)
     server.settimeout(0.2)
+    our_socket = path.stat().st_ino
 
     agent = TunnelAgent()
     stopping = threading.Event()
@@ -277,13 +278,26 @@ def serve(*, idle_exit: float = 2.0, first_request_wait: float = 20.0) -> int:
             grace = idle_exit if ever_served else first_request_wait
             if agent.idle_for() > grace and time.monotonic() - started > grace:
                 break
+            if not _still_ours(path, our_socket):
+                # Our runtime dir was wiped (logout, a tmp cleaner): nobody can reach us to close
+                # these tunnels any more, so close them now rather than hold ports forever.
+                log.warning("control socket %s is gone; closing every tunnel", path)
+                break
     finally:
         # Unlink before closing, so a client either reaches a live agent or starts a new one.
-        path.unlink(missing_ok=True)
+        if _still_ours(path, our_socket):
+            path.unlink(missing_ok=True)
         server.close()
         agent.close_all()
         log.info("tunnel agent %d exits", os.getpid())
     return 0
+
+
+def _still_ours(path, inode: int) -> bool:
+    try:
+        return path.stat().st_ino == inode
+    except OSError:
+        return False
 
 
 def add_arguments(parser) -> None:
