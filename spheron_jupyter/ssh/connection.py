@@ -18,8 +18,6 @@ from typing import Callable
 import paramiko
 
 from spheron_jupyter.ssh.errors import (
-    HostKeyChangedError,
-    HostKeyUnknownError,
     PeerDeadError,
     SshAuthError,
     SshError,
@@ -219,7 +217,3 @@ class Connection:
     def __repr__(self) -> str:
         state = "alive" if self.alive else "closed"
         return f"<Connection {self.target.user}@{self.target.address} {self.target.instance_id} {state}>"
-
-
-# Re-exported for callers that catch host-key problems specifically.
-HostKeyErrors = (HostKeyUnknownError, HostKeyChangedError)
