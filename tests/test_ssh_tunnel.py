@@ -344,3 +344,35 @@ def test_an_agent_whose_socket_is_wiped_closes_its_tunnels_and_exits(sshd, agent
     assert agent_gone(pid, timeout=10), "the agent kept running without its control socket"
     assert port_is_free(info.local_port)
     _assert_no_ssh_master_left(timeout=5)
+
+
+def test_a_server_gone_for_good_is_retried_at_most_about_once_a_second(sshd, agent, echo):
+    info = agent.open(sshd.target(pin=True), echo.port)
+    port = sshd.port
+    sshd.stop()
+    # Something that answers TCP on the old port and hangs up: every reconnect attempt shows.
+    attempts = []
+    with socket.socket() as fake:
+        fake.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        fake.bind(("127.0.0.1", port))
+        fake.listen(64)
+        fake.settimeout(0.2)
+        waiting = threading.Thread(target=lambda: _try_echo(info.local_port), daemon=True)
+        waiting.start()  # a browser waiting for the link hurries the reconnects
+        started = time.monotonic()
+        while time.monotonic() - started < 6:
+            try:
+                conn, _ = fake.accept()
+                attempts.append(time.monotonic() - started)
+                conn.close()
+            except TimeoutError:
+                pass
+    assert 1 <= len(attempts) <= 10, attempts
+    assert agent.get(info.id).state in ("reconnecting", "connecting")
+
+
+def _try_echo(port: int) -> None:
+    try:
+        echo_once(port, b"anyone?", timeout=30)
+    except OSError:
+        pass

@@ -26,6 +26,21 @@ from .watchdog import Watchdog
 log = logging.getLogger(__name__)
 
 BACKOFF_STEPS = (0.25, 0.5, 1.0, 2.0, 4.0)
+# While a local connection waits for the link, longer backoff steps shrink to this (never less,
+# so a server that is gone for good costs at most one attempt per second).
+HURRIED_STEP = 1.0
+
+
+def sleep_backoff(cond: threading.Condition, delay: float, closed, hurried) -> None:
+    """Wait `delay` seconds (at most HURRIED_STEP once `hurried()`), or until `closed()`."""
+    start = time.monotonic()
+    with cond:
+        while not closed():
+            limit = min(delay, HURRIED_STEP) if hurried() else delay
+            waited = time.monotonic() - start
+            if waited >= limit:
+                return
+            cond.wait(limit - waited)
 
 # SSH_MSG_CHANNEL_OPEN_FAILURE reason codes (RFC 4254 section 5.1).
 ADMINISTRATIVELY_PROHIBITED = 1
@@ -106,7 +121,7 @@ class TargetLink:
                 transport = self._transport
                 if transport is not None and transport.is_active():
                     return transport
-                # A user is waiting: skip the rest of the backoff sleep and try right away.
+                # A user is waiting: cut long backoff steps short (see sleep_backoff).
                 self._retry_now = True
                 self._cond.notify_all()
                 remaining = deadline - time.monotonic()
@@ -173,13 +188,7 @@ class TargetLink:
             step = 0
 
     def _sleep_backoff(self, delay: float) -> None:
-        deadline = time.monotonic() + delay
-        with self._cond:
-            while not self._closed and not self._retry_now:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    return
-                self._cond.wait(remaining)
+        sleep_backoff(self._cond, delay, lambda: self._closed, lambda: self._retry_now)
 
     # ---- the data plane --------------------------------------------------------------------
 

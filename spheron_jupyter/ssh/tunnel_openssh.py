@@ -31,7 +31,7 @@ from .errors import SshUnreachableError
 from .hostkeys import KnownHosts
 from .target import SshTarget
 from .tunnel_common import ForwardingRefusedError, runtime_dir
-from .tunnel_link import BACKOFF_STEPS, forwarding_refused_message
+from .tunnel_link import BACKOFF_STEPS, forwarding_refused_message, sleep_backoff
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,7 @@ class OpenSshLink:
             while not self._closed:
                 if self._ready:
                     return True
-                self._retry_now = True  # someone waits: skip what is left of the backoff
+                self._retry_now = True  # someone waits: cut long backoff steps short
                 self._cond.notify_all()
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
@@ -201,16 +201,14 @@ class OpenSshLink:
             if not ok:
                 delay = BACKOFF_STEPS[min(step, len(BACKOFF_STEPS) - 1)]
                 step += 1
-                deadline = time.monotonic() + delay
-                with self._cond:
-                    while not self._closed and not self._retry_now:
-                        remaining = deadline - time.monotonic()
-                        if remaining <= 0:
-                            break
-                        self._cond.wait(remaining)
+                sleep_backoff(self._cond, delay, lambda: self._closed, lambda: self._retry_now)
 
     def _last_stderr(self) -> str | None:
-        return self._stderr[-1][1] if self._stderr else None
+        """The master's last complaint about the connection (not about a forwarded channel)."""
+        for _stamp, line in reversed(list(self._stderr)):
+            if "open failed" not in line:
+                return line
+        return None
 
     def _diagnose(self) -> BaseException:
         """Why the first master failed, as the typed error our own client would raise."""
