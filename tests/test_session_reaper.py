@@ -60,3 +60,37 @@ def test_the_reaper_never_gets_the_key_on_its_command_line(emulator_factory):
         assert os.getsid(pid) == pid  # its own session: a kernel restart does not reach it
     finally:
         os.kill(pid, signal.SIGTERM)
+
+
+def test_a_lease_reaper_leaves_when_its_emulator_is_gone(emulator_factory):
+    emu = emulator_factory()
+    session = Session("local", url=emu.url, api_key=emu.api_key)
+    view = session.launch(session.plan_launch(gpu="rtx-4090", name="leased", lease="1h"))
+    pid = session.ledger.instance(session.api_url, view.id).reaper_pid
+    assert pid and "terminate scheduled" in session.resolve("leased").row()["status"]
+    emu.stop()
+    deadline = time.monotonic() + 60
+    while _alive(pid):
+        assert time.monotonic() < deadline, "the lease reaper outlived its emulator"
+        time.sleep(0.5)
+
+
+def test_a_lease_reaper_leaves_when_the_instance_ends_early(emulator_factory):
+    emu = emulator_factory(minimum_runtime="1s")
+    session = Session("local", url=emu.url, api_key=emu.api_key)
+    view = session.launch(session.plan_launch(gpu="rtx-4090", name="early", lease="1h"))
+    pid = session.ledger.instance(session.api_url, view.id).reaper_pid
+    time.sleep(1.5)
+    session.terminate("early")
+    deadline = time.monotonic() + 20
+    while _alive(pid):
+        assert time.monotonic() < deadline, "the lease reaper kept waiting for nothing"
+        time.sleep(0.5)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split()[2] != "Z"
+    except FileNotFoundError:
+        return False

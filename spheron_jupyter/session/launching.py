@@ -133,8 +133,10 @@ class LaunchMixin:
         if plan.lease_seconds:
             from . import reaper
 
-            reaper.spawn(self._conn, inst_id, ledger_path=self.ledger.path,
-                         not_before=time.time() + plan.lease_seconds)
+            pid = reaper.spawn(self._conn, inst_id, ledger_path=self.ledger.path,
+                               not_before=time.time() + plan.lease_seconds)
+            self.ledger.record_instance(InstanceRecord(self.api_url, inst_id, self.backend,
+                                                       reaper_pid=pid))
             self.ledger.add_event(self.api_url, inst_id, "lease",
                                   f"terminates after {plan.lease_seconds:.0f} s")
         if not wait:

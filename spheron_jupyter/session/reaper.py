@@ -47,50 +47,95 @@ def _safe(text: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in text)[:64]
 
 
+# An embedded emulator that stopped is gone for good (its next start has another URL), so a
+# reaper for it gives up quickly; the real service gets the benefit of the doubt for longer.
+UNREACHABLE_LIMIT = {"local": 10.0, "cloud": 6 * 3600.0}
+TERMINAL = ("terminated", "terminated-provider", "failed")
+
+
+class _Done(Exception):
+    """Nothing left to do: the instance ended some other way, or its API is gone."""
+
+
 def run(instance_id: str, url: str, backend: str, ledger_path: str, api_key: str,
         not_before: float | None = None, poll: float | None = None) -> int:
-    from ..client import (AlreadyTerminatedError, MinimumRuntimeError, NotFoundError,
-                          SpheronClient)
+    from ..client import (AlreadyTerminatedError, ApiUnreachableError, MinimumRuntimeError,
+                          NotFoundError, SpheronClient)
     from ..config.credentials import ApiKey
     from .ledger import InstanceRecord, Ledger
 
     ledger = Ledger(ledger_path)
     client = SpheronClient(url, ApiKey(api_key, "reaper"))
     poll = poll or (0.5 if backend == "local" else 15.0)
-    if not_before:
-        _log(f"waiting until the lease ends ({time.ctime(not_before)})")
-        while time.time() < not_before:
-            time.sleep(min(poll * 4, max(0.1, not_before - time.time())))
-    started = time.time()
-    while time.time() - started < GIVE_UP_AFTER:
-        try:
-            check = client.can_terminate(instance_id)
-            if check.can_terminate:
-                client.terminate(instance_id)
-                outcome = "terminated"
-            else:
-                # The API rounds the minutes left up: sleep one minute short, then poll.
-                remaining = float(getattr(check, "time_remaining", None) or 0)
-                time.sleep(max(poll, min((remaining - 1.0) * 60.0, 300.0)))
+    unreachable_since: list[float] = []
+
+    def reachable(exc: BaseException | None) -> None:
+        """Track how long the API has been unreachable; give up past the backend's limit."""
+        if not isinstance(exc, ApiUnreachableError):
+            unreachable_since.clear()
+            return
+        unreachable_since[:1] = unreachable_since[:1] or [time.time()]
+        if time.time() - unreachable_since[0] > UNREACHABLE_LIMIT.get(backend, 3600.0):
+            raise _Done(f"the API at {url} has been unreachable since "
+                        f"{time.ctime(unreachable_since[0])}")
+
+    try:
+        if not_before:
+            _log(f"waiting until the lease ends ({time.ctime(not_before)})")
+            # Check now and then that there is still something to wait for.
+            check_every = 2.0 if backend == "local" else 300.0
+            while time.time() < not_before:
+                time.sleep(min(check_every, max(0.1, not_before - time.time())))
+                try:
+                    status = client.get_instance(instance_id).status
+                    reachable(None)
+                except NotFoundError:
+                    raise _Done("the instance no longer exists") from None
+                except ApiUnreachableError as exc:
+                    reachable(exc)
+                    continue
+                if status in TERMINAL:
+                    raise _Done(f"the instance is already {status}")
+        started = time.time()
+        while time.time() - started < GIVE_UP_AFTER:
+            try:
+                check = client.can_terminate(instance_id)
+                reachable(None)
+                if check.can_terminate:
+                    client.terminate(instance_id)
+                    outcome = "terminated"
+                else:
+                    # The API rounds the minutes left up: sleep one minute short, then poll.
+                    remaining = float(getattr(check, "time_remaining", None) or 0)
+                    time.sleep(max(poll, min((remaining - 1.0) * 60.0, 300.0)))
+                    continue
+            except MinimumRuntimeError:
+                time.sleep(poll)
                 continue
-        except MinimumRuntimeError:
-            time.sleep(poll)
-            continue
-        except (AlreadyTerminatedError, NotFoundError):
-            outcome = "already gone"
-        except Exception as exc:  # transient (network, 5xx): keep trying, say why in the log
-            _log(f"will retry: {type(exc).__name__}: {exc}")
-            time.sleep(max(poll, 5.0))
-            continue
-        api_url = url.rstrip("/")
-        ledger.record_instance(InstanceRecord(api_url, instance_id, backend, status="terminated",
-                                              terminated_at=time.time(), reaper_pid=0))
-        ledger.add_event(api_url, instance_id, "terminated", f"by the scheduled reaper ({outcome})")
-        _log(f"instance {instance_id}: {outcome}")
-        _cleanup(instance_id)
+            except (AlreadyTerminatedError, NotFoundError):
+                outcome = "already gone"
+            except Exception as exc:  # transient (network, 5xx): keep trying, say why in the log
+                reachable(exc)
+                _log(f"will retry: {type(exc).__name__}: {exc}")
+                time.sleep(max(poll, 5.0))
+                continue
+            api_url = url.rstrip("/")
+            ledger.record_instance(InstanceRecord(api_url, instance_id, backend,
+                                                  status="terminated",
+                                                  terminated_at=time.time(), reaper_pid=0))
+            ledger.add_event(api_url, instance_id, "terminated",
+                             f"by the scheduled reaper ({outcome})")
+            _log(f"instance {instance_id}: {outcome}")
+            _cleanup(instance_id)
+            return 0
+        _log(f"gave up on instance {instance_id} after {GIVE_UP_AFTER / 3600:.0f} h")
+        return 1
+    except _Done as done:
+        _log(f"instance {instance_id}: nothing to do: {done}")
+        if Path(ledger_path).exists():  # never recreate a ledger whose home was removed
+            ledger.record_instance(InstanceRecord(url.rstrip("/"), instance_id, backend,
+                                                  reaper_pid=0))
         return 0
-    _log(f"gave up on instance {instance_id} after {GIVE_UP_AFTER / 3600:.0f} h")
-    return 1
 
 
 def _cleanup(instance_id: str) -> None:
