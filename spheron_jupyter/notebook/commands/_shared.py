@@ -6,6 +6,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
+from ...session.money import usd
 from ..display import Table
 
 
@@ -25,5 +26,5 @@ def instance_table(views: list[Any], title: str | None = None, empty: str = "no 
     total_cost = sum(v.cost_so_far or 0 for v in views)
     footer = None
     if views:
-        footer = f"burning ${total_rate:,.2f}/h now; ${total_cost:,.2f} spent on these so far"
+        footer = f"burning {usd(total_rate)}/h now; {usd(total_cost)} spent on these so far"
     return Table(rows, title=title, empty=empty, footer=footer)
