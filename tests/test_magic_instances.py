@@ -191,3 +191,18 @@ def test_use_cloud_with_a_configured_key_talks_the_same_routes(shell, emulator, 
     assert "cloud" in who and "env SPHERON_API_KEY" in who and emulator.api_key not in who
     assert shell.context.session.poll_interval >= 10  # never poll the real service faster
     assert "no instances" in shell.ok("%spheron ls").text
+
+
+def test_interrupting_a_launch_says_the_instance_keeps_billing(emulator_factory, shell):
+    import os
+    import signal
+    import threading
+
+    from spheron_jupyter.session.core import Session
+
+    emu = emulator_factory(boot_seconds=5)
+    shell.context.session = Session("local", url=emu.url, api_key=emu.api_key)
+    threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+    out = shell.ok("%spheron launch --gpu rtx-4090 --name impatient --yes")
+    assert "keeps running (and billing)" in out.text and "Traceback" not in out.text
+    assert shell.context.session.resolve("impatient").status in ("deploying", "running")

@@ -106,7 +106,13 @@ def run(context, args, cell=None):
 
         raise OverBudgetError(plan.worst_case_usd, plan.budget_usd, plan.worst_case_basis)
     progress = Progress(f"Launching {plan.name}").start()
-    view = session.launch(plan, wait=not no_wait, yes=yes, progress=progress.update)
+    try:
+        view = session.launch(plan, wait=not no_wait, yes=yes, progress=progress.update)
+    except KeyboardInterrupt:
+        progress.flush()
+        # Stopping the wait does not stop the instance: say so, it is billing.
+        return (f"stopped waiting; if {plan.name} was created it keeps running (and billing): "
+                f"%spheron ls shows it, %spheron terminate {plan.name} stops it")
     progress.flush()
     status = "created (not waiting)" if no_wait else "running, SSH ready"
     return (f"{view.name} ({view.id}) is {status}: %spheron ssh {view.name} / jupyter / logs; "
