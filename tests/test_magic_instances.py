@@ -200,9 +200,9 @@ def test_interrupting_a_launch_says_the_instance_keeps_billing(emulator_factory,
 
     from spheron_jupyter.session.core import Session
 
-    emu = emulator_factory(boot_seconds=5)
+    emu = emulator_factory(boot_seconds=10)
     shell.context.session = Session("local", url=emu.url, api_key=emu.api_key)
-    threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+    threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGINT)).start()  # mid-deploy
     out = shell.ok("%spheron launch --gpu rtx-4090 --name impatient --yes")
     assert "keeps running (and billing)" in out.text and "Traceback" not in out.text
     assert shell.context.session.resolve("impatient").status in ("deploying", "running")
