@@ -49,6 +49,12 @@ FAKE = textwrap.dedent(
     elif verb == "logs":
         lines = (work / "growing.log").read_text().splitlines()
         tail = int(args[args.index("--tail") + 1]) if "--tail" in args else len(lines)
+        if os.environ.get("FAKE_PER_POD_TAIL"):  # Kubernetes' way: each pod's own last N, pod after pod
+            pods = {}
+            for l in lines:
+                pods.setdefault(l.split("][")[1].split("]")[0] if "][" in l else "", []).append(l)
+            lines = [l for group in pods.values() for l in (group[-tail:] if tail else [])]
+            tail = len(lines)
         out("".join(l + "\\n" for l in lines[-tail:] if tail))
     elif verb == "chatty":
         out("".join(f"line {n}\\n" for n in range(int(args[2]))))

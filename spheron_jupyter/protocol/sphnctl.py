@@ -16,7 +16,6 @@ import signal
 import subprocess
 import tempfile
 import threading
-from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 from queue import Empty, Full, Queue
@@ -36,6 +35,7 @@ from .parsers import (
     parse_list,
     parse_log_line,
 )
+from .tail import TailDeduplicator
 
 _HOW_TO_GET_IT = (
     "install it with `curl -sL1 https://sphnctl.sh | bash`, set SPHERON_SPHNCTL to its path, "
@@ -113,42 +113,6 @@ def _kill_group(process: subprocess.Popen, grace: float = 2.0) -> None:
         except ProcessLookupError:
             pass
         process.wait()
-
-
-class TailDeduplicator:
-    """Turns repeated `--tail N` snapshots of a log into the lines not yet seen.
-
-    While the log is shorter than N, a snapshot is the whole log and the new lines are simply the
-    ones past those already seen (exact, even for repeated identical lines). Once snapshots are
-    full windows, the new lines start after the longest overlap between the end of what was seen
-    and the snapshot; when in doubt it assumes fewer new lines, so a line is never shown twice.
-    """
-
-    def __init__(self, keep: int = 1000):
-        self._seen: deque[str] = deque(maxlen=keep)
-        self._whole_log: list[str] | None = []  # the whole log so far, while it is known
-
-    def new_lines(self, snapshot: Sequence[str], window: int | None) -> list[str]:
-        snapshot = list(snapshot)
-        while snapshot and not snapshot[-1].strip():
-            snapshot.pop()
-        whole = window is None or len(snapshot) < window
-        known = self._whole_log
-        if whole and known is not None and snapshot[: len(known)] == known:
-            fresh = snapshot[len(known):]
-        else:
-            fresh = snapshot[self._overlap_end(snapshot):]
-        self._whole_log = snapshot if whole else None
-        self._seen.extend(fresh)
-        return fresh
-
-    def _overlap_end(self, snapshot: list[str]) -> int:
-        seen = list(self._seen)
-        for end in range(len(snapshot), 0, -1):
-            size = min(end, len(seen))
-            if size and snapshot[end - size : end] == seen[len(seen) - size :]:
-                return end
-        return 0
 
 
 class LineStream:
