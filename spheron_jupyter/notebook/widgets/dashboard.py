@@ -87,7 +87,11 @@ class Dashboard(Panel):
             b = button(label, css=f"spheron-action-{key}", width=width)
             b.on_click(lambda _, i=index, k=key: self.act(i, k))
             actions[key] = b
-        box = W.HBox([*cells.values(), *actions.values()])
+        # The buttons are one group that moves under the cells when the output area is too
+        # narrow for both (a clipped row would hide "terminate").
+        buttons = W.HBox(list(actions.values()), layout=W.Layout(flex="0 0 auto"))
+        buttons.add_class("spheron-row-actions")
+        box = W.HBox([*cells.values(), buttons], layout=W.Layout(flex_flow="row wrap"))
         box.add_class(f"spheron-row-{index}")
         return {"box": box, "cells": cells, "actions": actions}
 
