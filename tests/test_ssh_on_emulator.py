@@ -7,13 +7,20 @@ with streaming and interrupt; the startup log from the path the instance's envir
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 
 import pytest
 
-from spheron_jupyter.ssh.connection import Connection
-from spheron_jupyter.ssh.hostkeys import KnownHosts, host_key_cloud_init, make_host_key
+from spheron_jupyter.ssh.connection import Connection, open_transport
+from spheron_jupyter.ssh.errors import HostKeyChangedError, HostKeyUnknownError
+from spheron_jupyter.ssh.hostkeys import (
+    KnownHosts,
+    fingerprint,
+    host_key_cloud_init,
+    make_host_key,
+)
 from spheron_jupyter.ssh.keys import ensure_user_key
 from spheron_jupyter.ssh.logs import LogReader, LogSource, read_log
 from spheron_jupyter.ssh.remote import INTERRUPTED_EXIT, run
@@ -53,6 +60,43 @@ def test_exec_streams_and_returns_the_exit_code(instance):
         out, err = [], []
         code = run(conn, "echo hi; echo oops >&2; exit 4", on_stdout=out.append, on_stderr=err.append)
         assert (code, "".join(out), "".join(err)) == (4, "hi\n", "oops\n")
+        # Streamed: the first line arrives while the command still runs.
+        seen = []
+        started = time.monotonic()
+        code = run(conn, "echo first; sleep 1.5; echo late >&2; exit 3",
+                   on_output=lambda stream, text: seen.append((stream, text, time.monotonic())))
+        ended = time.monotonic()
+        assert code == 3
+        assert [(stream, text) for stream, text, _ in seen] == [("stdout", "first\n"),
+                                                                ("stderr", "late\n")]
+        assert seen[0][2] - started < 1.2 and ended - seen[0][2] > 1.0, \
+            "the first line was held back until the command ended"
+
+
+def test_host_keys_pinned_by_cloud_init_unknown_and_changed(instance, tmp_path):
+    _connect_when_ready(instance).close()
+    # Pinned through cloud-init before the instance existed: accepted with no prompt.
+    prompts = []
+    open_transport(instance, on_host_key_pinned=lambda *a: prompts.append(a)).close()
+    assert prompts == []
+    pinned = KnownHosts().lookup(instance.instance_id)
+    # The same endpoint under an id we never pinned: refused without TOFU consent, not pinned.
+    stranger = dataclasses.replace(instance, instance_id=instance.instance_id + "-other")
+    with pytest.raises(HostKeyUnknownError, match="Unknown host key") as unknown:
+        open_transport(stranger)
+    assert fingerprint(pinned) in str(unknown.value)
+    assert KnownHosts().lookup(stranger.instance_id) is None
+    # A store that pinned another key for this instance: refused with a clear message.
+    other_store = tmp_path / "known_hosts"
+    _, other_public = make_host_key()
+    KnownHosts(other_store).pin(instance.instance_id, other_public)
+    changed = dataclasses.replace(instance, known_hosts_path=other_store)
+    with pytest.raises(HostKeyChangedError) as caught:
+        open_transport(changed, tofu_consent=True)
+    message = str(caught.value)
+    assert instance.instance_id in message and "changed" in message and "\n" not in message
+    assert fingerprint(pinned) in message and fingerprint(other_public) in message
+    assert KnownHosts(other_store).lookup(instance.instance_id) == other_public
 
 
 def test_exec_interrupt(instance):
