@@ -91,6 +91,27 @@ def test_offers_browser_filters_sorts_and_pages(session, closing):
     browser.ui.flush()
     assert browser.matches and all("dallas-tx-1" in o.regions for o in browser.matches)
     browser.region.value = "any"
+    browser.provider.value = "tensordock"
+    browser.count.value = 2
+    browser.ui.flush()
+    assert browser.matches and all(o.provider == "tensordock" and o.gpu_count == 2
+                                   for o in browser.matches)
+    shown = browser.matches[0]  # every column of the row shows this offer
+    assert [c.value for c in browser.rows[0][6:]] == [
+        f"{shown.total_vram_gb:g} GB", f"{shown.vcpus:g}", f"{shown.memory:g} GB",
+        shown.interconnect_type or "-", "available"]
+    browser.provider.value = browser.count.value = "any"
+    browser.gpu.value = "cpu"  # CPU-only offers: the API's interconnect "None" reads "-"
+    browser.ui.flush()
+    assert browser.matches and browser.rows[0][9].value == "-"
+    browser.gpu.value = ""
+    available = len(browser.matches)
+    browser.unavailable.value = True
+    browser.ui.flush()
+    assert len(browser.matches) > available
+    assert {"unavailable", "maintenance"} & {c.cell(o) for o in browser.matches
+                                             for c in COLUMNS if c.title == "availability"}
+    browser.unavailable.value = False
     browser.ui.flush()
     browser.next.click()
     browser.ui.flush()

@@ -49,6 +49,12 @@ def _availability(o) -> str:
     return "available" if o.available else "unavailable"
 
 
+def _interconnect(o) -> str:
+    """The API says "None" (a string) for CPU-only offers: shown as "-" like other blanks."""
+    value = o.interconnect_type or ""
+    return "" if value.strip().lower() == "none" else value
+
+
 def _num(value: Any, unit: str = "") -> str:
     return f"{value:g}{unit}" if value else "-"
 
@@ -69,8 +75,7 @@ COLUMNS = [
     Column("vCPUs", "55px", lambda o: _num(o.vcpus), lambda o: o.vcpus or 0, descending_first=True),
     Column("memory", "70px", lambda o: _num(o.memory, " GB"), lambda o: o.memory or 0,
            descending_first=True),
-    Column("interconnect", "95px", lambda o: o.interconnect_type or "-",
-           lambda o: o.interconnect_type or ""),
+    Column("interconnect", "95px", lambda o: _interconnect(o) or "-", _interconnect),
     Column("availability", "95px", _availability, _availability),
 ]
 
