@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Annotated, Any
 
 from pydantic import (AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field,
@@ -169,6 +169,11 @@ class Offer(ApiModel):
             return list(self.clusters)
         return [self.region] if self.region else []
 
+    @cached_property
+    def region_keys(self) -> frozenset[str]:
+        """``regions`` lower-cased, for case-blind region filters (computed once per offer)."""
+        return _lower_set(tuple(self.clusters) if self.clusters else (self.region or "",))
+
     @property
     def total_vram_gb(self) -> float:
         return (self.gpu_memory or 0.0) * self.gpu_count
@@ -184,16 +189,29 @@ class Offer(ApiModel):
         Cluster: ``instanceType`` CLUSTER or ``extras.deployment_type`` cluster.  Bare metal is
         a dedicated offer whose GPU type or name carries the ``BAREMETAL`` marker.
         """
-        instance_type = (self.instance_type or "").upper()
-        deployment_type = str(self.extras.get("deployment_type") or "").lower()
-        if instance_type == "CLUSTER" or deployment_type == "cluster":
-            return "cluster"
-        names = " ".join(filter(None, (self.gpu_type, self.name, self.display_name)))
-        if "BAREMETAL" in _LETTERS_ONLY.sub("", names.upper()):
-            return "baremetal"
-        if instance_type == "SPOT":
-            return "spot"
-        return "dedicated"
+        return _offer_kind(self.instance_type, self.extras.get("deployment_type"), self.gpu_type,
+                           self.name, self.display_name)
+
+
+# A catalog repeats the same few names and region lists across thousands of offers; these
+# caches make the first filter over a fresh catalog nearly as cheap as the next ones.
+@lru_cache(maxsize=4096)
+def _offer_kind(instance_type: str | None, deployment_type: Any, gpu_type: str | None,
+                name: str | None, display_name: str | None) -> str:
+    instance_type = (instance_type or "").upper()
+    if instance_type == "CLUSTER" or str(deployment_type or "").lower() == "cluster":
+        return "cluster"
+    names = " ".join(filter(None, (gpu_type, name, display_name)))
+    if "BAREMETAL" in _LETTERS_ONLY.sub("", names.upper()):
+        return "baremetal"
+    if instance_type == "SPOT":
+        return "spot"
+    return "dedicated"
+
+
+@lru_cache(maxsize=4096)
+def _lower_set(regions: tuple[str, ...]) -> frozenset[str]:
+    return frozenset(r.lower() for r in regions if r)
 
 
 class GpuGroup(ApiModel):

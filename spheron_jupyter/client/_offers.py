@@ -204,8 +204,8 @@ def _filters(query: OfferQuery) -> list:
     if query.type is not None:
         checks.append(lambda o, kind=query.type: o.kind == kind)
     if query.region:
-        region = query.region.lower()
-        checks.append(lambda o: any(r.lower() == region for r in o.regions))
+        region = query.region.strip().lower()
+        checks.append(lambda o: region in o.region_keys)
     if query.provider:
         provider = normalize_provider(query.provider)
         checks.append(lambda o: normalize_provider(o.provider) == provider)
