@@ -152,6 +152,7 @@ def test_deploy_get_list_logs_events_update_close(protocol_shell, tmp_path):
 
     got = sh.ok(f"%spheron deployment get --lid {lid}").result
     assert f"127.0.0.1:{port} -> 8080 (TCP)" in repr(got) and "Matched" in repr(got)
+    assert "Not available yet" not in repr(got) and "Recent logs" not in repr(got)
     assert "<table>" in got._repr_html_()
     listed = repr(sh.ok("%spheron deployment list").result)
     assert re.search(rf"^{lid}\s+0x\w+\s+Matched", listed, re.M)
@@ -215,7 +216,15 @@ def test_a_crashing_service_shows_logs_and_events_then_one_line(protocol_shell):
     lid = int(re.search(r"lease (\d+) with provider", out.stdout).group(1))
     assert out.error.startswith(f"UsageError: Deployment {lid} is still not available after 4s")
     assert f"%spheron deployment close --lid {lid}" in out.error
+
+    # `get` of the lease explains the same way: replicas at 0, wait and recheck, logs and events.
+    got = protocol_shell.ok(f"%spheron deployment get --lid {lid}").result
+    text = repr(got)
+    assert "web 0/1 available" in text and "wait a few minutes and check again" in text
+    assert "cannot find model weights" in text and "BackOff" in text and "exit code 3" in text
+    assert "cannot find model weights" in got._repr_html_()
     protocol_shell.ok(f"%spheron deployment close --lid {lid}")
+    assert "Recent logs" not in repr(protocol_shell.ok(f"%spheron deployment get --lid {lid}").result)
 
 
 def test_fizz_startup_logs_and_a_node_that_stopped(protocol_shell):
@@ -239,6 +248,8 @@ def test_fizz_startup_logs_and_a_node_that_stopped(protocol_shell):
     assert eventually(lambda: not store.runtime_alive(lid))
     got = repr(sh.ok(f"%spheron deployment get --lid {lid}").result)
     assert "No response from host" in got and f"--lid {lid} --startup" in got
+    assert "[Fizz Node] Pulling container image: python:3.11-slim" in got  # the start-up logs, shown
+    assert got.count("No response from host") == 1
     sh.ok(f"%spheron deployment close --lid {lid}")
 
 

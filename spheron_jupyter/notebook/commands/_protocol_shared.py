@@ -16,7 +16,7 @@ from typing import Callable, Iterator
 
 from IPython.core.error import UsageError
 
-from ..display import KeyValues, StreamPrinter, Table, in_notebook
+from ..display import KeyValues, StreamPrinter, Table, Text, in_notebook
 
 # How many streamed lines may wait between the sphnctl reader and the cell; beyond this the
 # reader waits (and sphnctl with it), so a chatty log cannot grow the kernel's memory.
@@ -131,6 +131,29 @@ def details_display(details, lid: int):
              "ports": ", ".join(str(port) for port in s.ports) or "-",
              "host uri": s.host_uri or details.host_uri or ""} for s in details.services]
     return Stack(head, Table(rows, title="Services"))
+
+
+def troubleshooting_display(sphnctl, details, lid: int):
+    """Seed 000's advice, shown under `get` for a lease that is not available: replicas short ->
+    say so, wait and recheck, and here are the recent logs and events (pull or start failures);
+    a fizz node that does not answer -> its start-up logs. None when there is nothing to explain."""
+    from ...protocol.deployments import describe_replicas, troubleshoot
+    from ...protocol.sphnctl import SphnctlError
+
+    if details.available or not (details.no_response_from_host or details.services):
+        return None  # available, or a closed lease (no services to wait for)
+    parts = []
+    if not details.no_response_from_host:
+        parts.append(f"Not available yet ({describe_replicas(details)}): the provider may still be pulling "
+                     "the image and starting the containers; wait a few minutes and check again with "
+                     f"%spheron deployment get --lid {lid}; %spheron deployment logs --lid {lid} --follow "
+                     "keeps watching. Recent logs and events:")
+    try:
+        reports = troubleshoot(sphnctl, lid, details=details, log_tail=10, event_tail=10)
+    except SphnctlError as error:
+        reports, parts = [], parts + [f"(the logs and events could not be read: {error})"]
+    parts += [str(report) for report in reports if report.kind != "no-response"]  # the footer says it
+    return Text("\n".join(parts))
 
 
 def follow_into_cell(open_stream: Callable[[threading.Event], Iterator[str]]) -> None:

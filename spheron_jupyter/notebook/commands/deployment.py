@@ -15,11 +15,13 @@ from IPython.core.error import UsageError
 from ..display import KeyValues, StreamPrinter, Table, Text
 from ..parser import positive_int
 from ._protocol_shared import (
+    Stack,
     check_or_refuse,
     details_display,
     driver,
     follow_into_cell,
     read_icl_file,
+    troubleshooting_display,
 )
 
 DESCRIPTION = """Spheron Protocol deployments through sphnctl (SPHERON_SPHNCTL, else sphnctl on PATH):
@@ -96,7 +98,11 @@ def create(args):
 
 
 def get(args):
-    return details_display(driver().get(args.lid), args.lid)
+    sphnctl = driver()
+    details = sphnctl.get(args.lid)
+    shown = details_display(details, args.lid)
+    why = troubleshooting_display(sphnctl, details, args.lid)
+    return shown if why is None else Stack(shown, why)
 
 
 def list_(args):
