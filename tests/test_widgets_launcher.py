@@ -1,0 +1,49 @@
+"""The launcher's progress on an emulator whose instances take a while to boot: the click
+returns at once (the kernel stays free) and the widget shows deploying, then running, then
+SSH ready, each as it happens."""
+
+from __future__ import annotations
+
+import time
+
+from spheron_jupyter.session.core import Session
+from tests.test_widgets_panels import closing  # noqa: F401 (fixture)
+
+BOOT_SECONDS = 2.0
+
+
+def test_launch_click_returns_at_once_and_progress_shows_each_stage(emulator_factory, closing):
+    from spheron_jupyter.notebook.widgets.launcher import Launcher
+
+    emulator = emulator_factory(boot_seconds=f"{BOOT_SECONDS}s")
+    session = Session("local", url=emulator.url, api_key=emulator.api_key)
+    offer = session.offers(gpu="rtx-4090")[0]
+    launcher = Launcher(session, offer, lease="")
+    closing(launcher)
+    launcher.name.value = "slow-box"
+    assert launcher.wait_idle(60) and not launcher.confirm.disabled
+
+    stages, shown = [], []
+    own_stage = launcher._stage
+    launcher._stage = lambda stage, detail: (stages.append(stage), own_stage(stage, detail))
+    launcher.progress.observe(lambda change: shown.append(change.new), names="value")
+    started = time.monotonic()
+    launcher.confirm.click()
+    clicked = time.monotonic() - started
+    assert clicked < BOOT_SECONDS / 2, f"the click took {clicked:.2f} s: it waited for the launch"
+    launcher.ui.flush()
+    assert launcher.confirm.disabled and launcher.instance is None
+
+    assert launcher.wait_idle(120) and launcher.instance is not None, launcher.last_message
+    assert stages[0] == "creating" and stages[-1] == "ssh"
+    assert stages.index("deploying") < stages.index("running") < stages.index("ssh")
+
+    def done(value: str, stage: str) -> bool:
+        return f"spheron-stage-{stage}'>&#10003;" in value
+
+    # The instance was seen deploying (and not yet running) in the widget itself.
+    assert any(done(v, "deploying") and not done(v, "running") for v in shown), shown
+    assert all(done(shown[-1], s) for s in ("creating", "deploying", "running", "ssh"))
+    assert launcher.last_message[1] == "ok" and "slow-box" in launcher.last_message[0]
+    (view,) = session.instances()
+    assert view.name == "slow-box" and view.status == "running"
