@@ -268,3 +268,112 @@ def test_kubernetes_routes(emulator):
         client.kubernetes_versions("tensordock")
     with pytest.raises(NotFoundError):
         client.kubernetes_health("no-such-cluster")
+
+
+def one_line(err: BaseException, api_key: str) -> str:
+    text = str(err)
+    assert "\n" not in text and text.endswith(".") and api_key not in text, text
+    return text
+
+
+def test_every_documented_error_body_through_the_client(emulator_factory):
+    """Each error body of the emulator becomes its typed error, one sentence, nothing created."""
+    emu = emulator_factory(minimum_runtime="20m")
+    client = client_for(emu)
+    offer = cheapest(client, gpu="RTX 4090", type="dedicated")
+    good = offer_to_create_request(offer, ssh_public_key=TEST_PUBLIC_KEY)
+
+    # The client always sends the team; without it the service answers this documented 400.
+    body = good.model_copy(update={"name": "no-team"}).to_body()
+    with pytest.raises(InvalidRequestError) as no_team:
+        client._call("POST", "/api/deployments", body=body, what="a create without a team",
+                     retry=False)
+    assert "Team ID is required for authenticated deployments" in one_line(no_team.value, emu.api_key)
+    missing = CreateRequest(provider=offer.provider, offer_id=offer.offer_id,
+                            gpu_type=offer.gpu_type, gpu_count=offer.gpu_count,
+                            region=offer.regions[0], ssh_public_key=TEST_PUBLIC_KEY)
+    with pytest.raises(InvalidRequestError) as no_fields:
+        client.create_instance(missing)
+    assert "Missing required fields: operatingSystem, instanceType" in one_line(
+        no_fields.value, emu.api_key)
+    for field, value in (("gpu_count", offer.gpu_count + 3), ("region", "mars-1"),
+                         ("provider", "voltage-park")):
+        with pytest.raises(InvalidRequestError) as mixed:
+            client.create_instance(good.model_copy(update={field: value}))
+        assert f"does not match offer {offer.offer_id}" in one_line(mixed.value, emu.api_key)
+    assert emulator_state(emu)["instancesTotal"] == 0
+
+    created = client.create_instance(good)
+    with pytest.raises(MinimumRuntimeError) as early:
+        client.terminate(created.id)
+    assert early.value.minutes_remaining in (19, 20) and early.value.minimum_runtime == 20
+    one_line(early.value, emu.api_key)
+    admin_post(emu, f"/_emulator/instances/{created.id}/reclaim", {})
+    with pytest.raises(AlreadyTerminatedError) as gone:
+        client.terminate(created.id)
+    assert gone.value.current_status == "terminated-provider"
+    for err in (gone.value, pytest.raises(NotFoundError, client.get_instance, "nope").value):
+        one_line(err, emu.api_key)
+
+
+def test_bad_input_is_one_clear_error_and_creates_nothing(emulator):
+    client = client_for(emulator)
+    before = emulator_state(emulator)["instancesTotal"]
+    with pytest.raises(UnknownGpuError) as unknown:
+        client.find_offers(gpu="quantum-9000")
+    assert "'quantum-9000'" in one_line(unknown.value, emulator.api_key)
+    # A known GPU with nothing under the price is an empty choice, not an error; the caller
+    # (session.plan_launch) turns it into its one line, tested in test_magic_bad_input.py.
+    assert client.find_offers(gpu="H100", max_price=0.01) == []
+    with pytest.raises(OfferError) as negative:
+        client.find_offers(gpu="H100", count=-1)
+    assert "GPU count" in one_line(negative.value, emulator.api_key)
+    wrong_key = "sai_pk_wrong_" + "z" * 30
+    wrong = SpheronClient(emulator.url, wrong_key, clock=FakeClock(), team_id="team_x")
+    offer = cheapest(client, gpu="RTX 4090")
+    with pytest.raises(AuthenticationError) as refused:
+        wrong.create_instance(offer_to_create_request(offer, ssh_public_key=TEST_PUBLIC_KEY))
+    assert refused.value.status == 401
+    one_line(refused.value, wrong_key)
+    assert emulator_state(emulator)["instancesTotal"] == before
+
+
+def test_offer_listing_survives_429_and_5xx(emulator_factory):
+    emu = emulator_factory(faults="429=4s@/api/gpu-offers*1")
+    clock = FakeClock()
+    client = client_for(emu, clock=clock)
+    assert client.find_offers(gpu="H100")
+    assert len(clock.sleeps) == 1 and clock.sleeps[0] >= 4  # retryAfter is the floor
+    admin_post(emu, "/_emulator/faults", {"spec": "503@GET /api/gpu-offers*2"})
+    assert len(client.gpu_offers()) >= 20
+    assert len(clock.sleeps) == 3
+    assert all(f["remaining"] == 0 for f in emulator_state(emu)["faults"])
+
+
+def test_retry_after_is_really_waited_for(emulator_factory):
+    """The real clock: the second request leaves no sooner than retryAfter after the first."""
+    emu = emulator_factory(faults="429=1s@/api/providers*1")
+    client = SpheronClient(emu.url, emu.api_key, timeout=10.0)
+    started = time.monotonic()
+    assert len(client.providers()) >= 6
+    assert time.monotonic() - started >= 1.0
+
+
+def test_a_slow_answer_times_out_and_the_get_is_retried(emulator_factory):
+    emu = emulator_factory(faults="slow=3s@GET /api/teams*1")
+    clock = FakeClock()
+    client = SpheronClient(emu.url, emu.api_key, timeout=0.5, clock=clock)
+    started = time.monotonic()
+    assert {t.name for t in client.teams()} == {"Personal", "Research Lab"}
+    assert time.monotonic() - started < 3.0  # it did not wait for the slow answer
+    assert len(clock.sleeps) == 1
+
+
+def test_kubernetes_health_of_a_cluster(emulator):
+    client = client_for(emulator)
+    cluster = client.find_offers(type="cluster")[0]
+    request = offer_to_create_request(cluster, ssh_public_key=TEST_PUBLIC_KEY).model_copy(
+        update={"kubernetes_addon": {"version": "1.31.1"}})
+    created = client.create_instance(request)
+    wait_until(lambda: client.kubernetes_health(created.id).get("status") == "healthy")
+    assert client.kubernetes_health(created.id)["version"] == "1.31.1"
