@@ -99,6 +99,8 @@ def test_follow_stop_tail_and_full_download(booted):
     viewer = LogViewer(session, view.id, tail=3)
     try:
         wait_for(lambda: len(viewer.lines) >= 3, what="the tail")
+        full = [line.rstrip("\n") for line in session.logs(view.id)]
+        assert len(full) > 3 and [t for t, _ in viewer.lines] == full[-3:]  # tail 3: 3 lines
         log_path = []
         session.exec(view.id, "echo $SPHERON_STARTUP_LOG",
                      lambda stream, text: log_path.append(text.strip()))
