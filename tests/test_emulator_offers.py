@@ -50,6 +50,15 @@ def test_paging_reaches_every_offer_exactly_once(emulator_client):
     assert len({o["offerId"] for o in offers}) == len(offers)
 
 
+def test_catalog_is_the_same_in_every_process(emulator_client):
+    """The emulator process serves exactly what this process generates: same ids, same prices."""
+    served = {o["offerId"]: (o["gpuType"], o["price"], o["available"], o["clusters"])
+              for o in all_offers(emulator_client)}
+    here = {o["offerId"]: (o["gpuType"], o["price"], o["available"], o["clusters"])
+            for o in generate_offers()}
+    assert served == here
+
+
 def test_catalog_size_and_coverage(emulator_client):
     offers = all_offers(emulator_client)
     assert len(offers) >= 200

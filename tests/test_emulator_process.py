@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import socket
 import stat
 import subprocess
 import sys
+from datetime import datetime
 
 import httpx
+import pytest
 
 from spheron_jupyter.emulator.process import find_running
+from tests.fixtures.emulator import create_body, pick_offer, wait_for_status
 
 
 def test_fixture_serves_real_http_with_its_key(emulator, emulator_headers):
@@ -41,16 +45,36 @@ def test_find_running_ignores_a_stale_info_file(tmp_path):
 
 
 def test_cli_prints_exactly_two_ready_lines_and_stops_on_sigterm(tmp_path):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
     proc = subprocess.Popen(
-        [sys.executable, "-m", "spheron_jupyter", "emulator", "--state", str(tmp_path),
-         "--boot-seconds", "0.5s", "--minimum-runtime", "1m"],
+        [sys.executable, "-m", "spheron_jupyter", "emulator", "--host", "127.0.0.1",
+         "--port", str(port), "--state", str(tmp_path), "--boot-seconds", "0.5s",
+         "--minimum-runtime", "1m", "--runtime", "noop"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         first, second = proc.stdout.readline(), proc.stdout.readline()
-        assert first.startswith("Spheron emulator at http://127.0.0.1:")
+        assert first == f"Spheron emulator at http://127.0.0.1:{port}\n"
         assert second.startswith("API key: sai_pk_emu_")
         url = first.split(" at ", 1)[1].strip()
         assert httpx.get(url + "/api/providers").status_code == 200
+        key = second.split(": ", 1)[1].strip()
+        headers = {"Authorization": f"Bearer {key}"}
+        team = next(t["teamId"] for t in httpx.get(url + "/api/balance", headers=headers)
+                    .json()["teams"] if t["isCurrentTeam"])
+        with httpx.Client(base_url=url, headers=headers) as client:
+            offer = pick_offer(client, provider="spheron-ai")
+            created = client.post("/api/deployments", json=create_body(offer, team)).json()
+            assert created["status"] == "deploying"
+            running = wait_for_status(client, created["id"], "running", timeout=5)
+        # --boot-seconds 0.5s: running half a second after the create, not before.
+        booted = (datetime.fromisoformat(running["startedAt"].replace("Z", "+00:00"))
+                  - datetime.fromisoformat(created["createdAt"].replace("Z", "+00:00")))
+        assert booted.total_seconds() == pytest.approx(0.5, abs=0.01)
+        check = httpx.get(f"{url}/api/deployments/{created['id']}/can-terminate",
+                          headers=headers).json()
+        assert check["minimumRuntime"] == 1  # --minimum-runtime 1m
     finally:
         proc.terminate()
         out, err = proc.communicate(timeout=20)
@@ -79,12 +103,14 @@ def test_bad_options_are_one_clear_line(tmp_path):
         assert "Traceback" not in result.stderr
 
 
-def test_help_documents_the_fault_grammar():
+def test_help_documents_every_option_and_the_fault_grammar():
     result = subprocess.run([sys.executable, "-m", "spheron_jupyter", "emulator", "--help"],
                             capture_output=True, text=True, timeout=30)
-    assert result.returncode == 0
-    for word in ("--faults", "lose-create", "reclaim-spot", "429", "/_emulator/faults"):
-        assert word in result.stdout
+    assert result.returncode == 0 and result.stderr == ""
+    for word in ("--host", "--port", "--state", "--boot-seconds", "--minimum-runtime",
+                 "--faults", "default 20m", "lose-create", "reclaim-spot", "429", "slow=",
+                 "drop", "/_emulator/faults", "/_emulator/teams/ID/credit"):
+        assert word in result.stdout, word
 
 
 def test_a_second_emulator_on_the_same_state_is_refused(emulator):

@@ -142,3 +142,19 @@ def test_pricing_and_regions(emulator_client):
         ("data-crunch", "FIN-03")}
     assert {r["provider"]: r["maxSizeGb"] for r in regions} == {"voltage-park": 64_000,
                                                                 "data-crunch": 10_000}
+
+
+def test_volumes_belong_to_their_team(emulator_client, team_id):
+    lab = next(t["teamId"] for t in emulator_client.get("/api/balance").json()["teams"]
+               if not t["isCurrentTeam"])
+    mine = make_volume(emulator_client, "data-crunch", "FIN-01", name="mine")
+    theirs = emulator_client.post("/api/volumes", json={
+        "name": "theirs", "provider": "data-crunch", "region": "FIN-01", "sizeInGb": 10,
+        "teamId": lab}).json()
+    assert theirs["teamId"] == lab and mine["teamId"] == team_id
+    assert [v["id"] for v in emulator_client.get("/api/volumes").json()["volumes"]] == [mine["id"]]
+    in_lab = emulator_client.get("/api/volumes", params={"teamId": lab}).json()["volumes"]
+    assert [v["id"] for v in in_lab] == [theirs["id"]]
+    vm = launch(emulator_client, team_id, "data-crunch", "FIN-01")
+    crossed = attach(emulator_client, theirs, vm)
+    assert crossed.status_code == 400 and "different teams" in crossed.json()["message"]
