@@ -1,6 +1,8 @@
 """The emulated sphnctl's own rules and edges, through the driver (see test_protocol_e2e.py)."""
 
 import json
+import os
+import re
 import urllib.request
 
 import pytest
@@ -8,6 +10,7 @@ import yaml
 
 from spheron_jupyter.emulator.protocol_state import ProtocolStore
 from spheron_jupyter.protocol.deployments import wait_until_available
+from spheron_jupyter.protocol.parsers import EventStreamDecoder
 from spheron_jupyter.protocol.sphnctl import SphnctlCommandError
 from tests.test_protocol_e2e import driver, eventually, icl, write  # noqa: F401 (fixture)
 
@@ -122,3 +125,62 @@ def test_fizz_update_replaces_the_pod_and_keeps_lease_and_port(driver, tmp_path)
     assert [row.lid for row in driver.list()] == [lid]
     assert any("Starting container web-" in line.text for line in driver.logs(lid, startup=True))
     driver.close(lid)
+
+
+def processes_in(directory) -> list[int]:
+    """Processes whose working directory is inside `directory` (the runtime and every pod, with
+    anything a pod started), read from /proc."""
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                cwd = os.readlink(f"/proc/{entry}/cwd")
+            except OSError:
+                continue
+            if cwd == str(directory) or cwd.startswith(f"{directory}/"):
+                found.append(int(entry))
+    return found
+
+
+def test_raw_outputs_follow_the_documented_formats(driver, tmp_path):
+    """What the emulated sphnctl prints, read without the (tolerant) parsers: the formats of
+    spheron-protocol.md's sphnctl table."""
+    created = driver.run("deployment", "create", str(write(tmp_path, "web.yml", icl()))).stdout
+    lid = int(re.search(r"^Lid: (\d+)$", created, re.M).group(1))
+    assert re.search(r"^Provider: 0x[0-9a-fA-F]{40}$", created, re.M)
+    assert re.search(r"^Agreed price per hour: 3 uSPON$", created, re.M)
+    wait_until_available(driver, lid, interval=0.2, timeout=30)
+
+    got = driver.run("deployment", "get", "--lid", str(lid)).stdout
+    for pattern in (r"Status: Matched", r"Price per hour: 3 uSPON", r"Start time: \S+",
+                    r"Remaining time: (\d+(h|min|s) ?)+", r"Ports:", r"- 127\.0\.0\.1:\d+ -> 8080 \(TCP\)", r"Replicas: 1/1 available, 1 ready",
+                    r"Host URI: \S+", r"Region: us-west"):
+        assert re.search(rf"^\s*{pattern}$", got, re.M), (pattern, got)
+    listed = driver.run("deployment", "list").stdout.splitlines()
+    assert listed[0].split() == ["ID", "Provider", "State", "StartTime"]
+    assert listed[1].split()[:3] == [str(lid), listed[1].split()[1], "Matched"]
+
+    logs = driver.run("deployment", "logs", "--lid", str(lid), "--service", "web").stdout.splitlines()
+    prefix = re.compile(rf"^\[0x[0-9a-fA-F]{{40}}/{lid}/1/1/0x[0-9a-fA-F]{{40}}\]\[web-\w+-\w+\] ")
+    assert logs and all(prefix.match(line) for line in logs), logs
+
+    decoder = EventStreamDecoder()
+    events = decoder.feed(driver.run("deployment", "events", "--lid", str(lid)).stdout) + decoder.close()
+    raw = [event.raw for event in events]
+    assert raw and not decoder.noise
+    for obj in raw:
+        assert set(obj) == {"type", "reportingController", "reportingInstance", "reason", "note", "object", "lease_id"}
+        assert set(obj["object"]) == {"kind", "namespace", "name"}
+        assert set(obj["lease_id"]) == {"owner", "dseq", "gseq", "oseq", "provider"}
+        assert str(obj["lease_id"]["dseq"]) == str(lid)
+    assert {"Scheduled", "Pulled", "Created", "Started"} <= {obj["reason"] for obj in raw}
+
+    directory = ProtocolStore().deployment_dir(lid)
+    first_pods = processes_in(directory)
+    assert len(first_pods) == 2  # the runtime and the pod
+    driver.update(lid, write(tmp_path, "web2.yml", icl(greeting="bonjour")))
+    wait_until_available(driver, lid, interval=0.2, timeout=30)
+    closed = driver.run("deployment", "close", "--lid", str(lid)).stdout
+    assert re.search(r"^Close request sent to provider: 0x[0-9a-f]+$", closed, re.M)
+    # Nothing of the lease runs any more: not the runtime, the pod the update replaced, or the new one.
+    assert eventually(lambda: not processes_in(directory), timeout=10)
