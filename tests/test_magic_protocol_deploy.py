@@ -9,6 +9,7 @@ stops anything left and checks that no runtime, pod or sphnctl process survives.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -267,3 +268,22 @@ def test_interrupting_the_wait_keeps_the_lease_and_says_how_to_close_it(protocol
     assert f"interrupted: deployment {lid} exists and keeps running" in out.stdout
     assert f"close --lid {lid}" in out.stdout and "Traceback" not in out.text
     protocol_shell.ok(f"%spheron deployment close --lid {lid}")
+
+
+def test_create_from_a_file_then_follow_json_logs(protocol_shell, tmp_path):
+    sh = protocol_shell
+    path = tmp_path / "web.yml"
+    path.write_text(icl())
+    text = repr(sh.ok(f"%spheron deployment create {path}").result)
+    lid = int(re.search(r"^lease id\s+(\d+)$", text, re.M).group(1))
+    assert text.startswith(f"Created deployment {lid}") and "agreed price per hour  3 uSPON" in text
+    assert f"%spheron deployment get --lid {lid}" in text
+    assert eventually(lambda: "1/1" in repr(sh.ok(f"%spheron deployment get --lid {lid}").result))
+
+    interrupt_when(sphnctl_children)
+    out = sh.ok(f"%spheron deployment logs --lid {lid} --follow -o json --service web")
+    objects = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
+    assert objects and all(obj["service"] == "web" and obj["lease_id"]["dseq"] == str(lid) for obj in objects)
+    assert "greeting is hello" in objects[0]["message"]
+    assert out.stdout.rstrip().endswith("[stopped]") and "Traceback" not in out.text
+    sh.ok(f"%spheron deployment close --lid {lid}")
