@@ -43,6 +43,7 @@ def test_errors_are_one_line_and_rules_of_the_cli(driver, tmp_path):
         (icl().replace("us-west", "eu-east"), "the region cannot change (us-west -> eu-east)"),
         (icl().replace("uSPON", "USDT"), "the payment token cannot change (uSPON -> USDT)"),
         (icl().replace("provider", "fizz"), "the mode cannot change (provider -> fizz)"),
+        (icl().replace("community", "secured"), "the tier cannot change"),
     ):
         with pytest.raises(SphnctlCommandError) as error:
             driver.update(lid, write(tmp_path, "changed.yml", change))
@@ -65,10 +66,14 @@ def test_forwarded_ports_listen_on_loopback_only(driver, tmp_path):
 def test_update_can_scale_and_keeps_the_port(driver, tmp_path):
     lid = driver.create(write(tmp_path, "web.yml", icl())).lid
     before = wait_until_available(driver, lid, interval=0.2, timeout=30).service("web")
-    driver.update(lid, write(tmp_path, "two.yml", icl(count=2)))
+    bigger = icl(count=2).replace("512Mi", "1Gi").replace("units: 1", "units: 2")
+    driver.update(lid, write(tmp_path, "two.yml", bigger))
     after = wait_until_available(driver, lid, interval=0.2, timeout=30).service("web")
     assert (after.available, after.total) == (2, 2)
     assert after.ports == before.ports
+    (service,) = ProtocolStore().load(lid)["services"]
+    assert (service["resources"]["cpu"], service["resources"]["memory"]) == ("2", "1Gi")  # resources changed
+    assert [row.lid for row in driver.list()] == [lid]  # on the same lease
     driver.close(lid)
 
 
