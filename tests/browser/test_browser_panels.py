@@ -139,6 +139,10 @@ def test_offers_launch_dashboard_logs_terminate(home_emulator, jupyterlab, page)
     board = page.locator(".spheron-dashboard")
     row = board.locator(".spheron-dashboard-table .widget-hbox").filter(has_text="browser-box")
     row.locator(".spheron-status-running").wait_for()
+    cells = page.locator(".jp-Notebook .jp-CodeCell")
+    button = row.locator(".spheron-action-terminate").bounding_box()
+    area = cells.nth(2).locator(".jp-OutputArea").bounding_box()
+    assert button["x"] + button["width"] <= area["x"] + area["width"] + 1, "terminate is clipped"
     board.scroll_into_view_if_needed()
     shot(page, "4-dashboard-running")
     row.locator(".spheron-action-logs").click()
@@ -165,8 +169,13 @@ def test_offers_launch_dashboard_logs_terminate(home_emulator, jupyterlab, page)
         time.sleep(0.5)
     assert view.name == "browser-box" and view.status == "terminated"
 
-    # Each panel's updates stayed in its own cell's output.
-    cells = page.locator(".jp-Notebook .jp-CodeCell")
+    # Each panel's updates stayed in its own widgets: the launch, the log reader and the
+    # terminate ran in threads while the dashboard's cell was the most recent one, where a
+    # stray print or warning from them would have landed (ipykernel 7) as another output.
+    for index in (1, 2):
+        assert cells.nth(index).locator(".jp-OutputArea-child").count() == 1, index
+    stderr = page.locator(".jp-OutputArea-output[data-mime-type='application/vnd.jupyter.stderr']")
+    assert stderr.count() == 0, stderr.all_inner_texts()
     assert cells.nth(1).locator(".spheron-dashboard").count() == 0
     assert cells.nth(2).locator(".spheron-launcher").count() == 0
     assert "Traceback" not in page.locator(".jp-Notebook").inner_text()
