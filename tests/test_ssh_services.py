@@ -25,6 +25,7 @@ from spheron_jupyter.ssh.services import (
     stop_service,
 )
 from spheron_jupyter.ssh.tunnel import TunnelAgentClient
+from spheron_jupyter.ssh.tunnel_common import agent_log_path
 from tests.test_ssh_tunnel_helpers import (
     agent_gone,
     echo_once,
@@ -112,6 +113,16 @@ def test_jupyter_through_the_tunnel_needs_its_token_which_stays_secret(
                      remote_root=remote_root)
     assert agent.list() == []
     assert port_is_free(info.remote_port)
+    # The tunnel agent's own log (every request, the ssh master's complaints) holds neither
+    # the token nor the private key.
+    agent_log = "".join(path.read_text(errors="replace") for path in
+                        (agent_log_path(), agent_log_path().with_suffix(".log.1"))
+                        if path.exists())
+    assert "opened" in agent_log, "the agent log is empty: the check would prove nothing"
+    key_lines = [line for line in sshd.client_key_path.read_text().splitlines()
+                 if line and "PRIVATE KEY" not in line]
+    assert token not in agent_log
+    assert not any(line in agent_log for line in key_lines)
 
 
 def test_tensorboard_for_a_logdir_is_tunnelled_and_reused(
