@@ -127,3 +127,36 @@ def test_an_unconfirmed_launch_can_be_forgotten(session):
     result = session.terminate("lost-one")
     assert "forgot the unconfirmed launch" in result.message
     assert session.ledger.instances() == []
+
+
+def test_the_managed_emulator_comes_back_on_its_url_and_the_warning_follows_it(monkeypatch):
+    from spheron_jupyter.emulator.process import find_running
+    from spheron_jupyter.notebook.extension import still_billing_line
+    from spheron_jupyter.session.backends import emulator_state_dir
+
+    monkeypatch.setenv("SPHERON_EMULATOR_BOOT_SECONDS", "0.3")
+    monkeypatch.setenv("SPHERON_EMULATOR_MINIMUM_RUNTIME", "3s")
+    first = Session("local")
+    try:
+        first.launch(first.plan_launch(gpu="rtx-4090", name="persistent"), wait=False)
+        assert "persistent" in still_billing_line()
+        find_running(emulator_state_dir()).stop()
+        assert still_billing_line() is None  # an emulator that is not running bills nothing
+        second = Session("local")  # starts it again, on the same port: same URL, same rows
+        assert second.api_url == first.api_url and "started" in second.note
+        assert "persistent" in still_billing_line()
+        assert [v.name for v in second.instances()] == ["persistent"]
+    finally:
+        running = find_running(emulator_state_dir())
+        if running is not None:
+            running.stop()
+
+
+def test_launch_waits_for_the_startup_script_and_reports_a_failure(session):
+    stages = []
+    session.launch(session.plan_launch(gpu="rtx-4090", name="broken-boot",
+                                       startup="echo about to fail\nexit 3"),
+                   progress=lambda stage, detail: stages.append(detail))
+    assert "startup script running" in stages[-2]
+    assert "ended with status" in stages[-1] and "logs broken-boot --startup" in stages[-1]
+    assert any("about to fail" in line for line in session.logs("broken-boot"))

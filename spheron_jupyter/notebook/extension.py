@@ -33,6 +33,27 @@ def unload_ipython_extension(ipython) -> None:
     links.shutdown()
 
 
+def _may_bill(record) -> bool:
+    """False for instances of our managed emulator when it does not serve them any more.
+
+    Those bill nothing, not even pretend money, and the emulator's next start may use another
+    URL. Files and a pid check only: %load_ext makes no request.
+    """
+    state = (record.extra or {}).get("emulator_state")
+    if record.backend != "local" or not state:
+        return True
+    import json
+    import os
+    from pathlib import Path
+
+    try:
+        info = json.loads((Path(state) / "emulator.json").read_text())
+        os.kill(int(info["pid"]), 0)
+    except (OSError, ValueError, KeyError, TypeError):
+        return False
+    return str(info.get("url", "")).rstrip("/") == record.api_url.rstrip("/")
+
+
 def current_session():
     """The Session the ``%spheron`` magic of this kernel uses (for Python cells next to it)."""
     if _magics is None:
@@ -48,6 +69,7 @@ def still_billing_line() -> str | None:
         active = still_billing()
     except Exception:  # a broken ledger must not break loading the extension
         return None
+    active = [r for r in active if _may_bill(r)]
     if not active:
         return None
     rate = sum(r.hourly_rate or 0.0 for r in active)

@@ -11,6 +11,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from .errors import SessionError
 
@@ -27,6 +28,7 @@ class Connection:
     api_key: Any  # config.credentials.ApiKey: masked when printed
     key_source: str  # masked, for whoami: never the key itself
     note: str | None = None  # one line worth telling the user (e.g. why local was chosen)
+    emulator_state: str | None = None  # our own managed emulator's state dir, when it is that
 
     def __repr__(self) -> str:  # the key must never reach a repr
         return f"Connection(backend={self.backend!r}, url={self.url!r}, key_source={self.key_source!r})"
@@ -50,7 +52,8 @@ def connect_local(url: str | None = None, api_key: str | None = None,
     running = process.find_running(state)
     if running is not None and (url is None or running.url.rstrip("/") == url.rstrip("/")):
         key = wrap_key(running.api_key, "emulator")
-        return Connection("local", running.url.rstrip("/"), key, key.describe())
+        return Connection("local", running.url.rstrip("/"), key, key.describe(),
+                          emulator_state=str(state))
     if url:
         raise SessionError(f"no embedded emulator of yours answers at {url}: run %spheron use local")
     options = {
@@ -58,12 +61,34 @@ def connect_local(url: str | None = None, api_key: str | None = None,
         "minimum_runtime": os.environ.get(ENV_MINIMUM_RUNTIME, "20m"),
     }
     options.update(emulator_options or {})
-    emu = process.start_emulator(state, **options)
+    emu = _start_on_the_same_port(process, state, options)
     key = wrap_key(emu.api_key, "emulator")
     return Connection(
         "local", emu.url.rstrip("/"), key, key.describe(),
         note=f"started the embedded emulator at {emu.url} (state in {state})",
+        emulator_state=str(state),
     )
+
+
+def _start_on_the_same_port(process, state: Path, options: dict[str, Any]):
+    """Start the emulator where it ran last time, so its URL (the ledger's key) stays the same.
+
+    The emulator keeps its instances across restarts; with the same URL, the ledger's rows
+    for them reconcile again instead of being orphaned under an old random port.
+    """
+    port_file = state.parent / "emulator-port"
+    try:
+        last = int(port_file.read_text().strip())
+    except (OSError, ValueError):
+        last = 0
+    if last and "port" not in options:
+        try:
+            return process.start_emulator(state, port=last, **options)
+        except Exception:  # the port was taken meanwhile: any free one will do
+            pass
+    emu = process.start_emulator(state, **options)
+    port_file.write_text(f"{urlsplit(emu.url).port}\n")
+    return emu
 
 
 def connect_cloud(url: str | None = None, api_key: str | None = None) -> Connection:

@@ -175,8 +175,13 @@ class Session(LaunchMixin, ReachMixin, ResourcesMixin):
             hourly_rate=view.hourly_rate,
             terminated_at=view.stopped_at if not view.active else None,
             extra={"gpu": view.gpu, "gpu_count": view.gpu_count, "provider": view.provider,
-                   "region": view.region},
+                   "region": view.region, **self._emulator_extra()},
         ))
+
+    def _emulator_extra(self) -> dict[str, str]:
+        """Rows of our managed emulator name its state dir, so %load_ext can tell if it runs."""
+        state = self._conn.emulator_state
+        return {"emulator_state": state} if state else {}
 
     def resolve(self, ref: str) -> InstanceView:
         """An instance by API id, name, or a unique prefix of either (active ones first)."""

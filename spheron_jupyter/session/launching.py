@@ -109,6 +109,7 @@ class LaunchMixin:
             self.api_url, placeholder, self.backend, name=plan.name, status="creating",
             notebook=self.notebook, created_at=time.time(), hourly_rate=plan.hourly_rate,
             lease_seconds=plan.lease_seconds, offer=plan.offer_id,
+            extra=self._emulator_extra(),
         ))
         say("creating", f"creating {plan.name} ({plan.offer_id}, ${plan.hourly_rate:.2f}/h)")
         try:
@@ -146,6 +147,16 @@ class LaunchMixin:
         how = "pinned via cloud-init" if pin is not None else "trusted on first use"
         self.ledger.add_event(self.api_url, inst_id, "ssh-ready", f"host key {fingerprint} ({how})")
         say("ssh", f"SSH ready; host key {fingerprint} ({how})")
+        if plan.startup:
+            # SSH answers before cloud-init's runcmd ends: wait, so the script's effects exist.
+            say("startup", "startup script running (%spheron logs ID --startup shows it)")
+            status = sshbridge.wait_startup(sshbridge.target_for(view))
+            self.ledger.add_event(self.api_url, inst_id, "startup-finished", f"cloud-init: {status}")
+            if status in ("done", "unknown"):
+                say("startup", f"startup script finished ({status})")
+            else:
+                say("startup", f"startup script ended with status {status!r}: "
+                               f"%spheron logs {plan.name} --startup shows why")
         return view
 
     def _find_by_name(self, name: str) -> Any:

@@ -104,6 +104,26 @@ def wait_ssh_ready(session: Any, view: Any, *, pinned: bool, timeout: float = 18
             time.sleep(min(2.0, session.poll_interval))
 
 
+def wait_startup(target: Any, *, timeout: float = 3600.0) -> str:
+    """Wait for cloud-init (and so the startup script) to finish; returns its status word.
+
+    ``cloud-init status --wait`` exists on Ubuntu images and on the emulator's instances;
+    where it does not, "unknown" (the launch goes on: the script's log still tells).
+    """
+    remote = _ssh("remote")
+    conn = _ssh("connection").Connection.open(target, tofu_consent=False, timeout=15.0)
+    try:
+        result = remote.capture(conn, "cloud-init status --wait 2>/dev/null || true",
+                                timeout=timeout)
+    finally:
+        conn.close()
+    text = result.stdout.decode("utf-8", "replace")
+    for line in text.splitlines():
+        if line.strip().startswith("status:"):
+            return line.split(":", 1)[1].strip() or "unknown"
+    return "unknown"
+
+
 # -- tunnels and services --------------------------------------------------------------------
 def tunnel_client() -> Any:
     return _ssh("tunnel").TunnelAgentClient()
