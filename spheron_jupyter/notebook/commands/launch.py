@@ -17,6 +17,9 @@ never below the provider's minimum runtime), and refuses a launch over your budg
 (settings: budget_per_launch_usd) unless --yes. With --lease the instance is terminated when
 the lease ends, even if this kernel is gone by then.
 
+Progress: deploying -> running -> SSH ready (host key pinned through cloud-init, or trusted
+on first use with its fingerprint shown) -> startup script finished, when there is one.
+
 As a cell magic (%%spheron launch) the body is YAML with the same keys, plus `startup:` with a
 shell script run at boot (offers with cloud-init only):
 
