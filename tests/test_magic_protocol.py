@@ -196,4 +196,10 @@ def test_missing_sphnctl_is_the_one_line_install_hint(shell, monkeypatch, tmp_pa
     monkeypatch.setenv("SPHERON_SPHNCTL", str(tmp_path / "sphnctl"))
     line = shell.usage_error("%spheron deployment list")
     assert "SPHERON_SPHNCTL=" in line and "was not found" in line
+    broken = tmp_path / "broken-sphnctl"
+    broken.write_bytes(b"\x00\x01 not a program")
+    broken.chmod(0o755)
+    monkeypatch.setenv("SPHERON_SPHNCTL", str(broken))
+    line = shell.usage_error("%spheron deployment list")
+    assert line.startswith("sphnctl could not be started") and "curl -sL1 https://sphnctl.sh | bash" in line
     assert not (Path(os.environ["SPHERON_JUPYTER_HOME"]) / "state" / "icl").exists()  # nothing written

@@ -115,6 +115,20 @@ def test_a_configured_but_missing_command_says_which(monkeypatch):
         find_sphnctl()
 
 
+def test_a_program_that_cannot_be_run_is_the_one_line_hint(tmp_path, monkeypatch):
+    broken = tmp_path / "sphnctl"
+    broken.write_bytes(b"\x00\x01 not a program")
+    broken.chmod(0o755)
+    monkeypatch.setenv("SPHERON_SPHNCTL", str(broken))
+    driver = Sphnctl()
+    for attempt in (driver.list, lambda: list(driver.stream("deployment", "logs", "--lid", "1"))):
+        with pytest.raises(SphnctlNotFoundError) as error:
+            attempt()
+        message = str(error.value)
+        assert "\n" not in message and message.startswith(f"sphnctl could not be started ({broken}: ")
+        assert "curl -sL1 https://sphnctl.sh | bash" in message
+
+
 def test_multi_word_command_is_split_with_shlex(monkeypatch):
     monkeypatch.setenv("SPHERON_SPHNCTL", f"{sys.executable} -m 'spheron_jupyter' sphnctl")
     assert find_sphnctl() == [sys.executable, "-m", "spheron_jupyter", "sphnctl"]

@@ -99,6 +99,17 @@ def _one_line_error(argv: Sequence[str], returncode: int, stdout: str, stderr: s
     return f"sphnctl {command} failed: {detail}"
 
 
+def _start(argv: list[str], env: Mapping[str, str] | None, **streams) -> subprocess.Popen:
+    """Start sphnctl in its own process group; a program that cannot be run (not executable, a
+    broken file, removed since it was found) is the one-line hint, not an OSError."""
+    try:
+        return subprocess.Popen(argv, stdin=subprocess.DEVNULL, text=True, encoding="utf-8", errors="replace",
+                                start_new_session=True, env=None if env is None else dict(env), **streams)
+    except OSError as error:
+        raise SphnctlNotFoundError(f"sphnctl could not be started ({argv[0]}: {error.strerror or error}): "
+                                   f"{_HOW_TO_GET_IT}") from None
+
+
 def _kill_group(process: subprocess.Popen, grace: float = 2.0) -> None:
     if process.poll() is not None:
         return
@@ -128,11 +139,11 @@ class LineStream:
         self.cancel = cancel or threading.Event()
         self._stderr = tempfile.TemporaryFile(mode="w+")
         self._prefix_len = prefix_len
-        self.process = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=self._stderr, stdin=subprocess.DEVNULL, text=True,
-            encoding="utf-8", errors="replace", bufsize=1, start_new_session=True,
-            env=None if env is None else dict(env),
-        )
+        try:
+            self.process = _start(argv, env, stdout=subprocess.PIPE, stderr=self._stderr, bufsize=1)
+        except SphnctlError:
+            self._stderr.close()
+            raise
         # Bounded: a chatty log waits in the pipe (and then in sphnctl) instead of in our memory.
         self._lines: Queue[str | None] = Queue(maxsize=MAX_QUEUED_LINES)
         self._closed = threading.Event()
@@ -219,11 +230,7 @@ class Sphnctl:
     def run(self, *args: str, timeout: float | None = None, check: bool = True) -> CommandResult:
         argv = [*self.prefix, *args]
         limit = self.timeout if timeout is None else timeout
-        process = subprocess.Popen(
-            argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
-            encoding="utf-8", errors="replace", start_new_session=True,
-            env=None if self.env is None else dict(self.env),
-        )
+        process = _start(argv, self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         try:
             stdout, stderr = process.communicate(timeout=limit)
         except subprocess.TimeoutExpired:
