@@ -47,3 +47,29 @@ def test_launch_click_returns_at_once_and_progress_shows_each_stage(emulator_fac
     assert launcher.last_message[1] == "ok" and "slow-box" in launcher.last_message[0]
     (view,) = session.instances()
     assert view.name == "slow-box" and view.status == "running"
+
+
+def test_volume_choices_follow_the_chosen_region(emulator, closing):
+    from spheron_jupyter.notebook.widgets.launcher import NO_VOLUME, Launcher
+
+    session = Session("local", url=emulator.url, api_key=emulator.api_key)
+    offer = next(o for o in session.offers(provider="data-crunch") if len(o.regions) > 1)
+    first, second = offer.regions[:2]
+    session.create_volume("far", size_gb=20, provider="data-crunch", region=second)
+    launcher = Launcher(session, offer, lease="")
+    closing(launcher)
+    assert launcher.wait_idle(60) and launcher.region.value == first
+    assert list(launcher.volume.options) == [NO_VOLUME]
+    assert "1 other volume(s)" in launcher.volume.tooltip
+
+    launcher.region.value = second  # now the volume can attach: it is offered
+    launcher.ui.flush()
+    assert list(launcher.volume.options) == [NO_VOLUME, "far"] and launcher.volume.tooltip == ""
+    launcher.volume.value = "far"
+    assert launcher.wait_idle(60) and launcher.plan.volumes == ["far"]
+    assert launcher.plan.region == second
+
+    launcher.region.value = first  # and no longer: the choice goes back to none
+    launcher.ui.flush()
+    assert list(launcher.volume.options) == [NO_VOLUME] and launcher.volume.value == NO_VOLUME
+    assert launcher.wait_idle(60) and launcher.plan.volumes == [] and launcher.plan.region == first

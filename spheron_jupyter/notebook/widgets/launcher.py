@@ -29,6 +29,7 @@ class Launcher(Panel):
         self.offer = offer
         self.plan = None
         self.instance = None  # the InstanceView once launched
+        self.all_volumes: list[Any] = []  # every volume; those this offer can take are offered
         self.stages_done: list[str] = []
         self._generation = 0
         self._lock = threading.Lock()
@@ -77,6 +78,7 @@ class Launcher(Panel):
                             (self.startup, "startup")):
             widget.add_class(f"spheron-launch-{css}")
             widget.observe(lambda change: self.replan(), names="value")
+        self.region.observe(lambda change: self._offer_volumes(), names="value")
         self.over_budget_ok.observe(lambda change: self._update_confirm(), names="value")
         title = f"Launch {o.gpu_count}x {o.gpu_type} from {o.provider} ({o.offer_id})"
         self.root = W.VBox([
@@ -90,15 +92,24 @@ class Launcher(Panel):
 
     # -- volumes ----------------------------------------------------------------------------
     def _volumes_loaded(self, volumes: list[Any]) -> None:
-        """Offer only volumes this instance can take: same provider and region (the API's rule)."""
+        self.all_volumes = volumes
+        self._offer_volumes()
+
+    def _offer_volumes(self) -> None:
+        """Offer only volumes this instance can take: same provider and region (the API's rule).
+
+        Again whenever the region changes; a chosen volume of another region falls back to none.
+        """
+        volumes = self.all_volumes
         here = [v for v in volumes if v.provider == self.offer.provider
                 and v.region == self.region.value]
         names = [NO_VOLUME, *[str(v.name or v.id) for v in here]]
-        self.ui.set(self.volume, options=names)
+        chosen = self.volume.value if self.volume.value in names else NO_VOLUME
         elsewhere = len(volumes) - len(here)
-        if elsewhere:
-            self.ui.set(self.volume, tooltip=f"{elsewhere} other volume(s) are with another "
-                        "provider or region and cannot attach to this instance")
+        tooltip = (f"{elsewhere} other volume(s) are with another provider or region and "
+                   "cannot attach to this instance" if elsewhere else "")
+        with self.ui.batch():
+            self.ui.set(self.volume, options=names, value=chosen, tooltip=tooltip)
 
     # -- the plan ---------------------------------------------------------------------------
     def inputs(self) -> dict[str, Any]:
