@@ -142,6 +142,9 @@ def test_public_interactive_app_suggests_our_ssh_tunnel():
     _, result = checked(lambda d: web(d)["expose"][0].update(port=8888, **{"as": 8888}))
     (warning,) = result.warnings
     assert "SSH tunnel" in warning.fix and "global: true" in warning.fix
+    # A lease is not an instance: the fix is sphnctl's SSH access and a local forward of that port.
+    assert "sphnctl deployment ssh enable --lid N" in warning.fix and "%spheron forward" not in warning.fix
+    assert "ssh -N -L 8888:127.0.0.1:8888 -p PORT root@HOST" in warning.fix
 
 
 def test_service_local_jupyter_is_not_flagged():

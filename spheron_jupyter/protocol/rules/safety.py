@@ -13,8 +13,15 @@ INTERACTIVE_IMAGE_WORDS = ("jupyter", "notebook", "tensorboard", "code-server", 
 INTERACTIVE_PORTS = {8888: "Jupyter", 6006: "TensorBoard"}
 TOKEN_VARIABLES = ("JUPYTER_TOKEN", "JUPYTER_PASSWORD", "PASSWORD", "NOTEBOOK_TOKEN")
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "change_me", "password", "token", "secret", "jupyter", "admin", "test"}
-TUNNEL_FIX = ("remove `global: true` and reach it through an SSH tunnel instead "
-              "(`sphnctl deployment ssh enable --lid N`, then `%spheron forward`)")
+
+
+def tunnel_fix(port: int | None) -> str:
+    """How to reach a deployment's app privately: sphnctl's SSH access plus a local forward (a
+    lease is not an instance, so `%spheron forward` does not apply)."""
+    port = port or 8888
+    return ("remove `global: true` and reach it through an SSH tunnel instead (`sphnctl deployment ssh "
+            f"enable --lid N` prints host and port, then `ssh -N -L {port}:127.0.0.1:{port} -p PORT root@HOST`, "
+            "which binds 127.0.0.1 only)")
 
 
 def image_tags(context: RuleContext) -> None:
@@ -49,7 +56,7 @@ def interactive_apps_on_public_ports(context: RuleContext) -> None:
                 rule += f", and {weak} is a guessable token"
             key = "as" if expose.as_ is not None else "port"
             value = expose.public_port if expose.public_port is not None else str(expose.public_range)
-            context.warn(("services", service_name, "expose", index, key), value, rule, TUNNEL_FIX,
+            context.warn(("services", service_name, "expose", index, key), value, rule, tunnel_fix(expose.port or (expose.port_range.start if expose.port_range else None)),
                          "safety.public-interactive", noun="port")
 
 
