@@ -56,7 +56,8 @@ def interactive_apps_on_public_ports(context: RuleContext) -> None:
                 rule += f", and {weak} is a guessable token"
             key = "as" if expose.as_ is not None else "port"
             value = expose.public_port if expose.public_port is not None else str(expose.public_range)
-            context.warn(("services", service_name, "expose", index, key), value, rule, tunnel_fix(expose.port or (expose.port_range.start if expose.port_range else None)),
+            container_port = expose.port or (expose.port_range.start if expose.port_range else None)
+            context.warn(("services", service_name, "expose", index, key), value, rule, tunnel_fix(container_port),
                          "safety.public-interactive", noun="port")
 
 
