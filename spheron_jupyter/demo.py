@@ -1,7 +1,9 @@
 """README's main job: execute ``examples/quickstart.ipynb`` end to end against the embedded emulator.
 
 ``./dev demo`` (or ``spheron-jupyter demo``) runs every cell in a real kernel with nbclient,
-prints each cell's first line as it goes, saves the executed copy and says where it is. The run
+prints each cell's first line and then, shortened, what the cell showed (the offers found, the
+launch, ...), waits for the instance's scheduled termination and prints how each instance
+ended, saves the executed copy and says where it is. The run
 gets a home of its own (``SPHERON_JUPYTER_HOME``), so the user's real ledger, keys and settings
 are never touched, and whatever the notebook started (emulator, tunnel agent) is stopped at the
 end even when a cell fails.
@@ -20,6 +22,8 @@ HELP = "run the main job: the example notebook against the embedded emulator"
 
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "quickstart.ipynb"
 # Short emulator timings so the demo does not wait twenty minutes to terminate.
+# How long to wait, after the last cell, for the scheduled termination to happen.
+TERMINATION_WAIT = 120.0
 DEMO_ENV = {
     "SPHERON_EMULATOR_BOOT_SECONDS": "2",
     "SPHERON_EMULATOR_MINIMUM_RUNTIME": "15s",
@@ -61,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
           f"emulator; state in {home}", flush=True)
     started = time.monotonic()
     failed = None
+    ended = False
     try:
         with client.setup_kernel():
             for index, cell in enumerate(nb.cells):
@@ -73,6 +78,10 @@ def run(args: argparse.Namespace) -> int:
                 except CellExecutionError as exc:
                     failed = exc
                     break
+                finally:
+                    _print_outputs(cell)
+        if failed is None:
+            ended = _await_terminations(home)
     finally:
         nbformat.write(nb, output)
         _stop_leftovers(home)
@@ -83,8 +92,62 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
         print(str(failed).strip().splitlines()[-1], file=sys.stderr)
         return 1
+    if not ended:
+        print(f"demo: an instance the notebook launched did not end within "
+              f"{TERMINATION_WAIT:.0f} s of its scheduled termination; see {output}",
+              file=sys.stderr)
+        return 1
     print(f"Done in {took:.0f} s. Executed notebook: {output}", flush=True)
     return 0
+
+
+def _print_outputs(cell, max_lines: int = 20) -> None:
+    """What the cell showed, as text and shortened: offers found, the launch, the termination."""
+    lines: list[str] = []
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "stream":
+            lines += out.get("text", "").splitlines()
+        elif out.get("output_type") == "error":
+            lines.append(f"{out.get('ename')}: {out.get('evalue')}")
+        else:
+            lines += str(out.get("data", {}).get("text/plain", "")).splitlines()
+    lines = [line for line in lines if line.strip()]
+    if len(lines) > max_lines:  # the head and the last lines, where a cell says how it ended
+        hidden = len(lines) - max_lines + 1
+        lines = [*lines[:max_lines - 4], f"... ({hidden} more lines in the executed notebook)",
+                 *lines[-3:]]
+    for line in lines:
+        print(f"      {line}")
+    sys.stdout.flush()
+
+
+def _await_terminations(home: Path) -> bool:
+    """Wait for every instance the notebook launched to end, then say how each ended.
+
+    The notebook schedules its termination (``--when-allowed``) through a helper process, as a
+    user would; the demo waits for it rather than stopping the emulator under it.
+    """
+    from .client import SpheronClient, SpheronError
+    from .emulator.process import find_running
+
+    emulator = find_running(home / "state" / "emulator")
+    if emulator is None:
+        return True
+    with SpheronClient(emulator.url, emulator.api_key, timeout=10.0) as client:
+        deadline = time.monotonic() + TERMINATION_WAIT
+        try:
+            while client.list_instances(status="active") and time.monotonic() < deadline:
+                time.sleep(0.5)
+            instances = client.list_instances()
+        except SpheronError as exc:
+            print(f"demo: cannot read the emulator's instances: {exc}", file=sys.stderr)
+            return False
+    for instance in instances:
+        when = instance.stopped_at.strftime("%H:%M:%S UTC") if instance.stopped_at else "not yet"
+        cost = f"${instance.total_cost:.4f}" if instance.total_cost is not None else "unknown"
+        print(f"Instance {instance.name} ({instance.id}): {instance.status} at {when}, "
+              f"cost {cost}", flush=True)
+    return not any(instance.is_active for instance in instances)
 
 
 def _stop_leftovers(home: Path) -> None:

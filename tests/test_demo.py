@@ -8,6 +8,7 @@ instance. Then the saved notebook is searched for every secret the run held.
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -43,6 +44,23 @@ def test_every_cell_runs_and_the_run_says_where_the_copy_is(executed):
     assert "wrote runs/train" in text  # the exec cell streamed the job's output
     assert "Jupyter /api/status: 200" in text and "without the token:  403" in text
     assert "TensorBoard runs: ['train']" in text
+
+
+def test_the_run_prints_the_offers_the_launch_and_the_termination(executed):
+    result, _home, _output = executed
+    assert result.returncode == 0, result.stdout + result.stderr
+    out = result.stdout
+    offers = out.index("%spheron offers")
+    launch = out.index("%%spheron launch")
+    # The offers cell's table, as text, before the launch: header and at least one offer row.
+    table = out[offers:launch]
+    assert "$/hour" in table and re.search(r"\n\s+off_[0-9a-f]+\s+1x rtx-4090", table), table
+    launched = re.search(r"quickstart \(([0-9a-f]+)\) is running", out[launch:])
+    assert launched, out[launch:]
+    ended = re.search(r"Instance quickstart \(([0-9a-f]+)\): terminated at \d\d:\d\d:\d\d UTC",
+                      out)
+    assert ended and ended.group(1) == launched.group(1), out
+    assert out.index("Instance quickstart") < out.index("Executed notebook:")
 
 
 def test_the_saved_notebook_holds_no_secret(executed):
