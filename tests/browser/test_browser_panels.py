@@ -43,6 +43,12 @@ SORTED_PER_VRAM = """() => {
   const values = cells.map(c => parseFloat(c.innerText.replace('$', '')));
   return values.length > 1 && values.every((v, i) => i === 0 || values[i - 1] <= v);
 }"""
+FILTERED = """() => {
+  const types = [...document.querySelectorAll('.spheron-offers-table .spheron-col-type')];
+  const picks = [...document.querySelectorAll('.spheron-offers-table .spheron-offer-pick')];
+  return types.length > 0 && types.every(c => c.innerText.trim() === 'dedicated')
+    && picks.every(p => p.innerText.includes('rtx-4090'));
+}"""
 KERNEL_IDLE = """() => {
   const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
   const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
@@ -106,6 +112,7 @@ def test_offers_launch_dashboard_logs_terminate(home_emulator, jupyterlab, page)
     page.wait_for_function(
         "([el, before]) => el.innerText !== before && /offers 1-/.test(el.innerText)",
         arg=[count.element_handle(), everything])
+    page.wait_for_function(FILTERED)  # every row shown is a dedicated RTX 4090
     offers.locator(".spheron-sort", has_text="$/VRAM-GB").click()
     offers.locator(".spheron-sort", has_text="$/VRAM-GB ^").wait_for()
     page.wait_for_function(SORTED_PER_VRAM)  # the rows as shown, not only the header
