@@ -20,6 +20,7 @@ from tests.test_emulator_ssh_support import (EchoServer, connect, free_port, mak
                                              pinned_host_key_cloud_init, port_refuses,
                                              process_gone, public_line, run, run_pty,
                                              send_signal, wait_for)
+from tests.test_ssh_tunnel_helpers import listener_addresses
 
 
 @pytest.fixture
@@ -61,6 +62,8 @@ def finished_log(runtime, instance) -> str:
 def test_exec_runs_for_real_in_the_instance_home(runtime, keys, state_dir):
     instance = launch(runtime, keys)
     assert instance["ipAddress"] == "127.0.0.1" and instance["user"] == "ubuntu"
+    # The instance's SSH server listens on loopback only, as the kernel's table shows.
+    assert listener_addresses(instance["sshPort"]) == ["127.0.0.1"]
     with connect(instance["sshPort"], "ubuntu", keys["client"], keys["host"]) as client:
         status, out, err = run(client, 'pwd; echo "$HOME"; python3 -c "print(6*7)"; '
                                        'echo oops >&2; exit 3')

@@ -32,6 +32,7 @@ from tests.test_ssh_tunnel_helpers import (
     echo_once,
     free_port,
     listener_addresses,
+    listeners_of_process_tree,
     port_is_free,
     process_args_of_all,
 )
@@ -80,6 +81,8 @@ def test_tunnel_carries_bytes_listens_on_loopback_only_and_survives_nothing_else
     for listed in agent.list():
         assert listener_addresses(listed.local_port) == ["127.0.0.1"]
     assert [t.id for t in agent.list()] == [info.id]
+    # Nothing the agent or its ssh masters hold listens anywhere else (nor on another port).
+    assert listeners_of_process_tree(agent.ping()) == [("127.0.0.1", info.local_port)]
     # The control socket is for this user only.
     assert oct(agent_socket_path().stat().st_mode & 0o777) == "0o600"
 

@@ -66,6 +66,9 @@ def test_jupyter_on_an_emulator_instance(instance, agent):  # noqa: F811 - fixtu
                                    timeout=30, trust_env=False)
             assert with_token.status_code == 200
             assert httpx.get(url, timeout=30, trust_env=False).status_code == 403
+            # Jupyter on the instance binds its loopback only; our end listens on ours only.
+            assert listener_addresses(info.remote_port) == ["127.0.0.1"]
+            assert listener_addresses(info.local_port) == ["127.0.0.1"]
             assert info.token not in process_args_of_all()
             again = start_jupyter(instance, connection=conn, client=agent,
                                   extra_path=[str(Path(sys.executable).parent)])

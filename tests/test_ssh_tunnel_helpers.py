@@ -30,8 +30,8 @@ def port_is_free(port: int) -> bool:
         return True
 
 
-def listener_addresses(port: int) -> list[str]:
-    """Addresses of every LISTEN socket on `port`, read from the kernel's tables."""
+def _listening_sockets() -> list[tuple[str, int, str]]:
+    """(address, port, inode) of every TCP LISTEN socket, read from the kernel's tables."""
     found = []
     for table, family in (("/proc/net/tcp", socket.AF_INET), ("/proc/net/tcp6", socket.AF_INET6)):
         try:
@@ -40,15 +40,48 @@ def listener_addresses(port: int) -> list[str]:
             continue
         for line in lines:
             fields = line.split()
-            local, state = fields[1], fields[3]
+            local, state, inode = fields[1], fields[3], fields[9]
             address_hex, port_hex = local.split(":")
-            if state != "0A" or int(port_hex, 16) != port:
+            if state != "0A":
                 continue
             raw = bytes.fromhex(address_hex)
             # /proc prints each 32-bit word in host (little-endian) order.
             raw = b"".join(raw[i:i + 4][::-1] for i in range(0, len(raw), 4))
-            found.append(socket.inet_ntop(family, raw))
+            found.append((socket.inet_ntop(family, raw), int(port_hex, 16), inode))
     return found
+
+
+def listener_addresses(port: int) -> list[str]:
+    """Addresses of every LISTEN socket on `port`, read from the kernel's tables."""
+    return [address for address, listen_port, _ in _listening_sockets() if listen_port == port]
+
+
+def listeners_of_process_tree(pid: int) -> list[tuple[str, int]]:
+    """(address, port) of every TCP socket in LISTEN state held by `pid` or its descendants."""
+    pids, children = {pid}, {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as handle:
+                    ppid = int(handle.read().decode("ascii", "replace").rsplit(")", 1)[1].split()[1])
+            except OSError:
+                continue
+            children.setdefault(ppid, []).append(int(entry))
+    queue = [pid]
+    while queue:
+        for child in children.get(queue.pop(), []):
+            pids.add(child)
+            queue.append(child)
+    inodes = set()
+    for owner in pids:
+        try:
+            for fd in os.listdir(f"/proc/{owner}/fd"):
+                target = os.readlink(f"/proc/{owner}/fd/{fd}")
+                if target.startswith("socket:["):
+                    inodes.add(target[len("socket:["):-1])
+        except OSError:
+            continue
+    return [(address, port) for address, port, inode in _listening_sockets() if inode in inodes]
 
 
 def agent_gone(pid: int, timeout: float) -> bool:
