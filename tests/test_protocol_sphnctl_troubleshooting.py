@@ -109,3 +109,24 @@ def test_troubleshoot_once():
     fizz = troubleshoot(ScriptedDriver([sample("get_fizz_no_response.txt")]), 46)
     assert [r.kind for r in fizz] == ["no-response", "startup-logs"]
     assert "owner stopped the node" in str(fizz[0])
+
+
+def test_no_response_for_a_lease_without_startup_logs_keeps_waiting():
+    """A provider-mode lease whose host does not answer: sphnctl refuses --startup there, which is
+    said, and the wait goes on instead of ending in that error."""
+    from spheron_jupyter.protocol.sphnctl import SphnctlCommandError
+
+    class ProviderDriver(ScriptedDriver):
+        def logs(self, lid, *, tail=None, service=None, startup=False, json=False):
+            if startup:
+                raise SphnctlCommandError("sphnctl deployment logs failed: --startup is only available for "
+                                          "fizz mode deployments", returncode=1)
+            return super().logs(lid, tail=tail, service=service)
+
+    clock = FakeClock()
+    reports = []
+    driver = ProviderDriver([sample("get_fizz_no_response.txt")] * 2 + [available_text()])
+    wait_until_available(driver, 46, mode="provider", interval=5, on_report=reports.append,
+                         clock=clock, sleep=clock.sleep)
+    assert [r.kind for r in reports] == ["no-response", "startup-logs", "available"]
+    assert "--startup is only available for fizz mode" in reports[1].text and reports[1].lines == []

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from .parsers import NO_RESPONSE_FROM_HOST, DeploymentDetails, Event
-from .sphnctl import Sphnctl, SphnctlError
+from .sphnctl import Sphnctl, SphnctlCommandError, SphnctlError
 
 
 class DeploymentNotAvailableError(SphnctlError):
@@ -75,7 +75,10 @@ def recent_events(driver: Sphnctl, lid: int, *, tail: int = 20) -> list[Report]:
 
 
 def startup_logs(driver: Sphnctl, lid: int, *, tail: int | None = 50) -> Report:
-    lines = [line.raw for line in driver.logs(lid, startup=True, tail=tail)]
+    try:
+        lines = [line.raw for line in driver.logs(lid, startup=True, tail=tail)]
+    except SphnctlCommandError as error:  # e.g. a provider-mode lease: --startup is fizz only
+        return Report("startup-logs", f"No start-up logs for deployment {lid}: {error}")
     return Report("startup-logs", f"Start-up logs of fizz deployment {lid}:" if lines else
                   f"No start-up logs for fizz deployment {lid}.", lines)
 
