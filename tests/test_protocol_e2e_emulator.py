@@ -158,8 +158,8 @@ def test_raw_outputs_follow_the_documented_formats(driver, tmp_path):
 
     got = driver.run("deployment", "get", "--lid", str(lid)).stdout
     for pattern in (r"Status: Matched", r"Price per hour: 3 uSPON", r"Start time: \S+",
-                    r"Remaining time: (\d+(h|min|s) ?)+", r"Ports:", r"- 127\.0\.0\.1:\d+ -> 8080 \(TCP\)", r"Replicas: 1/1 available, 1 ready",
-                    r"Host URI: \S+", r"Region: us-west"):
+                    r"Remaining time: (\d+(h|min|s) ?)+", r"Ports:", r"- 127\.0\.0\.1:\d+ -> 8080 \(TCP\)",
+                    r"Replicas: 1/1 available, 1 ready", r"Host URI: \S+", r"Region: us-west"):
         assert re.search(rf"^\s*{pattern}$", got, re.M), (pattern, got)
     listed = driver.run("deployment", "list").stdout.splitlines()
     assert listed[0].split() == ["ID", "Provider", "State", "StartTime"]
