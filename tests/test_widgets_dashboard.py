@@ -85,3 +85,18 @@ def test_dashboard_tensorboard_button_opens_a_tunnel(session, closing):
     assert "TensorBoard" in link.value and "127.0.0.1:" in link.value, link.value
     tunnels = session.tunnels()
     assert [t.kind for t in tunnels] == ["tensorboard"] and tunnels[0].state != "closed"
+
+
+def test_a_rerun_panel_takes_over_the_refresh(session, closing):
+    from spheron_jupyter.notebook.widgets.dashboard import Dashboard
+
+    first = Dashboard(session, refresh_seconds=60)
+    closing(first)
+    wait_for(lambda: first.refreshes >= 1, what="the first panel's refresh")
+    second = Dashboard(session, refresh_seconds=60)  # the cell run again
+    closing(second)
+    assert first.jobs.stopping.is_set() and not second.jobs.stopping.is_set()
+    first.ui.flush()
+    assert first.auto.value is False and first.auto.disabled
+    assert first.last_message == ("a newer panel took over the refresh", "info")
+    wait_for(lambda: second.refreshes >= 1, what="the second panel's refresh")
