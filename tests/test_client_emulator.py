@@ -79,7 +79,10 @@ def test_offer_selection_on_the_real_catalog(emulator):
         if query.max_price is not None:
             assert all(o.hourly_price <= query.max_price for o in found)
         if query.region:
-            assert all("FIN-01" in o.regions and (o.gpu_memory or 0) >= 40 for o in found)
+            assert all("FIN-01" in o.regions and (o.gpu_memory or 0) >= 40
+                       and o.provider == "data-crunch" for o in found)
+        if query.count is not None:
+            assert all(o.gpu_count == query.count for o in found)
         prices = [o.hourly_price for o in found]
         assert prices == sorted(prices)
     spellings = [client.find_offers(OfferQuery(gpu=g)) for g in ("RTX4090", "rtx-4090", "RTX 4090")]
