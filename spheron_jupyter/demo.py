@@ -161,9 +161,38 @@ def _stop_leftovers(home: Path) -> None:
             agent.close(tunnel.id)
     except Exception:  # noqa: BLE001 - cleanup must not hide the notebook's outcome
         pass
+    _stop_reapers(home)  # before the emulator: they would only retry against a closed port
     emulator = find_running(home / "state" / "emulator")
     if emulator is not None:
         emulator.stop()
+
+
+def _stop_reapers(home: Path) -> None:
+    """Stop the helper processes that would terminate the run's instances later.
+
+    They serve this run's own emulator, which is stopped next, so they have nothing left to do;
+    left alone they would retry against a closed port before giving up. A reaper is ours when
+    its ``--ledger`` lies in this run's home (read from /proc; elsewhere they leave by
+    themselves once the emulator is gone).
+    """
+    import signal
+
+    ledger = str(home / "data" / "ledger.sqlite").encode()
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if b"spheron_jupyter.session.reaper" in argv and ledger in argv:
+            try:
+                os.kill(int(entry.name), signal.SIGTERM)
+            except OSError:
+                pass
 
 
 def _restore_env(saved: dict[str, str | None]) -> None:

@@ -39,11 +39,71 @@ def test_every_cell_runs_and_the_run_says_where_the_copy_is(executed):
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert code and all(c.get("execution_count") for c in code)
     assert not [o for c in code for o in c.outputs if o.output_type == "error"]
-    text = output.read_text()
-    assert "startup done" in text  # the startup script ran and its log was read back
-    assert "wrote runs/train" in text  # the exec cell streamed the job's output
-    assert "Jupyter /api/status: 200" in text and "without the token:  403" in text
-    assert "TensorBoard runs: ['train']" in text
+    # Outputs only: a cell's source holds some of these strings too.
+    shown = {c.source.strip().splitlines()[0]: _outputs(c) for c in code}
+    assert "startup done" in shown["%spheron logs quickstart --startup --tail 20"]
+    assert "wrote runs/train" in shown["%%spheron exec quickstart"]  # the job's streamed output
+    api = shown["import httpx"]
+    assert "Jupyter /api/status: 200" in api and "without the token:  403" in api
+    assert "TensorBoard runs: ['train']" in api
+
+
+def test_progress_shows_deploying_running_ssh_ready_service_ready(executed):
+    """The progress display (a display handle updated in place) ends holding every stage."""
+    result, _home, output = executed
+    assert result.returncode == 0, result.stdout + result.stderr
+    import nbformat
+
+    code = [c for c in nbformat.read(output, as_version=4).cells if c.cell_type == "code"]
+    shown = {c.source.strip().splitlines()[0]: _outputs(c) for c in code}
+    launch = shown["%%spheron launch --lease 1h"]
+    stages = ["is deploying", "is running", "SSH ready; host key SHA256:",
+              "startup script finished (done)"]
+    positions = [launch.find(stage) for stage in stages]
+    assert -1 not in positions and positions == sorted(positions), launch
+    for cell, service in (("%spheron jupyter quickstart", "jupyter"),
+                          ("%spheron tensorboard quickstart --logdir runs", "tensorboard")):
+        text = shown[cell]
+        assert f"Started {service} on the instance" in text
+        assert text.index(f"Started {service}") < text.index(f"{service} is ready at"), text
+
+
+def test_the_run_leaves_no_process_behind(executed):
+    """Emulator, tunnel agent and reapers all belonged to the run's own home: none is left."""
+    result, home, _output = executed
+    assert result.returncode == 0, result.stdout + result.stderr
+    import time
+
+    marker = f"SPHERON_JUPYTER_HOME={home}".encode()
+    deadline = time.monotonic() + 10  # the agent exits on its own once its tunnels are closed
+    while True:
+        left = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _has_env(p, marker)]
+        if not left or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    assert not left, [_cmdline(p) for p in left]
+
+
+def _outputs(cell) -> str:
+    parts = []
+    for out in cell.get("outputs", []):
+        parts.append(out.get("text", ""))
+        parts.extend(str(v) for v in out.get("data", {}).values())
+    return "\n".join(parts)
+
+
+def _has_env(proc: Path, marker: bytes) -> bool:
+    try:
+        return marker in (proc / "environ").read_bytes().split(b"\0")
+    except OSError:
+        return False
+
+
+def _cmdline(proc: Path) -> str:
+    try:
+        return (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return proc.name
 
 
 def test_the_run_prints_the_offers_the_launch_and_the_termination(executed):
