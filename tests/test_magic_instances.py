@@ -118,6 +118,8 @@ def test_volumes_create_attach_detach_delete(emulator_shell):
     vbox = sh.context.session.resolve("vbox")
     created = sh.ok(f"%spheron volume create data --size 50 --provider data-crunch --region {vbox.region}")
     assert "created volume data" in created.text
+    ledger = sh.context.session.ledger  # volumes too are remembered across kernels
+    assert [(v["name"], v["deleted_at"]) for v in ledger.volumes()] == [("data", None)]
     assert "data" in sh.ok("%spheron volumes").text
     sh.ok("%spheron volume attach data vbox")
     assert "vbox" in sh.ok("%spheron volumes").text
@@ -125,6 +127,7 @@ def test_volumes_create_attach_detach_delete(emulator_shell):
     assert "not confirmed" in sh.usage_error("%spheron volume delete data")
     sh.ok("%spheron volume delete data --yes")
     assert emulator_counts(sh.emulator)[1] == 0
+    assert ledger.volumes()[0]["deleted_at"]
 
 
 def test_terminate_when_allowed_survives_the_kernel(emulator_factory, shell):

@@ -121,6 +121,16 @@ def test_logs_startup_tail_and_follow_stopped_by_interrupt(box):
 def test_exec_interrupted_stops_cleanly(box):
     threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT)).start()
     started = time.monotonic()
-    out = box.ok("%spheron exec box -- sh -c 'echo going; sleep 30; echo never'")
+    out = box.ok("%spheron exec box -- sh -c 'echo $$ > job.pid; echo going; sleep 30; echo never'")
     assert time.monotonic() - started < 15
     assert "going" in out.stdout and "never" not in out.stdout and "interrupted" in out.stdout
+    assert "Traceback" not in out.text
+    # "stopped" means stopped on the instance too, not just no longer shown here.
+    deadline = time.monotonic() + 5
+    while True:
+        probe = box.ok("%spheron exec box -- sh -c 'kill -0 $(cat job.pid) 2>/dev/null "
+                       "&& echo still-running || echo gone'").stdout
+        if "gone" in probe or time.monotonic() > deadline:
+            break
+        time.sleep(0.3)
+    assert "gone" in probe, probe
