@@ -36,7 +36,10 @@ BAD_INPUT = [
     ("%spheron offers --gpu quantum-9000", "quantum-9000"),
     ("%spheron launch --gpu rtx-4090 --max-price 0.001", "no available offer matches"),
     ("%spheron launch off_does_not_exist", "no offer 'off_does_not_exist'"),
-    ("%%spheron launch\ngpu: rtx-4090\nname: [unclosed\nlease: 1h\n", "line 4"),
+    ("%%spheron launch\ngpu: rtx-4090\nname: [unclosed\nlease: 1h\n",
+     "at line 4 of the cell: expected ',' or ']', but got ':' (while parsing a flow sequence "
+     "that starts at line 3)"),
+    ("%%spheron launch\ngpu: rtx-4090\n  bad: indent\n", "at line 3 of the cell"),
     ("%%spheron launch\ngpu: rtx-4090\ncolour: red\n", "unknown key 'colour'"),
     ("%spheron launch --gpu rtx-4090 --lease soon", "cannot read the duration"),
     ("%spheron status nobody", "no instance 'nobody'"),

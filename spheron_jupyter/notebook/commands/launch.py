@@ -58,6 +58,10 @@ def yaml_options(cell: str) -> dict:
         # +2: the body's first line is the cell's second (the %%spheron line comes first).
         where = f"line {mark.line + 2} of the cell" if mark is not None else "the cell"
         problem = getattr(exc, "problem", None) or "not valid YAML"
+        context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and start is not None and mark is not None and start.line != mark.line:
+            # Where the unfinished thing began: an unclosed [ or quote is found lines later.
+            problem += f" ({context} that starts at line {start.line + 2})"
         raise UsageError(f"%%spheron launch: YAML error at {where}: {problem}") from None
     if data is None:
         return {}
