@@ -73,3 +73,43 @@ def test_volume_choices_follow_the_chosen_region(emulator, closing):
     launcher.ui.flush()
     assert list(launcher.volume.options) == [NO_VOLUME] and launcher.volume.value == NO_VOLUME
     assert launcher.wait_idle(60) and launcher.plan.volumes == [] and launcher.plan.region == first
+
+
+def test_a_launch_failing_after_its_create_keeps_the_form_locked(emulator_factory, closing):
+    from spheron_jupyter.notebook.widgets.launcher import Launcher
+    from tests.test_magic_shell import emulator_counts
+    from tests.test_widgets_kernel import _faults
+
+    emulator = emulator_factory(boot_seconds=f"{BOOT_SECONDS}s")
+    session = Session("local", url=emulator.url, api_key=emulator.api_key)
+    launcher = Launcher(session, session.offers(gpu="rtx-4090")[0], lease="")
+    closing(launcher)
+    launcher.name.value = "half-box"
+    assert launcher.wait_idle(60) and not launcher.confirm.disabled
+    _faults(emulator, "503@POST /api/deployments*1")  # refused before anything exists
+    launcher.confirm.click()
+    assert launcher.wait_idle(60) and "nothing was created" in launcher.last_message[0]
+    launcher.ui.flush()  # the form is free again: nothing bills
+    assert not launcher.confirm.disabled and launcher.created is None
+    assert emulator_counts(emulator)[0] == 0
+    own_stage = launcher._stage
+
+    def stage(name: str, detail: str) -> None:
+        if name == "deploying":  # created: from now on the API fails the wait
+            _faults(emulator, "503@GET /api/deployments*")
+        own_stage(name, detail)
+
+    launcher._stage = stage
+    launcher.confirm.click()
+    assert launcher.wait_idle(60)
+    text, kind = launcher.last_message
+    assert kind == "error" and "503" in text, text
+    assert "half-box may be billing: it was created as " in text and "%spheron panel" in text
+    launcher.ui.flush()
+    assert launcher.confirm.disabled and launcher.confirm.description == "launch failed after create"
+    assert launcher.name.disabled and launcher.instance is None
+    launcher.launch()  # another try would create a second instance: refused
+    assert launcher.wait_idle(10) and emulator_counts(emulator)[0] == 1
+    _faults(emulator, "")
+    (view,) = session.instances()
+    assert view.name == "half-box" and view.id == launcher.created.id

@@ -16,9 +16,13 @@ import ipywidgets as W
 from ..display import KeyValues
 from ._base import Panel, button, message_html
 
-STAGES = [("creating", "created"), ("deploying", "deploying"), ("running", "running"),
+STAGES = [("creating", "creating"), ("deploying", "deploying"), ("running", "running"),
           ("ssh", "SSH ready")]
 NO_VOLUME = "none"
+
+
+class LaunchUnfinished(Exception):
+    """A launch failed after its create: says so, and that the instance may be billing."""
 
 
 class Launcher(Panel):
@@ -30,6 +34,7 @@ class Launcher(Panel):
         self.plan = None
         self.instance = None  # the InstanceView once launched
         self.all_volumes: list[Any] = []  # every volume; those this offer can take are offered
+        self.created = None  # the ledger's record when a launch failed after its create
         self.stages_done: list[str] = []
         self._generation = 0
         self._lock = threading.Lock()
@@ -124,7 +129,7 @@ class Launcher(Panel):
 
     def replan(self) -> None:
         """Work the plan out again in the background; only the newest answer is shown."""
-        if self._launching or self.instance is not None:
+        if self._launching or self.instance is not None or self.created is not None:
             return
         with self._lock:
             self._generation += 1
@@ -152,6 +157,7 @@ class Launcher(Panel):
     def _update_confirm(self) -> None:
         plan = self.plan
         blocked = (plan is None or self._launching or self.instance is not None
+                   or self.created is not None
                    or (plan.over_budget and not self.over_budget_ok.value))
         if plan is not None:
             self.ui.set(self.confirm, description=f"Launch at ${plan.hourly_rate:,.2f}/h "
@@ -162,7 +168,8 @@ class Launcher(Panel):
     def launch(self) -> None:
         """Create the planned instance in the background and show each stage as it comes."""
         with self._lock:
-            if self._launching or self.plan is None or self.instance is not None:
+            if (self._launching or self.plan is None or self.instance is not None
+                    or self.created is not None):
                 return
             plan = self.plan
             if plan.over_budget and not self.over_budget_ok.value:
@@ -173,11 +180,32 @@ class Launcher(Panel):
         for widget in (self.name, self.os, self.region, self.volume, self.lease, self.startup):
             self.ui.set(widget, disabled=True)
         self.say(f"launching {plan.name} ...")
+        self.stages_done = []  # a retry after a refused create starts over
         self._stage("creating", "")
-        self.jobs.run("launch",
-                      lambda: self.session.launch(plan, yes=self.over_budget_ok.value,
-                                                  progress=self._stage),
-                      on_done=self._launched, on_finally=self._launch_ended)
+        self.jobs.run("launch", lambda: self._launch(plan), on_done=self._launched,
+                      on_finally=self._launch_ended)
+
+    def _launch(self, plan: Any) -> Any:
+        def named() -> list[Any]:
+            return [r for r in self.session.ledger.instances(self.session.api_url)
+                    if r.name == plan.name]
+
+        earlier = {r.id for r in named()}  # an older instance may carry a name the user chose
+        try:
+            return self.session.launch(plan, yes=self.over_budget_ok.value, progress=self._stage)
+        except Exception as exc:
+            # Failed after the create (the wait, SSH): the instance may exist and bill. The
+            # ledger knows (written before the request); the form stays locked so a second
+            # click cannot create a second one.
+            self.created = next((r for r in named() if r.active and r.id not in earlier), None)
+            if self.created is None:
+                raise
+            from ._background import one_line
+
+            where = ("its create was never confirmed" if self.created.id.startswith("pending:")
+                     else f"it was created as {self.created.id}")
+            raise LaunchUnfinished(f"{one_line(exc)}; {plan.name} may be billing: {where}; "
+                                   "%spheron panel shows it and can terminate it") from None
 
     def _stage(self, stage: str, detail: str) -> None:
         names = [s for s, _ in STAGES]
@@ -204,7 +232,9 @@ class Launcher(Panel):
 
     def _launch_ended(self) -> None:
         self._launching = False
-        if self.instance is None:  # failed: let the user change something and try again
+        if self.created is not None and self.instance is None:
+            self.ui.set(self.confirm, disabled=True, description="launch failed after create")
+        elif self.instance is None:  # failed: let the user change something and try again
             for widget in (self.name, self.os, self.region, self.volume, self.lease):
                 self.ui.set(widget, disabled=False)
             self.ui.set(self.startup, disabled=not self.offer.supports_cloud_init)
