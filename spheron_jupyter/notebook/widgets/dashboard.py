@@ -38,6 +38,7 @@ class Dashboard(Panel):
         self.refresh_seconds = refresh_seconds or (
             2.0 if session.backend == "local" else max(10.0, session.poll_interval))
         self.views: list[Any] = []
+        self._shown: list[Any] = []  # the views the rows show, as last rendered
         self.refreshes = 0
         self.detail_panel: Panel | None = None
         self._allowed_at: dict[str, float] = {}  # instance id -> epoch when terminate is allowed
@@ -144,6 +145,7 @@ class Dashboard(Panel):
             visible = views[:MAX_ROWS]
             for view, row in zip(visible, self.rows):
                 self._render_row(view, row)
+            self._shown = visible  # a click acts on the instance its row shows
             boxes = [self.table.children[0], *(row["box"] for row in self.rows[:len(visible)])]
             self.ui.set(self.table, children=tuple(boxes))
             active = [v for v in views if v.active]
@@ -194,12 +196,13 @@ class Dashboard(Panel):
 
     # -- actions ----------------------------------------------------------------------------
     def view_at(self, index: int) -> Any | None:
-        views = self.views
-        return views[index] if index < len(views) else None
+        """The instance row ``index`` shows (not the newest listing's, which may have shifted)."""
+        shown = self._shown
+        return shown[index] if index < len(shown) else None
 
     def row_of(self, ref: str) -> int:
         """The row showing instance ``ref`` (id or name); for tests and scripts."""
-        for index, view in enumerate(self.views):
+        for index, view in enumerate(self._shown):
             if ref in (view.id, view.name):
                 return index
         raise LookupError(f"no row for {ref!r}")
