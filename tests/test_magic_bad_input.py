@@ -19,6 +19,7 @@ def prepared(emulator_shell):
     sh.ok("%spheron launch --gpu rtx-4090 --name alpha-1 --yes")
     sh.ok("%spheron launch --gpu rtx-4090 --name alpha-3 --yes --no-wait")
     sh.ok("%spheron launch --gpu rtx-4090 --name alpha-2 --yes --no-wait")
+    sh.ok("%spheron volume create store --size 10 --provider data-crunch --region FIN-01")
     return sh
 
 
@@ -42,6 +43,10 @@ BAD_INPUT = [
     ("%%spheron launch\ngpu: rtx-4090\n  bad: indent\n", "at line 3 of the cell"),
     ("%%spheron launch\ngpu: rtx-4090\ncolour: red\n", "unknown key 'colour'"),
     ("%spheron launch --gpu rtx-4090 --lease soon", "cannot read the duration"),
+    # The volume is attached after the create: a bad one must be refused before it.
+    ("%spheron launch --gpu rtx-4090 --volume nosuchvolume --yes", "no volume 'nosuchvolume'"),
+    ("%spheron launch --gpu rtx-4090 --provider tensordock --volume store --yes",
+     "volumes attach only within their provider"),
     ("%spheron status nobody", "no instance 'nobody'"),
     ("%spheron status alpha", "matches 2 instances"),
     ("%spheron terminate alph --yes", "matches 2 instances"),

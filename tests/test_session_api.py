@@ -160,3 +160,22 @@ def test_launch_waits_for_the_startup_script_and_reports_a_failure(session):
     assert "startup script running" in stages[-2]
     assert "ended with status" in stages[-1] and "logs broken-boot --startup" in stages[-1]
     assert any("about to fail" in line for line in session.logs("broken-boot"))
+
+
+def test_a_volume_the_launch_could_not_attach_is_refused_before_the_create(session, emulator):
+    from tests.test_magic_shell import emulator_counts
+
+    region = session.plan_launch(gpu="h100", provider="data-crunch").region
+    other = next(r for r in ("FIN-01", "FIN-02", "FIN-03", "ICE-01") if r != region)
+    session.create_volume("far", size_gb=10, provider="data-crunch", region=other)
+    session.create_volume("vp-a", size_gb=10, provider="voltage-park", region="dallas-tx-1")
+    session.create_volume("vp-b", size_gb=10, provider="voltage-park", region="dallas-tx-1")
+    before = emulator_counts(emulator)
+    with pytest.raises(SessionError, match=f"add --region {other}"):
+        session.plan_launch(gpu="h100", provider="data-crunch", volumes=["far"])
+    with pytest.raises(SessionError, match="one volume per instance"):
+        session.plan_launch(gpu="h100", provider="voltage-park", region="dallas-tx-1",
+                            volumes=["vp-a", "vp-b"])
+    plan = session.plan_launch(gpu="h100", provider="data-crunch", region=other, volumes=["far"])
+    assert plan.volumes == ["far"]
+    assert emulator_counts(emulator) == before

@@ -44,6 +44,9 @@ class LaunchMixin:
             )
         price = float(getattr(offer, "hourly_price", None) or _field(offer, "price", default=0.0))
         budget = backends.setting("budget_per_launch_usd")
+        chosen_region = _pick_region(offer, region)
+        volumes = list(volumes or [])
+        self._check_volumes(volumes, offer, chosen_region)
         return LaunchPlan(
             offer=offer,
             name=name or _unique_name(_field(offer, "gpu_type", "gpuType", default="gpu")),
@@ -52,12 +55,36 @@ class LaunchMixin:
             minimum_minutes=float(_field(offer, "minimum_runtime_minutes",
                                          "minimumRuntimeMinutes", default=DEFAULT_MINIMUM_MINUTES)),
             budget_usd=float(budget) if budget is not None else None,
-            region=_pick_region(offer, region),
+            region=chosen_region,
             os=_pick_os(offer, os),
-            volumes=list(volumes or []),
+            volumes=volumes,
             startup=startup,
             pins_host_key=cloud_init,
         )
+
+    def _check_volumes(self, refs: list[str], offer: Any, region: str | None) -> None:
+        """Refuse now a volume whose attach the API would refuse later.
+
+        The attach happens after the create: a volume that cannot be attached must be found
+        out before an instance is created and billing.
+        """
+        provider = str(_field(offer, "provider", default=""))
+        for ref in refs:
+            vol = self.resolve_volume(str(ref))
+            name = _field(vol, "name", default=ref)
+            where = (str(_field(vol, "provider", default="")), _field(vol, "region"))
+            if where[0] != provider:
+                raise SessionError(f"volume {name} is a {where[0]} volume and this offer runs on "
+                                   f"{provider}: volumes attach only within their provider")
+            if region and where[1] and where[1] != region:
+                raise SessionError(f"volume {name} is in {where[1]} and this launch in {region}: "
+                                   f"add --region {where[1]} or pick a volume there")
+            attached = list(getattr(vol, "attached_instance_ids", None) or [])
+            if provider == "voltage-park" and len(refs) > 1:
+                raise SessionError("voltage-park attaches one volume per instance: give one --volume")
+            if provider == "voltage-park" and attached:
+                raise SessionError(f"voltage-park attaches a volume to one instance at a time: "
+                                   f"{name} is attached to {attached[0]}; detach it first")
 
     def _offer_by_id(self, offer_id: str) -> Any:
         for group in self.client.gpu_offers():
