@@ -179,3 +179,34 @@ def test_a_volume_the_launch_could_not_attach_is_refused_before_the_create(sessi
     plan = session.plan_launch(gpu="h100", provider="data-crunch", region=other, volumes=["far"])
     assert plan.volumes == ["far"]
     assert emulator_counts(emulator) == before
+
+
+def test_a_failed_create_is_never_taken_for_an_older_instance_of_that_name(session, emulator):
+    """A name the user chose again must not make a failed launch adopt the older instance."""
+    import json
+    import urllib.request
+
+    from spheron_jupyter.client import SpheronError
+
+    first = session.launch(session.plan_launch(gpu="rtx-4090", name="twin"), wait=False)
+    request = urllib.request.Request(
+        f"{emulator.url}/_emulator/faults", method="POST",
+        data=json.dumps({"spec": "500@POST /api/deployments*1"}).encode(),
+        headers={"Authorization": f"Bearer {emulator.api_key}", "Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=10).close()
+    with pytest.raises(SpheronError):
+        session.launch(session.plan_launch(gpu="rtx-4090", name="twin", lease="1h"), wait=False)
+    rec = session.ledger.instance(session.api_url, first.id)
+    assert rec.lease_seconds is None and not rec.reaper_pid  # no lease reaper for the old one
+    assert [e.kind for e in session.events(first.id)].count("launched") == 1
+    assert [r.id for r in session.ledger.instances()] == [first.id]  # no placeholder left
+
+
+def test_a_placeholder_is_not_matched_to_an_older_instance_of_that_name(session):
+    old = session.launch(session.plan_launch(gpu="rtx-4090", name="daily"), wait=False)
+    session.ledger.record_instance(InstanceRecord(session.api_url, "pending:daily", "local",
+                                                  name="daily", status="creating",
+                                                  created_at=time.time() + 3600))
+    shown = {v.id: v for v in session.instances()}
+    assert old.id in shown and shown["pending:daily"].source == "ledger"
+    assert session.ledger.instance(session.api_url, old.id).name == "daily"

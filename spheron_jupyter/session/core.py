@@ -128,13 +128,19 @@ class Session(LaunchMixin, ReachMixin, ResourcesMixin):
             view = InstanceView.from_api(inst, self.backend, records.get(str(inst.id)))
             self._reconcile(view, records.get(view.id))
             views[view.id] = view
-        by_name = {v.name: v for v in views.values() if v.name}
+        def newer_named(rec: InstanceRecord) -> InstanceView | None:
+            # Older instances may carry the same (user-chosen) name: only one created after
+            # the launch began can be its answer (2 minutes' grace for clock skew).
+            return next((v for v in views.values() if v.name == rec.name and (
+                v.created_at is None or rec.created_at is None
+                or v.created_at >= rec.created_at - 120)), None)
+
         for rec in records.values():
             if rec.id in views or not rec.active:
                 continue
             if rec.id.startswith("pending:"):
                 # A launch whose create answer never came: the unique name tells if it exists.
-                found = by_name.get(rec.name)
+                found = newer_named(rec)
                 if found is not None:
                     self.ledger.rename_instance(self.api_url, rec.id, found.id)
                 else:

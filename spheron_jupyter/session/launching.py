@@ -131,6 +131,9 @@ class LaunchMixin:
             plan.offer, name=plan.name, team_id=team_id,
             region=plan.region, os=plan.os, ssh_key_id=key_id, cloud_init=cloud_init,
         )
+        # A name given again (a new "my-run" each day) is already taken by older instances:
+        # only a new id can be the answer to this create.
+        earlier = {str(i.id) for i in self.client.list_instances() if i.name == plan.name}
         placeholder = f"pending:{plan.name}"
         self.ledger.record_instance(InstanceRecord(
             self.api_url, placeholder, self.backend, name=plan.name, status="creating",
@@ -142,7 +145,7 @@ class LaunchMixin:
         try:
             inst = self.client.create_instance(request)
         except BaseException:
-            inst = self._find_by_name(plan.name)  # never retry a create blindly: look first
+            inst = self._find_by_name(plan.name, earlier)  # never retry a create: look first
             if inst is None:
                 self.ledger.forget_instance(self.api_url, placeholder)
                 if pin is not None:
@@ -186,9 +189,10 @@ class LaunchMixin:
                                f"%spheron logs {plan.name} --startup shows why")
         return view
 
-    def _find_by_name(self, name: str) -> Any:
+    def _find_by_name(self, name: str, earlier: set[str]) -> Any:
         try:
-            return next((i for i in self.client.list_instances() if i.name == name), None)
+            return next((i for i in self.client.list_instances()
+                         if i.name == name and str(i.id) not in earlier), None)
         except Exception:  # the API is unreachable: the placeholder stays so ls can tell
             return None
 
