@@ -46,6 +46,10 @@ def test_every_cell_runs_and_the_run_says_where_the_copy_is(executed):
     api = shown["import httpx"]
     assert "Jupyter /api/status: 200" in api and "without the token:  403" in api
     assert "TensorBoard runs: ['train']" in api
+    # A notebook gets HTML tables (a terminal IPython gets aligned text).
+    listing = next(c for c in code if c.source.strip() == "%spheron ls")
+    html = [o["data"]["text/html"] for o in listing.outputs if "text/html" in o.get("data", {})]
+    assert html and "<table>" in html[0] and "cost so far" in html[0]
 
 
 def test_progress_shows_deploying_running_ssh_ready_service_ready(executed):
