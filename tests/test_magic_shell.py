@@ -150,3 +150,16 @@ def test_current_session_is_the_magics_own(emulator_shell):
     from spheron_jupyter.notebook.extension import current_session
 
     assert current_session() is emulator_shell.context.session
+
+
+def test_cell_launch_yaml_means_what_the_flags_mean():
+    from spheron_jupyter.notebook.commands import launch
+    from spheron_jupyter.notebook.magic import build_parser
+    from spheron_jupyter.session.money import parse_duration
+
+    parser = build_parser("launch", launch)
+    opts = launch.merge(parser.parse_args([]), "gpu: rtx-4090\nlease: 2\nname: 7\nyes: true\n")
+    assert parse_duration(opts["lease"]) == parse_duration(parser.parse_args(["--lease", "2"]).lease)
+    assert parse_duration(opts["lease"]) == 7200 and opts["name"] == "7" and opts["yes"]
+    flags = launch.merge(parser.parse_args(["--lease", "30m", "--gpu", "h100"]), "gpu: rtx-4090\nlease: 2\n")
+    assert (flags["gpu"], flags["lease"]) == ("h100", "30m")  # the line wins over the cell

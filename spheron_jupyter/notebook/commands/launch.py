@@ -67,6 +67,8 @@ def yaml_options(cell: str) -> dict:
         return {}
     if not isinstance(data, dict):
         raise UsageError("%%spheron launch: the cell must be YAML keys (gpu: ..., lease: ...)")
+    # YAML 1.1 reads a bare `yes:` key as the boolean true: it means our `yes` key.
+    data = {("yes" if key is True else str(key)): value for key, value in data.items()}
     unknown = sorted(set(data) - YAML_KEYS)
     if unknown:
         raise UsageError(f"%%spheron launch: unknown key {unknown[0]!r} in the cell; "
@@ -93,7 +95,9 @@ def merge(args, cell: str | None) -> dict:
             raise UsageError(f"%spheron launch: cannot read {args.startup}: {exc.strerror}") from None
     opts["yes"] = bool(args.yes or opts.get("yes"))
     opts["no_wait"] = bool(args.no_wait or opts.get("no_wait"))
-    for key in ("gpu", "offer_id", "name", "region", "provider", "os", "type"):
+    # `lease: 2` in the cell means what `--lease 2` means: hours (a number in the Python API
+    # is seconds, and a 2-second lease would end the instance at its minimum runtime).
+    for key in ("gpu", "offer_id", "name", "region", "provider", "os", "type", "lease"):
         if opts.get(key) is not None:
             opts[key] = str(opts[key])
     return opts
