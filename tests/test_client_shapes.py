@@ -69,6 +69,16 @@ def test_offer_fields_missing_extra_and_older_spellings():
     assert grouped.offers == [] and grouped.model_extra == {"whatever": 1}
 
 
+def test_odd_extras_and_types_still_give_a_kind():
+    """Model parsing only (no network): extras of any shape must not break the offer's kind."""
+    odd = Offer.model_validate(offer("x", extras={"deployment_type": {"kind": "vm"}},
+                                     instanceType=None, gpuType="H100 SXM5 Bare-Metal"))
+    assert odd.kind == "baremetal"
+    cluster = Offer.model_validate(offer("y", extras={"deployment_type": "Cluster"}))
+    assert cluster.kind == "cluster"
+    assert Offer.model_validate(offer("z", clusters=[], region="FIN-01")).region_keys == {"fin-01"}
+
+
 def test_discounted_price_wins_and_clusters_may_be_objects():
     entry = Offer.model_validate(offer("x", price=2.0, originalPrice=2.0, discountedPrice=1.7,
                                        clusters=[{"id": "us-east-1"}, "us-west-1"]))

@@ -189,17 +189,18 @@ class Offer(ApiModel):
         Cluster: ``instanceType`` CLUSTER or ``extras.deployment_type`` cluster.  Bare metal is
         a dedicated offer whose GPU type or name carries the ``BAREMETAL`` marker.
         """
-        return _offer_kind(self.instance_type, self.extras.get("deployment_type"), self.gpu_type,
-                           self.name, self.display_name)
+        deployment_type = str(self.extras.get("deployment_type") or "")  # hashable, whatever came
+        return _offer_kind(self.instance_type, deployment_type, self.gpu_type, self.name,
+                           self.display_name)
 
 
 # A catalog repeats the same few names and region lists across thousands of offers; these
 # caches make the first filter over a fresh catalog nearly as cheap as the next ones.
 @lru_cache(maxsize=4096)
-def _offer_kind(instance_type: str | None, deployment_type: Any, gpu_type: str | None,
+def _offer_kind(instance_type: str | None, deployment_type: str, gpu_type: str | None,
                 name: str | None, display_name: str | None) -> str:
     instance_type = (instance_type or "").upper()
-    if instance_type == "CLUSTER" or str(deployment_type or "").lower() == "cluster":
+    if instance_type == "CLUSTER" or deployment_type.lower() == "cluster":
         return "cluster"
     names = " ".join(filter(None, (gpu_type, name, display_name)))
     if "BAREMETAL" in _LETTERS_ONLY.sub("", names.upper()):
