@@ -87,6 +87,7 @@ def test_new_kernel_lists_the_instance_and_reuses_the_tunnel(fast_local_emulator
         assert r.status == 200
     started = [e for e in session.events("restart-box") if e.kind == "jupyter-started"]
     assert len(started) == 1
+    assert len(_jupyter_servers_of(fast_local_emulator)) == 1  # on the instance, for real
 
     # Secrets: nothing of the key, the token or a private key in either saved notebook.
     from spheron_jupyter.session.backends import emulator_state_dir
@@ -100,3 +101,22 @@ def test_new_kernel_lists_the_instance_and_reuses_the_tunnel(fast_local_emulator
 
     time.sleep(1.0)
     session.terminate("restart-box")
+
+
+def _jupyter_servers_of(home) -> list[int]:
+    """Jupyter servers running on this test's emulated instances (real local processes)."""
+    from pathlib import Path
+
+    # The sandbox gives its processes a clean environment that names the instance's root.
+    marker = f"SPHERON_INSTANCE_ROOT={home}/".encode()
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            argv = (proc / "cmdline").read_bytes().split(b"\0")
+            env = (proc / "environ").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        is_lab = any(a.endswith(b"jupyter-lab") for a in argv) or b"lab" in argv
+        if is_lab and b"--no-browser" in argv and any(e.startswith(marker) for e in env):
+            found.append(int(proc.name))
+    return found
