@@ -213,6 +213,10 @@ def test_create_rate_limit_is_reported_not_retried(emulator):
     assert info.value.code == "RATE_LIMIT_EXCEEDED" and 0 < info.value.retry_after <= 900
     assert emulator_state(emulator)["instancesTotal"] == 10
     assert client._core.clock.sleeps == []
+    # The instance list pages through the emulator's envelope (totalPages) like the catalog.
+    paged = client_for(emulator, page_size=3).list_instances()
+    assert len({i.id for i in paged}) == 10 and {i.id for i in paged} == {
+        i.id for i in client.list_instances()}
 
 
 def test_lost_create_answer_ends_with_exactly_one_instance(emulator_factory):

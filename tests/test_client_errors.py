@@ -135,6 +135,7 @@ def test_timeout_is_unreachable_but_maybe_sent():
 
 
 def test_no_key_is_refused_before_any_request():
+    """fake: stands in for the live service, to show that no request is sent at all."""
     api = ScriptedApi()
     client = SpheronClient("https://api.spheron.test", None, transport=httpx.MockTransport(api.handle))
     with pytest.raises(AuthenticationError, match="No Spheron API key is configured"):
