@@ -113,3 +113,22 @@ def test_a_launch_failing_after_its_create_keeps_the_form_locked(emulator_factor
     _faults(emulator, "")
     (view,) = session.instances()
     assert view.name == "half-box" and view.id == launcher.created.id
+
+
+def test_a_failing_startup_script_is_reported_when_the_launch_ends(emulator, closing):
+    from spheron_jupyter.notebook.widgets.launcher import Launcher
+
+    session = Session("local", url=emulator.url, api_key=emulator.api_key)
+    offer = next(o for o in session.offers(gpu="rtx-4090") if o.supports_cloud_init)
+    launcher = Launcher(session, offer, lease="")
+    closing(launcher)
+    launcher.name.value = "bad-script-box"
+    launcher.startup.value = "echo about-to-fail\nexit 3"
+    assert launcher.wait_idle(60) and launcher.plan.startup
+    launcher.confirm.click()
+    assert launcher.wait_idle(120) and launcher.instance is not None, launcher.last_message
+    text, kind = launcher.last_message
+    assert kind == "warn" and "running and SSH is ready" in text, launcher.last_message
+    assert "startup script ended with status" in text and "--startup shows why" in text
+    launcher.ui.flush()
+    assert "startup script ended with status" in launcher.progress.value

@@ -359,6 +359,11 @@ def test_launcher_startup_script_volume_and_os(session, emulator, closing):
     scratch = next(v for v in session.volumes() if v.name == "scratch")
     assert scratch.attached_instance_ids == [view.id]
     assert "from-the-launcher" in list(session.logs(view.id))
+    # The launch waited for the script, and the panel says how it ended.
+    assert launcher.last_message[1] == "ok", launcher.last_message
+    assert "startup script finished" in launcher.last_message[0]
+    launcher.ui.flush()
+    assert "startup script finished" in launcher.progress.value
 
 
 def test_launcher_without_cloud_init_disables_the_startup_script(session, closing):

@@ -35,6 +35,7 @@ class Launcher(Panel):
         self.instance = None  # the InstanceView once launched
         self.all_volumes: list[Any] = []  # every volume; those this offer can take are offered
         self.created = None  # the ledger's record when a launch failed after its create
+        self.startup_note = ""
         self.stages_done: list[str] = []
         self._generation = 0
         self._lock = threading.Lock()
@@ -181,6 +182,7 @@ class Launcher(Panel):
             self.ui.set(widget, disabled=True)
         self.say(f"launching {plan.name} ...")
         self.stages_done = []  # a retry after a refused create starts over
+        self.startup_note = ""
         self._stage("creating", "")
         self.jobs.run("launch", lambda: self._launch(plan), on_done=self._launched,
                       on_finally=self._launch_ended)
@@ -208,6 +210,8 @@ class Launcher(Panel):
                                    "%spheron panel shows it and can terminate it") from None
 
     def _stage(self, stage: str, detail: str) -> None:
+        if stage == "startup":  # after SSH: the startup script running, then how it ended
+            self.startup_note = detail
         names = [s for s, _ in STAGES]
         if stage in names and stage not in self.stages_done:
             # deploying is skipped by a fast boot: everything before the stage seen is done
@@ -225,9 +229,11 @@ class Launcher(Panel):
 
     def _launched(self, view: Any) -> None:
         self.instance = view
-        self._stage("ssh", "")
+        note = self.startup_note  # how the startup script ended, if there was one
+        self._stage("ssh", note)
+        failed = bool(note) and "finished" not in note
         self.say(f"{view.name} ({view.id}) is running and SSH is ready: see it in "
-                 "%spheron panel", "ok")
+                 "%spheron panel" + (f"; {note}" if note else ""), "warn" if failed else "ok")
         self.ui.set(self.confirm, description="launched")
 
     def _launch_ended(self) -> None:
