@@ -90,6 +90,16 @@ def shot(page, name: str) -> Path:
 
 
 def test_offers_launch_dashboard_logs_terminate(home_emulator, jupyterlab, page):
+    try:
+        journey(home_emulator, jupyterlab, page)
+    except BaseException:  # what the page showed, for a failure on a CI machine
+        shot(page, "failed")
+        print("notebook text:\n" + page.locator(".jp-Notebook").inner_text(timeout=10_000))
+        print("JupyterLab log (end):\n" + jupyterlab.log()[-4000:])
+        raise
+
+
+def journey(home_emulator, jupyterlab, page) -> None:
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
                                  "language": "python"}
@@ -139,7 +149,9 @@ def test_offers_launch_dashboard_logs_terminate(home_emulator, jupyterlab, page)
     shot(page, "2-launcher-plan")
     confirm.click()
     launcher.locator(".spheron-status", has_text="SSH is ready").wait_for()
-    assert "SSH ready" in launcher.locator(".spheron-launch-progress").inner_text()
+    progress = launcher.locator(".spheron-launch-progress")
+    assert "SSH ready" in progress.inner_text()
+    launcher.locator(".spheron-status").scroll_into_view_if_needed()  # the shot shows the stages
     shot(page, "3-launched")
 
     # -- the dashboard: running, logs, terminate --------------------------------------------
