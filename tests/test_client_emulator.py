@@ -21,7 +21,7 @@ from spheron_jupyter.client import (AlreadyTerminatedError, AuthenticationError,
                                     RateLimitedError, SpheronClient, UnknownGpuError,
                                     offer_to_create_request)
 from tests.fixtures.emulator import TEST_PUBLIC_KEY, all_offers
-from tests.test_client_fakes import FakeClock
+from tests.support.client_fakes import FakeClock
 
 
 def client_for(emu, **kwargs) -> SpheronClient:

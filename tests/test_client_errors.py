@@ -12,7 +12,7 @@ from spheron_jupyter.client import (AlreadyTerminatedError, ApiUnreachableError,
                                     InvalidRequestError, MinimumRuntimeError, NotFoundError,
                                     RateLimitedError, RetryPolicy, ServiceUnavailableError,
                                     SpheronClient, SpheronError, UnexpectedResponseError)
-from tests.test_client_fakes import KEY, FakeClock, ScriptedApi, reply
+from tests.support.client_fakes import KEY, FakeClock, ScriptedApi, reply
 
 NO_RETRY = RetryPolicy(attempts=1)
 

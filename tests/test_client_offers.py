@@ -9,7 +9,7 @@ import pytest
 from spheron_jupyter.client import (CloudInit, GpuGroup, OfferError, OfferQuery, UnknownGpuError,
                                     normalize_gpu, offer_to_create_request, select_offers,
                                     unique_instance_name)
-from tests.test_client_fakes import group, offer
+from tests.support.client_fakes import group, offer
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ import pytest
 from spheron_jupyter.client import (ApiUnreachableError, CreateOutcomeUnknownError,
                                     CreateRequest, InvalidRequestError, RateLimitedError,
                                     RetryPolicy, ServiceUnavailableError)
-from tests.test_client_fakes import ScriptedApi, instance, reply
+from tests.support.client_fakes import ScriptedApi, instance, reply
 
 CATALOG = reply(200, {"data": [], "total": 0, "page": 1, "limit": 100, "totalPages": 1})
 

@@ -10,7 +10,7 @@ import pytest
 
 from spheron_jupyter.client import (CreateRequest, RetryPolicy, SpheronClient, SpheronError)
 from spheron_jupyter.config.credentials import ApiKey
-from tests.test_client_fakes import KEY, BASE, ScriptedApi, group, instance, offer, reply
+from tests.support.client_fakes import KEY, BASE, ScriptedApi, group, instance, offer, reply
 
 
 def texts_of_error(err: BaseException) -> list[str]:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import pytest
 
 from spheron_jupyter.client import USER_AGENT, GpuGroup, Instance, Offer, UnexpectedResponseError
-from tests.test_client_fakes import KEY, ScriptedApi, group, instance, offer, reply
+from tests.support.client_fakes import KEY, ScriptedApi, group, instance, offer, reply
 
 INSTANCES = [instance("d-1", "sj-a"), instance("d-2", "sj-b", status="running")]
 

@@ -13,7 +13,7 @@ import httpx
 import paramiko
 import pytest
 
-from tests.test_emulator_ssh_support import (EchoServer, connect, make_key,
+from tests.support.emulator_ssh import (EchoServer, connect, make_key,
                                              pinned_host_key_cloud_init, port_refuses,
                                              public_line, run, wait_for)
 

@@ -16,11 +16,11 @@ import pytest
 
 from spheron_jupyter.emulator.sandbox import create_runtime
 from spheron_jupyter.emulator.sandbox_keys import load_host_key
-from tests.test_emulator_ssh_support import (EchoServer, connect, free_port, make_key,
+from tests.support.emulator_ssh import (EchoServer, connect, free_port, make_key,
                                              pinned_host_key_cloud_init, port_refuses,
                                              process_gone, public_line, run, run_pty,
                                              send_signal, wait_for)
-from tests.test_ssh_tunnel_helpers import listener_addresses
+from tests.support.tunnels import listener_addresses
 
 
 @pytest.fixture

@@ -26,7 +26,7 @@ from spheron_jupyter.ssh.services import (
 )
 from spheron_jupyter.ssh.tunnel import TunnelAgentClient
 from spheron_jupyter.ssh.tunnel_common import agent_log_path
-from tests.test_ssh_tunnel_helpers import (
+from tests.support.tunnels import (
     agent_gone,
     echo_once,
     EchoServer,

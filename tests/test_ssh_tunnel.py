@@ -26,7 +26,7 @@ from spheron_jupyter.ssh.tunnel import (
 from spheron_jupyter.ssh.tunnel_agent import PLANE_ENV
 from spheron_jupyter.ssh.tunnel_common import agent_socket_path, runtime_dir
 from spheron_jupyter.ssh.tunnel_link import BACKOFF_STEPS, HURRIED_STEP
-from tests.test_ssh_tunnel_helpers import (
+from tests.support.tunnels import (
     EchoServer,
     agent_gone,
     echo_once,

@@ -17,7 +17,7 @@ from spheron_jupyter.ssh.services import start_jupyter, stop_service
 from spheron_jupyter.ssh.tunnel import TunnelAgentClient
 from spheron_jupyter.ssh.tunnel_agent import PLANE_ENV
 from tests.test_ssh_on_emulator import _connect_when_ready, instance  # noqa: F401 - fixture
-from tests.test_ssh_tunnel_helpers import (
+from tests.support.tunnels import (
     EchoServer,
     agent_gone,
     echo_once,

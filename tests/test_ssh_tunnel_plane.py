@@ -10,7 +10,7 @@ import pytest
 
 from spheron_jupyter.ssh.tunnel import TunnelAgentClient
 from spheron_jupyter.ssh.tunnel_agent import PLANE_ENV
-from tests.test_ssh_tunnel_helpers import EchoServer, agent_gone, echo_once, listener_addresses
+from tests.support.tunnels import EchoServer, agent_gone, echo_once, listener_addresses
 
 pytestmark = pytest.mark.slow
 
