@@ -1,8 +1,10 @@
-"""The sphnctl driver against a scripted stand-in that prints the documented sample outputs."""
+"""The sphnctl driver against a scripted stand-in that prints the documented sample outputs.
+
+The stand-in and its `fake` fixture: tests/fixtures/sphnctl_fake.py.
+"""
 
 import os
 import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -18,65 +20,6 @@ from spheron_jupyter.protocol.sphnctl import (
     TailDeduplicator,
     find_sphnctl,
 )
-
-DATA = Path(__file__).parent / "data" / "sphnctl"
-
-FAKE = textwrap.dedent(
-    """
-    import os, sys, time
-    from pathlib import Path
-    data, work = Path(os.environ["FAKE_DATA"]), Path(os.environ["FAKE_WORK"])
-    args = sys.argv[1:]
-    (work / "calls").open("a").write(" ".join(args) + "\\n")
-    def out(text):
-        sys.stdout.write(text); sys.stdout.flush()
-    if "--follow" in args or args[:1] == ["sleep"]:  # before any output: the test may cancel at once
-        (work / "hanging.pid").write_text(str(os.getpid()))
-    def hang():
-        time.sleep(300)
-    if args[:1] == ["sleep"]:
-        hang()
-    verb = args[1] if len(args) > 1 else ""
-    if verb == "create": out((data / "create.txt").read_text())
-    elif verb == "get": out((data / "get_provider.txt").read_text())
-    elif verb == "list": out((data / "list.txt").read_text())
-    elif verb == "close": out((data / "close.txt").read_text())
-    elif verb == "logs" and "--follow" in args:
-        if os.environ.get("FAKE_NO_FOLLOW"):
-            sys.stderr.write("Usage: sphnctl deployment logs [flags]\\nError: --follow is not supported in fizz mode\\n")
-            sys.exit(1)
-        out((data / "logs.txt").read_text()); hang()
-    elif verb == "logs":
-        lines = (work / "growing.log").read_text().splitlines()
-        tail = int(args[args.index("--tail") + 1]) if "--tail" in args else len(lines)
-        if os.environ.get("FAKE_PER_POD_TAIL"):  # Kubernetes' way: each pod's own last N, pod after pod
-            pods = {}
-            for l in lines:
-                pods.setdefault(l.split("][")[1].split("]")[0] if "][" in l else "", []).append(l)
-            lines = [l for group in pods.values() for l in (group[-tail:] if tail else [])]
-            tail = len(lines)
-        out("".join(l + "\\n" for l in lines[-tail:] if tail))
-    elif verb == "chatty":
-        out("".join(f"line {n}\\n" for n in range(int(args[2]))))
-    elif verb == "events":
-        text = (data / "events_pretty.txt").read_text()
-        for start in range(0, len(text), 50):
-            out(text[start:start + 50])
-        if "--follow" in args: hang()
-    else:
-        sys.stderr.write("Error: lease 99 not found\\n"); sys.exit(1)
-    """
-)
-
-
-@pytest.fixture
-def fake(tmp_path, monkeypatch):
-    script = tmp_path / "fake_sphnctl.py"
-    script.write_text(FAKE)
-    monkeypatch.setenv("FAKE_DATA", str(DATA))
-    monkeypatch.setenv("FAKE_WORK", str(tmp_path))
-    monkeypatch.setenv("SPHERON_SPHNCTL", f"{sys.executable} {script}")
-    return tmp_path
 
 
 def pid_alive(pid: int) -> bool:

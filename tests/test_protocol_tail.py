@@ -6,7 +6,6 @@ import threading
 import pytest
 
 from spheron_jupyter.protocol.sphnctl import Sphnctl, TailDeduplicator
-from tests.test_protocol_sphnctl import fake  # noqa: F401 (fixture)
 
 PREFIX = "[0xowner/44/1/1/0xprovider]"
 
