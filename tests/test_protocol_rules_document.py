@@ -7,19 +7,7 @@ import yaml
 
 from spheron_jupyter.protocol.icl import load_icl
 from spheron_jupyter.protocol.rules import check, check_text
-
-BASE = {
-    "version": "1.0",
-    "services": {"web": {"image": "nginx:1.27", "expose": [{"port": 8080, "as": 8080, "to": [{"global": True}]}]}},
-    "profiles": {
-        "duration": "1h",
-        "mode": "provider",
-        "tiers": ["community"],
-        "compute": {"web": {"resources": {"cpu": {"units": 2}, "memory": {"size": "4Gi"}, "storage": [{"size": "10Gi"}]}}},
-        "placement": {"west": {"attributes": {"region": "us-west"}, "pricing": {"web": {"token": "uSPON", "amount": 3}}}},
-    },
-    "deployment": {"web": {"west": {"profile": "web", "count": 1}}},
-}
+from tests.support.icl_documents import BASE, resources
 
 
 def checked(change, mode=None):
@@ -31,10 +19,6 @@ def checked(change, mode=None):
 
 def web(doc):
     return doc["services"]["web"]
-
-
-def resources(doc):
-    return doc["profiles"]["compute"]["web"]["resources"]
 
 
 def gpu_model(model):

@@ -13,28 +13,12 @@ import yaml
 
 from spheron_jupyter.protocol.icl import load_icl
 from spheron_jupyter.protocol.rules import check
+from tests.support.icl_documents import BASE, resources
 
 RES = "profiles.compute.web.resources"
 EXPOSE0 = "services.web.expose[0]"
 EXPOSE1 = "services.web.expose[1]"
 PLACEMENT = "profiles.placement.west.attributes"
-
-BASE = {
-    "version": "1.0",
-    "services": {"web": {"image": "nginx:1.27", "expose": [{"port": 8080, "as": 8080, "to": [{"global": True}]}]}},
-    "profiles": {
-        "duration": "1h",
-        "mode": "provider",
-        "tiers": ["community"],
-        "compute": {"web": {"resources": {"cpu": {"units": 2}, "memory": {"size": "4Gi"}, "storage": [{"size": "10Gi"}]}}},
-        "placement": {"west": {"attributes": {"region": "us-west"}, "pricing": {"web": {"token": "uSPON", "amount": 3}}}},
-    },
-    "deployment": {"web": {"west": {"profile": "web", "count": 1}}},
-}
-
-
-def resources(doc):
-    return doc["profiles"]["compute"]["web"]["resources"]
 
 
 def expose0(doc):
