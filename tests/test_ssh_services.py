@@ -27,7 +27,7 @@ from spheron_jupyter.ssh.services import (
 from spheron_jupyter.ssh.tunnel import TunnelAgentClient
 from spheron_jupyter.ssh.tunnel_common import agent_log_path
 from tests.support.tunnels import (
-    agent_gone,
+    close_agent,
     echo_once,
     EchoServer,
     listener_addresses,
@@ -43,11 +43,7 @@ VENV_BIN = str(Path(sys.executable).parent)
 def agent():
     client = TunnelAgentClient()
     yield client
-    pid = client.ping()
-    for info in client.list():
-        client.close(info.id)
-    if pid is not None and not agent_gone(pid, timeout=15):
-        os.kill(pid, 9)
+    close_agent(client)  # unlike tests/fixtures/tunnel_agent.py: one plane, and no failure if it lingers
 
 
 @pytest.fixture

@@ -20,48 +20,23 @@ import pytest
 from spheron_jupyter.ssh.tunnel import (
     ForwardingRefusedError,
     LocalPortInUseError,
-    TunnelAgentClient,
     TunnelBindRefusedError,
 )
 from spheron_jupyter.ssh.tunnel_agent import PLANE_ENV
-from spheron_jupyter.ssh.tunnel_common import agent_socket_path, runtime_dir
+from spheron_jupyter.ssh.tunnel_common import agent_socket_path
 from spheron_jupyter.ssh.tunnel_link import BACKOFF_STEPS, HURRIED_STEP
 from tests.support.tunnels import (
     EchoServer,
     agent_gone,
+    assert_no_ssh_master_left,
     echo_once,
     free_port,
     listener_addresses,
     listeners_of_process_tree,
     port_is_free,
-    process_args_of_all,
 )
 
-pytestmark = pytest.mark.slow
-
-
-@pytest.fixture(params=["openssh", "paramiko"])
-def agent(request, monkeypatch):
-    """A client of an agent using each data plane; at the end the agent must be gone."""
-    monkeypatch.setenv(PLANE_ENV, request.param)
-    client = TunnelAgentClient()
-    yield client
-    pid = client.ping()
-    for info in client.list():
-        client.close(info.id)
-    if pid is not None and not agent_gone(pid, timeout=15):
-        os.kill(pid, 9)
-        pytest.fail("the tunnel agent did not exit after its last tunnel closed")
-    _assert_no_ssh_master_left()
-
-
-def _assert_no_ssh_master_left(timeout: float = 10.0) -> None:
-    """No `ssh -M` of this test's agent outlives it (their control sockets live in its run dir)."""
-    run_dir = str(runtime_dir())
-    deadline = time.monotonic() + timeout
-    while any(run_dir in args and " -M " in args for args in process_args_of_all().splitlines()):
-        assert time.monotonic() < deadline, "an ssh master outlived the tunnel agent"
-        time.sleep(0.1)
+pytestmark = [pytest.mark.slow, pytest.mark.ssh_masters_must_exit]  # `agent`: tests/fixtures/tunnel_agent.py
 
 
 @pytest.fixture
@@ -311,7 +286,7 @@ def test_a_killed_agent_leaves_no_port_and_no_ssh_master(sshd, agent, echo):
     while not port_is_free(info.local_port):
         assert time.monotonic() < deadline, "port still held after the agent was killed"
         time.sleep(0.05)
-    _assert_no_ssh_master_left(timeout=5)
+    assert_no_ssh_master_left(timeout=5)
     # The next request starts a fresh agent; the old tunnel is gone, not half-alive.
     assert agent.list() == []
     assert agent.ping() is None
@@ -359,7 +334,7 @@ def test_an_agent_whose_socket_is_wiped_closes_its_tunnels_and_exits(sshd, agent
     agent_socket_path().unlink()
     assert agent_gone(pid, timeout=10), "the agent kept running without its control socket"
     assert port_is_free(info.local_port)
-    _assert_no_ssh_master_left(timeout=5)
+    assert_no_ssh_master_left(timeout=5)
 
 
 def test_a_server_gone_for_good_is_retried_at_most_about_once_a_second(sshd, agent, echo):

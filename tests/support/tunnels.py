@@ -184,3 +184,28 @@ def process_args_of_all() -> str:
             except OSError:
                 continue
     return "\n".join(out)
+
+
+def close_agent(client) -> bool:
+    """Close every tunnel of ``client``'s agent; True when the agent then exits on its own.
+
+    An agent still running 15 s after its last tunnel closed is killed, and False returned.
+    """
+    pid = client.ping()
+    for info in client.list():
+        client.close(info.id)
+    if pid is not None and not agent_gone(pid, timeout=15):
+        os.kill(pid, 9)
+        return False
+    return True
+
+
+def assert_no_ssh_master_left(timeout: float = 10.0) -> None:
+    """No `ssh -M` of this test's agent outlives it (their control sockets live in its run dir)."""
+    from spheron_jupyter.ssh.tunnel_common import runtime_dir
+
+    run_dir = str(runtime_dir())
+    deadline = time.monotonic() + timeout
+    while any(run_dir in args and " -M " in args for args in process_args_of_all().splitlines()):
+        assert time.monotonic() < deadline, "an ssh master outlived the tunnel agent"
+        time.sleep(0.1)
