@@ -13,50 +13,20 @@ import time
 
 import pytest
 
-from spheron_jupyter.ssh.connection import Connection, open_transport
+from spheron_jupyter.ssh.connection import open_transport
 from spheron_jupyter.ssh.errors import HostKeyChangedError, HostKeyUnknownError
 from spheron_jupyter.ssh.hostkeys import (
     KnownHosts,
     fingerprint,
-    host_key_cloud_init,
     make_host_key,
 )
-from spheron_jupyter.ssh.keys import ensure_user_key
 from spheron_jupyter.ssh.logs import LogReader, LogSource, read_log
 from spheron_jupyter.ssh.remote import INTERRUPTED_EXIT, run
-from spheron_jupyter.ssh.target import SshTarget
-from tests.test_emulator_ssh import Api
-
-
-@pytest.fixture
-def instance(emulator):
-    api = Api(emulator)
-    key = ensure_user_key()
-    private, public = make_host_key()
-    cloud_init = host_key_cloud_init(private, public)
-    cloud_init["runcmd"].append("echo provisioning done")
-    created = api.create(api.offer("data-crunch"), "ssh-layer", {"ssh_public_key": key.public_line},
-                         cloud_init)
-    KnownHosts().pin(created["id"], public)  # before the first connection
-    running = api.wait_running(created["id"])
-    target = SshTarget(host=running["ipAddress"], port=int(running["sshPort"]),
-                       user=running["user"], instance_id=running["id"], key_path=key.path)
-    return target
-
-
-def _connect_when_ready(target, seconds=20.0):
-    deadline = time.monotonic() + seconds
-    while True:
-        try:
-            return Connection.open(target)
-        except Exception:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
+from tests.support.emulator_ssh import connect_when_ready
 
 
 def test_exec_streams_and_returns_the_exit_code(instance):
-    with _connect_when_ready(instance) as conn:
+    with connect_when_ready(instance) as conn:
         out, err = [], []
         code = run(conn, "echo hi; echo oops >&2; exit 4", on_stdout=out.append, on_stderr=err.append)
         assert (code, "".join(out), "".join(err)) == (4, "hi\n", "oops\n")
@@ -74,7 +44,7 @@ def test_exec_streams_and_returns_the_exit_code(instance):
 
 
 def test_host_keys_pinned_by_cloud_init_unknown_and_changed(instance, tmp_path):
-    _connect_when_ready(instance).close()
+    connect_when_ready(instance).close()
     # Pinned through cloud-init before the instance existed: accepted with no prompt.
     prompts = []
     open_transport(instance, on_host_key_pinned=lambda *a: prompts.append(a)).close()
@@ -100,7 +70,7 @@ def test_host_keys_pinned_by_cloud_init_unknown_and_changed(instance, tmp_path):
 
 
 def test_exec_interrupt(instance):
-    with _connect_when_ready(instance) as conn:
+    with connect_when_ready(instance) as conn:
         stop = threading.Event()
         threading.Timer(0.5, stop.set).start()
         started = time.monotonic()
@@ -110,7 +80,7 @@ def test_exec_interrupt(instance):
 
 
 def test_startup_log_and_follow(instance):
-    with _connect_when_ready(instance) as conn:
+    with connect_when_ready(instance) as conn:
         deadline = time.monotonic() + 20
         while "provisioning done" not in read_log(conn, LogSource.parse("startup")):
             assert time.monotonic() < deadline, "startup log never showed the runcmd output"

@@ -14,35 +14,20 @@ import httpx
 import pytest
 
 from spheron_jupyter.ssh.services import start_jupyter, stop_service
-from spheron_jupyter.ssh.tunnel import TunnelAgentClient
 from spheron_jupyter.ssh.tunnel_agent import PLANE_ENV
-from tests.test_ssh_on_emulator import _connect_when_ready, instance  # noqa: F401 - fixture
+from tests.support.emulator_ssh import connect_when_ready
 from tests.support.tunnels import (
     EchoServer,
-    agent_gone,
     echo_once,
     listener_addresses,
     process_args_of_all,
 )
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.slow  # `agent`: tests/fixtures/tunnel_agent.py
 
 
-@pytest.fixture(params=["openssh", "paramiko"])
-def agent(request, monkeypatch):
-    monkeypatch.setenv(PLANE_ENV, request.param)
-    client = TunnelAgentClient()
-    yield client
-    pid = client.ping()
-    for info in client.list():
-        client.close(info.id)
-    if pid is not None and not agent_gone(pid, timeout=15):
-        os.kill(pid, 9)
-        pytest.fail("the tunnel agent did not exit after its last tunnel closed")
-
-
-def test_tunnel_to_an_emulator_instance(instance, agent):  # noqa: F811 - fixture
-    _connect_when_ready(instance).close()
+def test_tunnel_to_an_emulator_instance(instance, agent):
+    connect_when_ready(instance).close()
     server = EchoServer()
     try:
         info = agent.open(instance, server.port)
@@ -55,8 +40,8 @@ def test_tunnel_to_an_emulator_instance(instance, agent):  # noqa: F811 - fixtur
         server.stop()
 
 
-def test_jupyter_on_an_emulator_instance(instance, agent):  # noqa: F811 - fixture
-    conn = _connect_when_ready(instance)
+def test_jupyter_on_an_emulator_instance(instance, agent):
+    conn = connect_when_ready(instance)
     try:
         info = start_jupyter(instance, connection=conn, client=agent,
                              extra_path=[str(Path(sys.executable).parent)])

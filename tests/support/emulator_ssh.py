@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+import httpx
 import paramiko
 
 from spheron_jupyter.emulator.sandbox_keys import ensure_host_key, load_host_key
@@ -134,3 +135,62 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+class Api:
+    """The few REST calls these tests make, with the emulator's key."""
+
+    def __init__(self, emulator) -> None:
+        self.http = httpx.Client(base_url=emulator.url, timeout=30,
+                                 headers={"Authorization": f"Bearer {emulator.api_key}"})
+
+    def call(self, method: str, path: str, **kwargs) -> dict:
+        response = self.http.request(method, path, **kwargs)
+        assert response.status_code < 300, response.text
+        return response.json() if response.content else {}
+
+    def team_id(self) -> str:
+        teams = self.call("GET", "/api/balance")["teams"]
+        return next(team["teamId"] for team in teams if team["isCurrentTeam"])
+
+    def offer(self, provider: str) -> dict:
+        """A dedicated (never reclaimed) offer with cloud-init, in a region with volumes."""
+        groups = self.call("GET", "/api/gpu-offers", params={"limit": 200})["data"]
+        offers = [offer for group in groups for offer in group["offers"]
+                  if offer["provider"] == provider and offer["supportsCloudInit"]
+                  and offer["available"] and not offer["maintenance"]
+                  and offer["instanceType"] == "DEDICATED"]
+        return min(offers, key=lambda offer: offer["price"])
+
+    def create(self, offer: dict, name: str, login: dict, cloud_init: dict | None) -> dict:
+        body = {"provider": offer["provider"], "offerId": offer["offerId"],
+                "gpuType": offer["gpuType"], "gpuCount": offer["gpuCount"],
+                "region": offer["clusters"][0], "operatingSystem": offer["os_options"][0],
+                "instanceType": offer["instanceType"], "teamId": self.team_id(), "name": name,
+                **login}
+        if cloud_init is not None:
+            body["cloudInit"] = cloud_init
+        return self.call("POST", "/api/deployments", json=body)
+
+    def wait_running(self, instance_id: str) -> dict:
+        return wait_for(lambda: (lambda d: d if d["status"] == "running" else None)(
+            self.call("GET", f"/api/deployments/{instance_id}")), what="status running")
+
+    def terminate(self, instance_id: str) -> None:
+        wait_for(lambda: self.call("GET", f"/api/deployments/{instance_id}/can-terminate")
+                 ["canTerminate"], timeout=30, interval=0.2, what="the minimum runtime")
+        self.call("DELETE", f"/api/deployments/{instance_id}")
+
+
+def connect_when_ready(target, seconds=20.0):
+    """``Connection.open(target)`` (the ssh/ layer), retried until the instance's sshd answers."""
+    from spheron_jupyter.ssh.connection import Connection
+
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return Connection.open(target)
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
