@@ -6,7 +6,7 @@ import socket
 
 import pytest
 
-from tests.test_magic_shell import emulator_counts, emulator_shell, shell  # noqa: F401 (fixtures)
+from tests.support.magic_shell import emulator_counts
 
 
 @pytest.fixture

@@ -14,8 +14,6 @@ import pytest
 
 from spheron_jupyter.emulator.protocol_state import ProtocolStore
 
-from .test_magic_shell import shell  # noqa: F401  (the fixture)
-
 
 # The complete provider-mode document of spheron-protocol.md (Jupyter on 8888, one rtx4090).
 LAB = """\

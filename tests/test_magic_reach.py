@@ -12,8 +12,6 @@ import urllib.request
 
 import pytest
 
-from tests.test_magic_shell import emulator_shell, shell  # noqa: F401 (fixtures)
-
 
 @pytest.fixture
 def box(emulator_shell):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import time
 
-from tests.test_magic_shell import emulator_shell, shell  # noqa: F401 (fixtures)
-
 
 def test_no_secret_in_any_output_or_file_we_write(emulator_shell, isolated_home):
     sh = emulator_shell

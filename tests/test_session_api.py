@@ -29,7 +29,7 @@ def test_durations_and_worst_case():
 
 
 def test_plan_creates_nothing_and_launch_refuses_over_budget(session, emulator):
-    from tests.test_magic_shell import emulator_counts
+    from tests.support.magic_shell import emulator_counts
 
     plan = session.plan_launch(gpu="h100", count=8, lease="100h")
     assert plan.over_budget and plan.worst_case_usd > plan.budget_usd
@@ -85,7 +85,7 @@ def test_reprs_hold_no_secret(session, emulator):
 
 
 def test_lost_create_answer_gives_one_instance_in_the_ledger(emulator_factory):
-    from tests.test_magic_shell import emulator_counts
+    from tests.support.magic_shell import emulator_counts
 
     emu = emulator_factory(faults="lose-create*1")
     session = Session("local", url=emu.url, api_key=emu.api_key)
@@ -163,7 +163,7 @@ def test_launch_waits_for_the_startup_script_and_reports_a_failure(session):
 
 
 def test_a_volume_the_launch_could_not_attach_is_refused_before_the_create(session, emulator):
-    from tests.test_magic_shell import emulator_counts
+    from tests.support.magic_shell import emulator_counts
 
     region = session.plan_launch(gpu="h100", provider="data-crunch").region
     other = next(r for r in ("FIN-01", "FIN-02", "FIN-03", "ICE-01") if r != region)
