@@ -19,48 +19,21 @@ import time
 import urllib.request
 
 import pytest
-import yaml
 
 from spheron_jupyter.emulator.protocol_state import ProtocolStore, pid_alive, stop_everything
 from spheron_jupyter.protocol.sphnctl import Sphnctl
+from tests.support import protocol
+from tests.support.protocol import poll_until
 
-from .test_magic_shell import shell  # noqa: F401  (the fixture)
 
 pytestmark = pytest.mark.slow
 
-SERVER = """
-import http.server, os
-greeting = os.environ["GREETING"]
-print(f"greeting is {greeting}", flush=True)
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = greeting.encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, fmt, *args):
-        print(f"served {greeting} for {self.path}", flush=True)
-http.server.ThreadingHTTPServer((os.environ["HOST"], int(os.environ["PORT"])), Handler).serve_forever()
-"""
+#: The service of tests/support/protocol.py, its lines naming neither the port nor the pod.
+SERVER = protocol.greeting_server(tells_port_and_pod=False)
 
 
-def icl(*, greeting="hello", mode="provider", command=None) -> str:
-    service = {"image": "python:3.11-slim", "command": command or [sys.executable, "-c"],
-               "args": [] if command else [SERVER], "env": [f"GREETING={greeting}"],
-               "expose": [{"port": 8080, "as": 8080, "to": [{"global": True}]}]}
-    return yaml.safe_dump({
-        "version": "1.0",
-        "services": {"web": service},
-        "profiles": {
-            "name": "magic", "duration": "1h", "mode": mode, "tiers": ["community"],
-            "compute": {"web": {"resources": {"cpu": {"units": 1}, "memory": {"size": "512Mi"},
-                                              "storage": [{"size": "1Gi"}]}}},
-            "placement": {"west": {"attributes": {"region": "us-west"},
-                                   "pricing": {"web": {"token": "uSPON", "amount": 3}}}},
-        },
-        "deployment": {"web": {"west": {"profile": "web", "count": 1}}},
-    }, sort_keys=False)
+def icl(**options) -> str:
+    return protocol.icl(profile="magic", server=SERVER, **options)
 
 
 def sphnctl_children() -> list[int]:
@@ -92,21 +65,7 @@ def protocol_shell(shell, monkeypatch):
         stop_everything(store, record["lid"])
         leftovers += [store.runtime_pid(record["lid"])] + [p["pid"] for p in status.get("pods", [])]
     assert not [pid for pid in leftovers if pid and pid_alive(pid)], "processes survived the test"
-    assert eventually(lambda: not sphnctl_children(), timeout=5), "a --follow sphnctl survived"
-
-
-def eventually(check, timeout=20.0, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = check()
-            if result:
-                return result
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            return None
-        time.sleep(interval)
+    assert poll_until(lambda: not sphnctl_children(), timeout=5), "a --follow sphnctl survived"
 
 
 def http_get(port, timeout=5.0) -> str:
@@ -129,7 +88,7 @@ def interrupt_when(ready, then=lambda: None, settle=1.0, timeout=30.0,
     def act():
         started = False
         try:
-            started = bool(eventually(ready, timeout=timeout))
+            started = bool(poll_until(ready, timeout=timeout))
             then()
             time.sleep(settle)
         finally:
@@ -170,7 +129,7 @@ def test_deploy_get_list_logs_events_update_close(protocol_shell, tmp_path):
     changed.write_text(icl(greeting="bonjour"))
     updated = repr(sh.ok(f"%spheron deployment update --lid {lid} {changed}").result)
     assert f"the lease stays {lid}" in updated
-    assert eventually(lambda: http_get(port) == "bonjour"), "the new env never reached the service"
+    assert poll_until(lambda: http_get(port) == "bonjour"), "the new env never reached the service"
     assert "greeting is bonjour" in sh.ok(f"%spheron deployment logs --lid {lid} --tail 5").stdout
     assert [lid] == [int(m) for m in re.findall(r"^(\d+)\s", repr(sh.ok("%spheron deployment list").result), re.M)]
 
@@ -179,7 +138,7 @@ def test_deploy_get_list_logs_events_update_close(protocol_shell, tmp_path):
     assert all(pid_alive(pid) for pid in pids)
     closed = repr(sh.ok(f"%spheron deployment close --lid {lid}").result)
     assert closed.startswith(f"closed deployment {lid} (close request 0x")
-    assert eventually(lambda: not any(pid_alive(pid) for pid in pids), timeout=10), "processes survived close"
+    assert poll_until(lambda: not any(pid_alive(pid) for pid in pids), timeout=10), "processes survived close"
     assert re.search(rf"^{lid}\s+0x\w+\s+Closed", repr(sh.ok("%spheron deployment list -a").result), re.M)
     assert "no open deployments" in repr(sh.ok("%spheron deployment list").result)
 
@@ -196,7 +155,7 @@ def test_follow_streams_until_interrupted_and_stops_sphnctl(protocol_shell, tmp_
     out = sh.ok(f"%spheron deployment logs --lid {lid} --follow --service web")
     assert "greeting is hello" in out.stdout and out.stdout.count("served hello for /") == 3
     assert out.stdout.rstrip().endswith("[stopped]") and "Traceback" not in out.text
-    assert eventually(lambda: not sphnctl_children(), timeout=5), "the follow kept running"
+    assert poll_until(lambda: not sphnctl_children(), timeout=5), "the follow kept running"
 
     changed = tmp_path / "bonjour.yml"
     changed.write_text(icl(greeting="bonjour"))
@@ -246,7 +205,7 @@ def test_fizz_startup_logs_and_a_node_that_stopped(protocol_shell):
 
     store = ProtocolStore()
     os.kill(store.runtime_pid(lid), signal.SIGTERM)  # the node's owner stops it
-    assert eventually(lambda: not store.runtime_alive(lid))
+    assert poll_until(lambda: not store.runtime_alive(lid))
     got = repr(sh.ok(f"%spheron deployment get --lid {lid}").result)
     assert "No response from host" in got and f"--lid {lid} --startup" in got
     assert "[Fizz Node] Pulling container image: python:3.11-slim" in got  # the start-up logs, shown
@@ -278,7 +237,7 @@ def test_create_from_a_file_then_follow_json_logs(protocol_shell, tmp_path):
     lid = int(re.search(r"^lease id\s+(\d+)$", text, re.M).group(1))
     assert text.startswith(f"Created deployment {lid}") and "agreed price per hour  3 uSPON" in text
     assert f"%spheron deployment get --lid {lid}" in text
-    assert eventually(lambda: "1/1" in repr(sh.ok(f"%spheron deployment get --lid {lid}").result))
+    assert poll_until(lambda: "1/1" in repr(sh.ok(f"%spheron deployment get --lid {lid}").result))
 
     interrupt_when(sphnctl_children)
     out = sh.ok(f"%spheron deployment logs --lid {lid} --follow -o json --service web")

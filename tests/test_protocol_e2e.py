@@ -2,7 +2,8 @@
 
 The services are real local processes: a tiny HTTP server that answers with $GREETING on $PORT.
 Every test closes what it creates; the fixture's teardown stops anything left over and checks
-that no runtime or pod process survives.
+that no runtime or pod process survives (tests/fixtures/protocol_driver.py; the service and
+the ICL document: tests/support/protocol.py).
 """
 
 import os
@@ -14,91 +15,18 @@ import time
 import urllib.request
 
 import pytest
-import yaml
 
-from spheron_jupyter.emulator.protocol_state import ProtocolStore, pid_alive, stop_everything
+from spheron_jupyter.emulator.protocol_state import ProtocolStore, pid_alive
 from spheron_jupyter.protocol.deployments import DeploymentNotAvailableError, wait_until_available
 from spheron_jupyter.protocol.sphnctl import Sphnctl, SphnctlCommandError, SphnctlNotFoundError
+from tests.support.protocol import eventually, icl, write
 
 pytestmark = pytest.mark.slow
-
-SERVER = """
-import http.server, os
-greeting = os.environ["GREETING"]
-print(f"greeting is {greeting}, listening on {os.environ['PORT']}", flush=True)
-class Handler(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = greeting.encode()
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-    def log_message(self, fmt, *args):
-        print(f"served {greeting} for {self.path} from {os.environ['SPHERON_POD']}", flush=True)
-http.server.ThreadingHTTPServer((os.environ["HOST"], int(os.environ["PORT"])), Handler).serve_forever()
-"""
-
-
-def icl(*, greeting="hello", mode="provider", port=8080, command=None, count=1):
-    service = {
-        "image": "python:3.11-slim",
-        "command": command or [sys.executable, "-c"],
-        "args": [] if command else [SERVER],
-        "env": [f"GREETING={greeting}"],
-        "expose": [{"port": port, "as": port, "to": [{"global": True}]}],
-    }
-    return yaml.safe_dump({
-        "version": "1.0",
-        "services": {"web": service},
-        "profiles": {
-            "name": "e2e", "duration": "1h", "mode": mode, "tiers": ["community"],
-            "compute": {"web": {"resources": {"cpu": {"units": 1}, "memory": {"size": "512Mi"},
-                                              "storage": [{"size": "1Gi"}]}}},
-            "placement": {"west": {"attributes": {"region": "us-west"},
-                                   "pricing": {"web": {"token": "uSPON", "amount": 3}}}},
-        },
-        "deployment": {"web": {"west": {"profile": "web", "count": count}}},
-    }, sort_keys=False)
-
-
-@pytest.fixture
-def driver(monkeypatch, tmp_path):
-    monkeypatch.setenv("SPHERON_SPHNCTL", f"{sys.executable} -m spheron_jupyter sphnctl")
-    stores = [ProtocolStore()]
-    yield Sphnctl(timeout=60)
-    stores.append(ProtocolStore())  # a test may have pointed SPHERON_PROTOCOL_STATE elsewhere
-    leftovers = []
-    for store in stores:
-        for record in store.all():
-            status = store.status(record["lid"])
-            stop_everything(store, record["lid"])
-            leftovers += [store.runtime_pid(record["lid"])] + [p["pid"] for p in status.get("pods", [])]
-    assert not [pid for pid in leftovers if pid and pid_alive(pid)], "processes survived the test"
-
-
-def write(tmp_path, name, text):
-    path = tmp_path / name
-    path.write_text(text)
-    return path
 
 
 def http_get(port, timeout=5.0):
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=timeout) as response:
         return response.read().decode()
-
-
-def eventually(check, timeout=20.0, interval=0.1):
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            result = check()
-            if result:
-                return result
-        except OSError:
-            pass
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(interval)
 
 
 def process_ids(lid):

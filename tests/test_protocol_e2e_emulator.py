@@ -12,7 +12,7 @@ from spheron_jupyter.emulator.protocol_state import ProtocolStore
 from spheron_jupyter.protocol.deployments import wait_until_available
 from spheron_jupyter.protocol.parsers import EventStreamDecoder
 from spheron_jupyter.protocol.sphnctl import SphnctlCommandError
-from tests.test_protocol_e2e import driver, eventually, icl, write  # noqa: F401 (fixture)
+from tests.support.protocol import eventually, icl, write
 
 pytestmark = pytest.mark.slow
 
