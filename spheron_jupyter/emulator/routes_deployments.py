@@ -18,6 +18,7 @@ from .errors import DROP
 from .create_validation import (check_against_offer, check_cloud_init, check_kubernetes_addon,
                                 require_fields)
 from .errors import ApiError
+from .paging import envelope, page_params, window
 from .routes_account import parse_public_key, resolve_team
 from .store import ACTIVE, INACTIVE
 
@@ -120,11 +121,7 @@ def create(app, request):
 def list_deployments(app, request):
     query = request.query
     status = query.get("status") or ""
-    try:
-        page = max(1, int(query.get("page") or 1))
-        limit = max(1, min(200, int(query.get("limit") or 50)))
-    except ValueError:
-        raise ApiError.bad_request("page and limit must be positive integers.") from None
+    page, limit = page_params(query)
     now = time.time()
     with app.store.lock:
         team = resolve_team(app, query.get("teamId"))
@@ -137,9 +134,8 @@ def list_deployments(app, request):
             deps = [d for d in deps if d["status"] == status]
         deps.sort(key=lambda d: d["createdTs"], reverse=True)
         total = len(deps)
-        views = [app.store.deployment_view(d, now) for d in deps[(page - 1) * limit:page * limit]]
-    return 200, {"deployments": views, "total": total, "page": page, "limit": limit,
-                 "totalPages": max(1, math.ceil(total / limit))}
+        views = [app.store.deployment_view(d, now) for d in window(deps, page, limit)]
+    return 200, envelope("deployments", views, total, page, limit)
 
 
 def get_deployment(app, request):

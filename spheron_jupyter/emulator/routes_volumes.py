@@ -8,11 +8,11 @@ are in volume_rules.py; every refusal is a 400 that names the rule.  The attach/
 
 from __future__ import annotations
 
-import math
 import secrets
 import time
 
 from .errors import ApiError
+from .paging import envelope, page_params, window
 from .routes_account import resolve_team
 from .volume_rules import RULES, supported_summary
 
@@ -48,11 +48,7 @@ def _volume(app, volume_id: str) -> dict:
 
 def list_volumes(app, request):
     query = request.query
-    try:
-        page = max(1, int(query.get("page") or 1))
-        limit = max(1, min(200, int(query.get("limit") or 50)))
-    except ValueError:
-        raise ApiError.bad_request("page and limit must be positive integers.") from None
+    page, limit = page_params(query)
     now = time.time()
     with app.store.lock:
         team = resolve_team(app, query.get("teamId"))
@@ -61,9 +57,7 @@ def list_volumes(app, request):
     if query.get("status"):
         views = [v for v in views if v["status"] == query["status"]]
     views.sort(key=lambda v: v["createdAt"])
-    return 200, {"volumes": views[(page - 1) * limit:page * limit], "total": len(views),
-                 "page": page, "limit": limit,
-                 "totalPages": max(1, math.ceil(len(views) / limit))}
+    return 200, envelope("volumes", window(views, page, limit), len(views), page, limit)
 
 
 def create_volume(app, request):
