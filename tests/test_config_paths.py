@@ -31,6 +31,17 @@ def test_without_home_env_platformdirs_decides(tmp_path, monkeypatch):
     assert paths.state_dir() == tmp_path / "xdg_state_home" / "spheron-jupyter"
 
 
+def test_without_xdg_runtime_dir_sockets_go_to_our_private_state_dir(tmp_path, monkeypatch,
+                                                                     recwarn):
+    monkeypatch.delenv(paths.HOME_ENV)
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    run = paths.runtime_dir()
+    assert run == tmp_path / "state" / "spheron-jupyter" / "run"
+    assert stat.S_IMODE(run.stat().st_mode) == 0o700
+    assert not [w for w in recwarn if "runtime" in str(w.message).lower()]
+
+
 def test_loose_existing_dir_is_tightened(isolated_home):
     (isolated_home / "data").mkdir(mode=0o755)
     (isolated_home / "data").chmod(0o755)

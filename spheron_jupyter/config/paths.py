@@ -48,7 +48,19 @@ def state_dir() -> Path:
 
 def runtime_dir() -> Path:
     """Sockets and pid files of helper processes (the tunnel agent)."""
-    return _resolve("run", platformdirs.user_runtime_dir)
+    if os.environ.get(HOME_ENV) or os.environ.get("XDG_RUNTIME_DIR") or os.name != "posix" \
+            or _is_macos():
+        return _resolve("run", platformdirs.user_runtime_dir)
+    # Headless Linux (ssh sessions, containers, JupyterHub) often has no XDG_RUNTIME_DIR, where
+    # platformdirs warns (into the notebook cell) and falls back to /tmp/runtime-UID, a path any
+    # local user could have created first. Our own state dir is private and always there.
+    return ensure_private_dir(state_dir() / "run")
+
+
+def _is_macos() -> bool:
+    import sys
+
+    return sys.platform == "darwin"
 
 
 def ensure_private_dir(path: Path) -> Path:
