@@ -134,9 +134,11 @@ def journey(home_emulator, jupyterlab, page) -> None:
     # -- the launcher -----------------------------------------------------------------------
     first.click()
     launcher = page.locator(".spheron-launcher")
+    launcher.locator(".spheron-launch-plan", has_text="worst case").wait_for()  # as a person would
     name = launcher.locator(".spheron-launch-name input")
     name.fill("browser-box")
     name.press("Enter")
+    page.wait_for_function("el => el.value === 'browser-box'", arg=name.element_handle())
     lease = launcher.locator(".spheron-launch-lease input")
     lease.fill("")  # no lease: the test terminates it itself
     lease.press("Enter")

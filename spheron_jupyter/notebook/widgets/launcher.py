@@ -144,8 +144,9 @@ class Launcher(Panel):
         if generation != self._generation:
             return  # a newer change is being planned
         self.plan = plan
-        if not self.name.value.strip():
-            self.ui.set(self.name, placeholder=plan.name)
+        # The automatic name shows in the plan, never as the name box's placeholder: any trait
+        # sent to a Text widget re-renders it from the model, wiping what the user is typing
+        # (continuous_update=False holds keystrokes in the page until Enter or blur).
         self.ui.set(self.plan_view, value=KeyValues(plan.rows(), title="Plan")._repr_html_())
         self.ui.set(self.over_budget_ok.layout, display="flex" if plan.over_budget else "none")
         if plan.over_budget:
