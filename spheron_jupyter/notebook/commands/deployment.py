@@ -8,12 +8,11 @@ and update check the ICL document here first, so a document with errors shows it
 
 from __future__ import annotations
 
-import argparse
 
 from IPython.core.error import UsageError
 
 from ..display import KeyValues, StreamPrinter, Table, Text
-from ..parser import positive_int
+from ..parser import non_negative_int, positive_int
 from ._protocol_shared import (
     Stack,
     check_or_refuse,
@@ -70,18 +69,9 @@ def _stream_flags(parser) -> None:
     parser.add_argument("--lid", type=positive_int, required=True, metavar="N", help=LID_HELP)
     parser.add_argument("-f", "--follow", action="store_true",
                         help="keep streaming until you interrupt the cell")
-    parser.add_argument("-t", "--tail", type=_count, metavar="N", help="only the last N (default all)")
+    parser.add_argument("-t", "--tail", type=non_negative_int, metavar="N",
+                        help="only the last N (default all)")
     parser.add_argument("--service", metavar="S", help="only this service")
-
-
-def _count(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be 0 or more")
-    return value
 
 
 def run(context, args, cell=None):
