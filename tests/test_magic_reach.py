@@ -88,10 +88,27 @@ def test_tensorboard_through_a_tunnel(box):
 
 
 def test_forward_any_port_and_port_in_use(box):
-    out = box.ok("%spheron forward box 22")
-    port = int(re.search(r"127\.0\.0\.1:(\d+) ->", out.text).group(1))
-    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
-        assert conn.recv(64).startswith(b"SSH-2.0")
+    # An emulated instance shares this machine's loopback, so a service the test listens on is
+    # "a port on the instance". (Not port 22: whether a host sshd runs there varies by machine.)
+    with socket.socket() as service:
+        service.bind(("127.0.0.1", 0))
+        service.listen()
+        remote = service.getsockname()[1]
+
+        def greet():  # every connection: `forward` may probe the port before handing it out
+            while True:
+                try:
+                    conn, _ = service.accept()
+                except OSError:
+                    return
+                with conn:
+                    conn.sendall(b"hello from the instance\n")
+
+        threading.Thread(target=greet, daemon=True).start()
+        out = box.ok(f"%spheron forward box {remote}")
+        port = int(re.search(rf"127\.0\.0\.1:(\d+) -> .*{remote}", out.text).group(1))
+        with socket.create_connection(("127.0.0.1", port), timeout=10) as conn:
+            assert conn.recv(64) == b"hello from the instance\n"
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
