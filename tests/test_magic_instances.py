@@ -177,11 +177,19 @@ def test_events_follow_stops_on_interrupt(emulator_shell):
     assert "launched" in out.stdout and "ssh-ready" in out.stdout and "[stopped]" in out.stdout
 
 
-def test_offers_browse_opens_the_widget_with_the_filters(emulator_shell):
+def test_offers_browse_opens_the_widget_with_the_filters(emulator_shell, monkeypatch):
+    from spheron_jupyter.notebook import display
+
+    # A terminal IPython would only print the widget's repr: one line says what to use instead.
+    error = emulator_shell.usage_error("%spheron offers --browse --gpu h100")
+    assert "needs Jupyter" in error and "%spheron offers" in error
+    monkeypatch.setattr(display, "in_notebook", lambda: True)  # as in a kernel with a frontend
     out = emulator_shell.ok("%spheron offers --browse --gpu h100 --max-price 5")
     browser = out.result
     assert type(browser).__name__ == "OffersBrowser"
-    assert browser.gpu.value == "h100"
+    assert browser.gpu.value == "h100" and browser.max_price.value == "5"
+    browser.wait_idle()
+    browser.close()
 
 
 def test_use_cloud_with_a_configured_key_talks_the_same_routes(shell, emulator, monkeypatch):

@@ -49,6 +49,10 @@ def offer_row(offer) -> dict[str, str]:
 def run(context, args, cell=None):
     if args.browse:
         from ..widgets.offers import OffersBrowser
+        from .panel import require_notebook
+
+        require_notebook("%spheron offers --browse",
+                         "%spheron offers (without --browse) filters and sorts the same way")
 
         return OffersBrowser(context.session, gpu=args.gpu, count=args.count, type=args.type,
                              region=args.region, provider=args.provider,
