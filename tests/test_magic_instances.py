@@ -56,6 +56,9 @@ def test_launch_ls_status_ssh_exec_events_terminate(emulator_shell):
     assert "Launch plan" in out.text and "worst case" in out.text and "$/hour" in out.text
     assert "running, SSH ready" in out.text and "SSH ready; host key SHA256:" in out.text
     inst = _launched_id(sh)
+    from spheron_jupyter.ssh.hostkeys import KnownHosts
+
+    assert KnownHosts().lookup_fingerprint(inst) in out.text  # pinned under the instance id
     listing = sh.ok("%spheron ls").text
     assert "trainer" in listing and "cost so far" in listing and "running" in listing
     status = sh.ok(f"%spheron status {inst[:6]}").text  # a unique prefix of the id
@@ -79,6 +82,7 @@ def test_launch_ls_status_ssh_exec_events_terminate(emulator_shell):
     time.sleep(3.5)
     done = sh.ok("%spheron terminate trainer --yes").text
     assert "terminated trainer" in done
+    assert KnownHosts().lookup(inst) is None  # ids are never reused: the pin goes with it
     assert "no instances running" in sh.ok("%spheron ls").text
     assert "terminated" in sh.ok("%spheron ls --all").text
     assert emulator_api_key_absent(sh)
@@ -137,6 +141,10 @@ def test_terminate_when_allowed_survives_the_kernel(emulator_factory, shell):
     emu = emulator_factory(minimum_runtime="4s")
     shell.context.session = Session("local", url=emu.url, api_key=emu.api_key)
     shell.ok("%spheron launch --gpu rtx-4090 --name later --yes")
+    from spheron_jupyter.ssh.hostkeys import KnownHosts
+
+    later = shell.context.session.resolve("later").id
+    assert KnownHosts().lookup(later)
     out = shell.ok("%spheron terminate later --yes --when-allowed").text
     assert "will be terminated" in out and "outlives this kernel" in out
     assert "terminate scheduled" in shell.ok("%spheron ls").text
@@ -148,6 +156,9 @@ def test_terminate_when_allowed_survives_the_kernel(emulator_factory, shell):
         time.sleep(0.5)
     kinds = [e.kind for e in fresh.events("later")]
     assert "terminate-scheduled" in kinds and kinds[-1] == "terminated"
+    while KnownHosts().lookup(later) is not None:  # the reaper cleans up as terminate does
+        assert time.monotonic() < deadline, "the reaper did not forget the host key"
+        time.sleep(0.2)
 
 
 def emulator_api_key_absent(sh) -> bool:
