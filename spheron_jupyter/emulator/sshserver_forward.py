@@ -68,8 +68,10 @@ def _pump(channel: paramiko.Channel, sock: socket.socket) -> None:
                 else:
                     reading_socket = False
                     channel.shutdown_write()
-    except (OSError, EOFError, paramiko.SSHException):
-        pass  # either side went away; closing both below is all that is left to do
+    except (OSError, ValueError, EOFError, paramiko.SSHException):
+        # Either side went away. ValueError: a stop on another thread closed a socket between
+        # our check and select() (fd -1). Closing both below is all that is left to do.
+        pass
     finally:
         sock.close()
         channel.close()
