@@ -3,8 +3,8 @@
 The fresh-clone tests `git clone` this repository's HEAD into a temporary directory and run
 README's test command there, exactly as typed.  Only the package download is spared: the
 clone's `.venv` is a thin venv over this checkout's installed dependencies (its own
-`pyvenv.cfg`, its `.installed` stamp matching the clone's pyproject.toml), so `./dev` finds its
-environment ready and imports the clone's own code.  `./dev demo` itself is run end to end by
+`pyvenv.cfg`, its `.installed` stamp matching the clone's pyproject.toml and labextension
+sources), so `./dev` finds its environment ready and imports the clone's own code.  `./dev demo` itself is run end to end by
 test_demo.py (the same `spheron_jupyter.demo` entry point).
 """
 
@@ -37,7 +37,11 @@ def fresh_clone(tmp_path_factory):
     (clone / ".venv" / "bin" / "python").symlink_to(Path(sys.executable))
     (clone / ".venv" / "lib").symlink_to(venv / "lib")
     shutil.copy(venv / "pyvenv.cfg", clone / ".venv" / "pyvenv.cfg")
-    stamp = hashlib.sha256((clone / "pyproject.toml").read_bytes()).hexdigest()
+    stamped = [clone / name for name in ("pyproject.toml", "labextension/package.json",
+                                         "labextension/yarn.lock", "labextension/tsconfig.json")]
+    stamped += sorted((p for d in ("src", "style") for p in (clone / "labextension" / d).rglob("*")
+                       if p.is_file()), key=lambda p: str(p.relative_to(clone)))
+    stamp = hashlib.sha256(b"".join(p.read_bytes() for p in stamped)).hexdigest()  # as ./dev
     (clone / ".venv" / ".installed").write_text(stamp + "\n")
     return clone
 

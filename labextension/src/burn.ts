@@ -1,0 +1,35 @@
+// The status bar's burn meter: "Spheron: $X.XX/h"; a click opens the sidebar.
+import { Widget } from '@lumino/widgets';
+
+import { money } from './api';
+import { StateModel } from './model';
+
+export class BurnMeter extends Widget {
+  constructor(model: StateModel, onClick: () => void) {
+    super();
+    this._model = model;
+    this.addClass('spheron-burn');
+    this.node.addEventListener('click', onClick);
+    model.changed.connect(this.render, this);
+    this.render();
+  }
+
+  render(): void {
+    const state = this._model.state;
+    // Nothing known or nothing in the ledger: no meter at all.
+    if (!state || state.instances.length === 0) {
+      this.node.style.display = 'none';
+      this.node.textContent = '';
+      this.node.title = '';
+      return;
+    }
+    this.node.style.display = '';
+    this.node.textContent = `Spheron: ${money(state.burn_per_hour)}/h`;
+    const lines = state.instances.map(
+      i => `${i.name || i.id}: ${i.status || 'unknown'}, ${money(i.hourly_rate)}/h, ${money(i.cost_so_far)} so far`
+    );
+    this.node.title = lines.join('\n');
+  }
+
+  private _model: StateModel;
+}

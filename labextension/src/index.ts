@@ -1,0 +1,47 @@
+import {
+  ILayoutRestorer,
+  JupyterFrontEnd,
+  JupyterFrontEndPlugin
+} from '@jupyterlab/application';
+import { IStatusBar } from '@jupyterlab/statusbar';
+
+import { BurnMeter } from './burn';
+import { StateModel } from './model';
+import { SpheronSidebar } from './sidebar';
+import { TunnelTabs } from './tabs';
+
+const OPEN_SIDEBAR = 'spheron-jupyter:open-sidebar';
+
+const plugin: JupyterFrontEndPlugin<void> = {
+  id: 'spheron-jupyter:plugin',
+  description: 'Spheron instances, tunnels and burn rate in JupyterLab.',
+  autoStart: true,
+  optional: [ILayoutRestorer, IStatusBar],
+  activate: (
+    app: JupyterFrontEnd,
+    restorer: ILayoutRestorer | null,
+    statusBar: IStatusBar | null
+  ) => {
+    const model = new StateModel();
+    const sidebar = new SpheronSidebar(model, new TunnelTabs(app));
+    app.shell.add(sidebar, 'left', { rank: 950 });
+    if (restorer) {
+      restorer.add(sidebar, sidebar.id);
+    }
+    app.commands.addCommand(OPEN_SIDEBAR, {
+      label: 'Show the Spheron sidebar',
+      execute: () => app.shell.activateById(sidebar.id)
+    });
+    if (statusBar) {
+      const meter = new BurnMeter(model, () => void app.commands.execute(OPEN_SIDEBAR));
+      statusBar.registerStatusItem('spheron-jupyter:burn', {
+        item: meter,
+        align: 'left',
+        rank: 900
+      });
+    }
+    void model.refresh();
+  }
+};
+
+export default plugin;

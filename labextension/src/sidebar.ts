@@ -1,0 +1,132 @@
+// The "Spheron" left sidebar: instances from the ledger, their tunnels, an Open button each.
+import { refreshIcon } from '@jupyterlab/ui-components';
+import { Message } from '@lumino/messaging';
+import { Widget } from '@lumino/widgets';
+
+import { duration, IInstance, ITunnel, money, toEpoch } from './api';
+import { spheronIcon } from './icon';
+import { StateModel } from './model';
+import { TunnelTabs } from './tabs';
+
+export const EMPTY_TEXT = 'No instances. Launch one with %spheron launch --gpu h100';
+
+function el<K extends keyof HTMLElementTagNameMap>(
+  tag: K,
+  className: string,
+  text?: string
+): HTMLElementTagNameMap[K] {
+  const node = document.createElement(tag);
+  node.className = className;
+  if (text !== undefined) {
+    node.textContent = text;
+  }
+  return node;
+}
+
+export class SpheronSidebar extends Widget {
+  constructor(model: StateModel, tabs: TunnelTabs) {
+    super();
+    this._model = model;
+    this._tabs = tabs;
+    this.id = 'spheron-sidebar';
+    this.addClass('spheron-sidebar');
+    this.title.icon = spheronIcon;
+    this.title.caption = 'Spheron: instances and tunnels';
+
+    const header = el('div', 'spheron-sidebar-header');
+    header.appendChild(el('span', 'spheron-sidebar-title', 'Spheron'));
+    const refresh = el('button', 'spheron-sidebar-refresh jp-Button');
+    refresh.title = 'Refresh';
+    refresh.appendChild(refreshIcon.element({ tag: 'span' }));
+    refresh.addEventListener('click', () => void this._model.refresh());
+    header.appendChild(refresh);
+    this._summary = el('div', 'spheron-sidebar-summary');
+    this._error = el('div', 'spheron-sidebar-error');
+    this._list = el('div', 'spheron-sidebar-list');
+    this.node.append(header, this._summary, this._error, this._list);
+
+    model.changed.connect(this.render, this);
+    this.render();
+  }
+
+  protected onAfterShow(msg: Message): void {
+    this._model.fast = true;
+  }
+
+  protected onAfterHide(msg: Message): void {
+    this._model.fast = false;
+  }
+
+  render(): void {
+    const { state, error } = this._model;
+    this._error.textContent = error ? `Could not refresh: ${error}` : '';
+    this._error.style.display = error ? '' : 'none';
+    if (!state) {
+      this._summary.textContent = error ? '' : 'Loading...';
+      return;
+    }
+    this._summary.textContent = `Burning ${money(state.burn_per_hour)}/h`;
+    this._list.replaceChildren();
+    if (state.instances.length === 0) {
+      this._list.appendChild(el('div', 'spheron-sidebar-empty', EMPTY_TEXT));
+      return;
+    }
+    const now = toEpoch(state.now) ?? Date.now() / 1000;
+    for (const instance of state.instances) {
+      this._list.appendChild(this._instanceRow(instance, now));
+      for (const tunnel of state.tunnels.filter(t => t.instance_id === instance.id)) {
+        this._list.appendChild(this._tunnelRow(tunnel));
+      }
+    }
+    // Tunnels whose instance the ledger no longer lists still get a row (and Open).
+    const known = new Set(state.instances.map(i => i.id));
+    for (const tunnel of state.tunnels.filter(t => !known.has(t.instance_id))) {
+      this._list.appendChild(this._tunnelRow(tunnel));
+    }
+  }
+
+  private _instanceRow(instance: IInstance, now: number): HTMLElement {
+    const row = el('div', 'spheron-sidebar-instance');
+    row.dataset.instanceId = instance.id;
+    const status = instance.status || 'unknown';
+    row.dataset.status = status;
+    const top = el('div', 'spheron-sidebar-line');
+    top.appendChild(el('span', 'spheron-sidebar-name', instance.name || instance.id));
+    top.appendChild(el('span', `spheron-sidebar-status spheron-status-${status}`, status));
+    row.appendChild(top);
+    const parts = [
+      `${money(instance.hourly_rate)}/h`,
+      `${money(instance.cost_so_far)} so far`
+    ];
+    const created = toEpoch(instance.created_at);
+    if (instance.lease_seconds && created !== null) {
+      const left = created + instance.lease_seconds - now;
+      parts.push(left > 0 ? `lease ${duration(left)} left` : 'lease over');
+    }
+    row.appendChild(el('div', 'spheron-sidebar-detail', parts.join(' · ')));
+    row.title = `${instance.id} (${instance.backend}, ${instance.api_url})`;
+    return row;
+  }
+
+  private _tunnelRow(tunnel: ITunnel): HTMLElement {
+    const row = el('div', 'spheron-sidebar-tunnel');
+    row.dataset.tunnelId = tunnel.id;
+    row.dataset.instanceId = tunnel.instance_id;
+    row.appendChild(el('span', 'spheron-sidebar-kind', tunnel.kind));
+    const remote = tunnel.remote_port === null ? '?' : String(tunnel.remote_port);
+    row.appendChild(
+      el('span', 'spheron-sidebar-ports', `127.0.0.1:${tunnel.local_port} -> ${remote}`)
+    );
+    const open = el('button', 'spheron-sidebar-open jp-Button jp-mod-styled jp-mod-accept', 'Open');
+    open.title = 'Open in a Lab tab through Jupyter\'s proxy';
+    open.addEventListener('click', () => this._tabs.open(tunnel));
+    row.appendChild(open);
+    return row;
+  }
+
+  private _model: StateModel;
+  private _tabs: TunnelTabs;
+  private _summary: HTMLElement;
+  private _error: HTMLElement;
+  private _list: HTMLElement;
+}
