@@ -7,6 +7,10 @@ cheap on purpose: heavy modules (httpx, paramiko, ipywidgets) load on first use.
 __version__ = "0.1.0"
 
 
+def _jupyter_server_extension_points():  # the Lab sidebar's REST and the tunnel proxy
+    return [{"module": "spheron_jupyter.server"}]
+
+
 def load_ipython_extension(ipython):  # pragma: no cover - thin shim, tested via notebook/
     from .notebook.extension import load_ipython_extension as _load
 
