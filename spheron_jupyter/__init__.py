@@ -7,6 +7,11 @@ cheap on purpose: heavy modules (httpx, paramiko, ipywidgets) load on first use.
 __version__ = "0.1.0"
 
 
+def _jupyter_labextension_paths():
+    """The prebuilt JupyterLab extension (sidebar, burn meter), built from labextension/."""
+    return [{"src": "labextension", "dest": "spheron-jupyter"}]
+
+
 def _jupyter_server_extension_points():  # the Lab sidebar's REST and the tunnel proxy
     return [{"module": "spheron_jupyter.server"}]
 
