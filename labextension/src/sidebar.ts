@@ -112,11 +112,13 @@ export class SpheronSidebar extends Widget {
     const row = el('div', 'spheron-sidebar-tunnel');
     row.dataset.tunnelId = tunnel.id;
     row.dataset.instanceId = tunnel.instance_id;
-    row.appendChild(el('span', 'spheron-sidebar-kind', tunnel.kind));
+    const info = el('div', 'spheron-sidebar-tunnel-info');
+    info.appendChild(el('div', 'spheron-sidebar-kind', tunnel.kind));
     const remote = tunnel.remote_port === null ? '?' : String(tunnel.remote_port);
-    row.appendChild(
-      el('span', 'spheron-sidebar-ports', `127.0.0.1:${tunnel.local_port} -> ${remote}`)
-    );
+    const ports = `127.0.0.1:${tunnel.local_port} -> ${remote}`;
+    info.appendChild(el('div', 'spheron-sidebar-ports', ports));
+    info.title = ports;
+    row.appendChild(info);
     const open = el('button', 'spheron-sidebar-open jp-Button jp-mod-styled jp-mod-accept', 'Open');
     open.title = 'Open in a Lab tab through Jupyter\'s proxy';
     open.addEventListener('click', () => this._tabs.open(tunnel));

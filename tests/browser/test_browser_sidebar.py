@@ -1,0 +1,193 @@
+"""The JupyterLab sidebar and burn meter in a real browser, with no kernel at all.
+
+JupyterLab (fixture, with our server extension and prebuilt Lab extension) + Debian's headless
+Chromium via Playwright. The test process launches an instance on the emulator (the ledger is
+shared with the Lab server through SPHERON_JUPYTER_HOME) and forwards a port of it to a page the
+test serves. In the browser: the sidebar goes from its empty state to listing the instance
+(status, rate) by its own refresh, the status bar shows the burn, and Open on the tunnel shows
+the page in a Lab tab through Jupyter's authenticated proxy (one tab per tunnel). Screenshots go
+to test-output/browser/ (gitignored; the paths are printed).
+
+Robust on a loaded machine: every wait is for a selector or a condition, with long timeouts.
+"""
+
+from __future__ import annotations
+
+import http.server
+import os
+import re
+import secrets
+import shutil
+import tempfile
+import threading
+from pathlib import Path
+
+import pytest
+
+from spheron_jupyter.session.core import Session
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "browser"
+LONG = 180_000  # ms: JupyterLab and a launch on a busy 2-core machine
+EMPTY = "No instances. Launch one with %spheron launch --gpu h100"
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (./dev test "
+                       "installs it)"),
+]
+
+CURRENT_IS = """prefix => {
+  const w = window.jupyterapp.shell.currentWidget;
+  return !!w && w.id.startsWith(prefix);
+}"""
+MARKER = f"spheron-marker-{secrets.token_hex(6)}"
+
+
+class _MarkerPage(http.server.BaseHTTPRequestHandler):
+    def do_GET(self):
+        body = (f"<!doctype html><title>marker</title><h1 id='marker'>{MARKER}</h1>"
+                f"<p>path {self.path}</p>").encode()
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html; charset=utf-8")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def marker_service():
+    """A page on "the instance": an emulated instance shares this machine's loopback."""
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _MarkerPage)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def session(emulator):
+    session = Session("local", url=emulator.url, api_key=emulator.api_key)
+    yield session
+    for tunnel in session.tunnels():
+        session.close(tunnel.id)
+    for view in session.instances():
+        if view.active:
+            session.terminate(view.id)
+
+
+@pytest.fixture
+def page(jupyterlab):
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    profile = tempfile.mkdtemp(prefix="spheron-chromium-")
+    with playwright_api.sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
+            viewport={"width": 1500, "height": 1000})
+        try:
+            context.set_default_timeout(LONG)
+            yield context.new_page()
+        finally:
+            context.close()
+            shutil.rmtree(profile, ignore_errors=True)
+
+
+def shot(page, name: str) -> Path:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    path = SCREENSHOTS / f"{name}.png"
+    page.screenshot(path=str(path))
+    print(f"screenshot: {path}")
+    return path
+
+
+def test_sidebar_lists_the_instance_and_opens_its_tunnel_in_a_tab(
+        jupyterlab, session, marker_service, page):
+    try:
+        journey(jupyterlab, session, marker_service, page)
+    except BaseException:  # what the page showed, for a failure on a CI machine
+        shot(page, "sidebar-failed")
+        sidebar = page.locator("#spheron-sidebar")
+        if sidebar.count():
+            print("sidebar text:\n" + sidebar.inner_text(timeout=10_000))
+        print("JupyterLab log (end):\n" + jupyterlab.log()[-4000:])
+        raise
+
+
+def journey(jupyterlab, session, marker_port, page) -> None:
+    page.goto(f"{jupyterlab.url}/lab?token={jupyterlab.token}")
+    page.wait_for_selector("#jp-main-statusbar")
+
+    # -- the sidebar's tab, as a person would click it; empty before any launch ---------------
+    tab = page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id='spheron-sidebar']")
+    tab.click()
+    sidebar = page.locator("#spheron-sidebar")
+    sidebar.locator(".spheron-sidebar-empty", has_text=EMPTY).wait_for()
+    assert sidebar.locator(".spheron-sidebar-error").is_hidden()
+    assert page.locator(".spheron-burn").is_hidden()  # nothing bills: no meter
+    shot(page, "sidebar-1-empty")
+
+    # -- a launch from outside the browser (no kernel): the sidebar's own refresh shows it ---
+    plan = session.plan_launch(gpu="rtx-4090", lease="2h", name="sidebar-box")
+    view = session.launch(plan)
+    rate = f"${plan.hourly_rate:.2f}/h"
+    row = sidebar.locator(f".spheron-sidebar-instance[data-instance-id='{view.id}']")
+    row.locator(".spheron-sidebar-status", has_text="running").wait_for()
+    text = row.inner_text()
+    assert "sidebar-box" in text and rate in text and "so far" in text, text
+    assert re.search(r"lease (1h \d+m|2h 0m) left", text), text
+    assert sidebar.locator(".spheron-sidebar-empty").count() == 0
+
+    # -- the status bar's burn meter; a click on it shows the sidebar ------------------------
+    burn = page.locator(".spheron-burn")
+    burn.filter(has_text=f"Spheron: {rate}").wait_for()
+    assert "sidebar-box" in burn.get_attribute("title")
+    tab.click()  # collapse the sidebar ...
+    sidebar.wait_for(state="hidden")
+    burn.click()  # ... and the meter opens it again
+    sidebar.wait_for(state="visible")
+
+    # -- a tunnel to the page the test serves; Open shows it through Jupyter's proxy --------
+    tunnel = session.forward(view.id, marker_port)
+    trow = sidebar.locator(f".spheron-sidebar-tunnel[data-tunnel-id='{tunnel.id}']")
+    trow.wait_for()
+    assert trow.get_attribute("data-instance-id") == view.id
+    ttext = trow.inner_text()
+    assert "forward" in ttext and f"127.0.0.1:{tunnel.local_port} -> {marker_port}" in ttext, ttext
+    shot(page, "sidebar-2-instance-and-tunnel")
+
+    trow.locator(".spheron-sidebar-open").click()
+    tab_widget = page.locator(f"#spheron-tunnel-{tunnel.id}")
+    tab_widget.wait_for()
+    frame = page.frame_locator(f"#spheron-tunnel-{tunnel.id} iframe")
+    frame.locator("#marker", has_text=MARKER).wait_for()
+    src = tab_widget.locator("iframe").get_attribute("src")
+    assert f"/spheron/proxy/{tunnel.id}/" in src and str(tunnel.local_port) not in src, src
+    assert jupyterlab.token not in src  # the proxy is authenticated by Lab's cookie, not a URL
+    sandbox = tab_widget.locator("iframe").get_attribute("sandbox") or ""
+    assert {"allow-scripts", "allow-same-origin", "allow-forms"} <= set(sandbox.split()), sandbox
+    current = page.locator(".lm-DockPanel-tabBar .lm-TabBar-tab.lm-mod-current")
+    assert current.inner_text().strip() == "forward: sidebar-box"
+    shot(page, "sidebar-3-tunnel-tab")
+
+    # Open again: the same tab comes back to the front, no second one.
+    page.evaluate("() => window.jupyterapp.commands.execute('launcher:create')")
+    page.wait_for_function(CURRENT_IS, arg="launcher")
+    trow.locator(".spheron-sidebar-open").click()
+    page.wait_for_function(CURRENT_IS, arg=f"spheron-tunnel-{tunnel.id}")
+    assert page.locator(".spheron-tunnel-tab").count() == 1
+
+    # -- the refresh button: a closed tunnel and a terminated instance leave the panel -------
+    session.close(tunnel.id)
+    session.terminate(view.id)
+    session.wait_until(view.id, ("terminated",), timeout=120)  # the ledger learns it
+    sidebar.locator(".spheron-sidebar-refresh").click()
+    sidebar.locator(".spheron-sidebar-empty", has_text=EMPTY).wait_for()
+    page.locator(".spheron-burn").wait_for(state="hidden")
+    assert "Traceback" not in sidebar.inner_text()
+    shot(page, "sidebar-4-after-terminate")
