@@ -10,6 +10,7 @@ import asyncio
 import http.client
 import http.server
 import json
+import re
 import threading
 import time
 from urllib.parse import urlsplit
@@ -146,6 +147,14 @@ def test_a_launched_instance_and_its_tunnel_reach_the_sidebar_and_the_proxy(
     status, _, body = _request(jupyterlab, "GET", f"{prefix}/q?x=1&token={jupyterlab.token}",
                                token=False)  # a browser tab may carry the token in the URL
     assert status == 200 and json.loads(body)["path"] == "/q?x=1"
+
+    # What a browser sends: Lab's login cookie first, then others (_xsrf at least).
+    login = "username-" + re.sub(r"[^A-Za-z0-9]", "-", jupyterlab.url.split("//", 1)[1])
+    status, _, body = _request(jupyterlab, "GET", f"{prefix}/c", headers={
+        "Cookie": f"{login}=secret-login-value; _xsrf=2|abc; theme=dark"})
+    assert status == 200, body
+    sent = json.loads(body)["headers"]
+    assert sent["Cookie"] == "_xsrf=2|abc; theme=dark" and "secret-login-value" not in body.decode()
 
     status, _, body = _request(jupyterlab, "POST", f"{prefix}/submit", body=b"payload",
                                headers={"Content-Type": "text/plain"})

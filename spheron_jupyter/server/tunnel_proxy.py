@@ -54,10 +54,12 @@ class TunnelProxyHandler(ProxyHandler):
             del headers["Authorization"]
         if "Cookie" in headers:
             login_cookie = self.identity_provider.get_cookie_name(self)
-            kept = [part for part in headers["Cookie"].split(";")
-                    if part.strip().split("=", 1)[0] != login_cookie]
+            # Stripped and re-joined with "; ": tornado refuses a header value that starts
+            # with a space, and every browser sends more than one cookie (_xsrf at least).
+            kept = [part.strip() for part in headers["Cookie"].split(";")
+                    if part.strip() and part.strip().split("=", 1)[0] != login_cookie]
             if kept:
-                headers["Cookie"] = ";".join(kept)
+                headers["Cookie"] = "; ".join(kept)
             else:
                 del headers["Cookie"]
         if token and f"token={token}" in self.request.query:
