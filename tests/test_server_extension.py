@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from spheron_jupyter.session.core import Session
 from spheron_jupyter.session.ledger import InstanceRecord, Ledger, TunnelRecord
+from tests.support.http_service import serve
 
 API_URL = "http://emulated.invalid"
 
@@ -67,19 +67,13 @@ class _EchoHandler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def echo_service():
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _EchoHandler)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    with serve(_EchoHandler) as port:
+        yield port
 
 
 @pytest.fixture
-def session(emulator):
-    session = Session("local", url=emulator.url, api_key=emulator.api_key)
-    yield session
-    for tunnel in session.tunnels():
-        session.close(tunnel.id)
+def session(emulator_session):
+    return emulator_session
 
 
 def test_state_needs_jupyter_auth(jupyterlab):

@@ -11,27 +11,14 @@ Robust on a loaded machine: every wait is for a selector or a condition, with lo
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import tempfile
 import time
-from pathlib import Path
 
 import nbformat
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "browser"
-LONG = 180_000  # ms: JupyterLab, a kernel and a launch on a busy 2-core machine
+from tests.fixtures.browser import LONG, needs_chromium, shot
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (./dev test "
-                       "installs it)"),
-]
+pytestmark = [pytest.mark.slow, needs_chromium]
 
 CELLS = [
     "%load_ext spheron_jupyter\n%spheron use local",
@@ -63,30 +50,6 @@ def home_emulator(emulator_factory, isolated_home):
     state.mkdir(parents=True, mode=0o700)
     (isolated_home / "state").chmod(0o700)
     return emulator_factory(state_dir=state)
-
-
-@pytest.fixture
-def page(jupyterlab):
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    profile = tempfile.mkdtemp(prefix="spheron-chromium-")
-    with playwright_api.sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1500, "height": 1000})
-        try:
-            context.set_default_timeout(LONG)
-            yield context.new_page()
-        finally:
-            context.close()
-            shutil.rmtree(profile, ignore_errors=True)
-
-
-def shot(page, name: str) -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path))
-    print(f"screenshot: {path}")
-    return path
 
 
 def test_offers_launch_dashboard_logs_terminate(home_emulator, jupyterlab, page):

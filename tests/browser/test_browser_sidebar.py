@@ -14,31 +14,17 @@ Robust on a loaded machine: every wait is for a selector or a condition, with lo
 from __future__ import annotations
 
 import http.server
-import os
 import re
 import secrets
-import shutil
-import tempfile
-import threading
-from pathlib import Path
 
 import pytest
 
-from spheron_jupyter.session.core import Session
+from tests.fixtures.browser import needs_chromium, shot
+from tests.support.http_service import serve
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "test-output" / "browser"
-LONG = 180_000  # ms: JupyterLab and a launch on a busy 2-core machine
 EMPTY = "No instances. Launch one with %spheron launch --gpu h100"
 
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.skipif(not os.path.exists(CHROMIUM), reason="needs Debian's chromium (./dev test "
-                       "installs it)"),
-]
+pytestmark = [pytest.mark.slow, needs_chromium]
 
 CURRENT_IS = """prefix => {
   const w = window.jupyterapp.shell.currentWidget;
@@ -63,47 +49,14 @@ class _MarkerPage(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def marker_service():
-    """A page on "the instance": an emulated instance shares this machine's loopback."""
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _MarkerPage)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    yield server.server_address[1]
-    server.shutdown()
-    server.server_close()
+    """A page on "the instance" (an emulated instance shares this machine's loopback)."""
+    with serve(_MarkerPage) as port:
+        yield port
 
 
 @pytest.fixture
-def session(emulator):
-    session = Session("local", url=emulator.url, api_key=emulator.api_key)
-    yield session
-    for tunnel in session.tunnels():
-        session.close(tunnel.id)
-    for view in session.instances():
-        if view.active:
-            session.terminate(view.id)
-
-
-@pytest.fixture
-def page(jupyterlab):
-    playwright_api = pytest.importorskip("playwright.sync_api")
-    profile = tempfile.mkdtemp(prefix="spheron-chromium-")
-    with playwright_api.sync_playwright() as pw:
-        context = pw.chromium.launch_persistent_context(
-            profile, executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS,
-            viewport={"width": 1500, "height": 1000})
-        try:
-            context.set_default_timeout(LONG)
-            yield context.new_page()
-        finally:
-            context.close()
-            shutil.rmtree(profile, ignore_errors=True)
-
-
-def shot(page, name: str) -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    page.screenshot(path=str(path))
-    print(f"screenshot: {path}")
-    return path
+def session(emulator_session):
+    return emulator_session
 
 
 def test_sidebar_lists_the_instance_and_opens_its_tunnel_in_a_tab(
