@@ -89,7 +89,9 @@ def test_discounted_price_wins_and_clusters_may_be_objects():
 def test_instance_unknown_status_missing_fields_and_extras():
     got = Instance.model_validate({"id": 9, "status": "hibernating", "flavour": "new",
                                    "createdAt": "not a date", "sshPort": None})
-    assert got.id == "9" and got.status == "hibernating" and not got.is_active
+    assert got.id == "9" and got.status == "hibernating"
+    # Unknown status: shown as is and counted as billing (client/statuses.py).
+    assert got.is_billing and got.is_active and not got.is_terminal
     assert got.model_extra == {"flavour": "new"} and got.created_at is None and got.ssh_port == 22
     assert got.ssh_command is None and got.user is None
 

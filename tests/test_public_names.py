@@ -14,7 +14,7 @@ import pytest
 
 PUBLIC = {
     "spheron_jupyter.client": [
-        "ACTIVE_STATUSES", "OFFER_TYPES", "SORT_KEYS", "TERMINAL_STATUSES", "USER_AGENT",
+        "KNOWN_STATUSES", "OFFER_TYPES", "SORT_KEYS", "TERMINAL_STATUSES", "USER_AGENT",
         "AlreadyTerminatedError", "ApiUnreachableError", "AuthenticationError", "Balance",
         "CanTerminate", "Clock", "CloudInit", "CreateOutcomeUnknownError", "CreateRequest",
         "GpuGroup", "GpuSpec", "InsufficientBalanceError", "Instance", "InvalidRequestError",
@@ -22,8 +22,8 @@ PUBLIC = {
         "RateLimitedError", "RetryPolicy", "ServiceUnavailableError", "SpheronClient",
         "SpheronError", "SshKey", "SystemClock", "Team", "TeamBalance", "TerminateResult",
         "UnexpectedResponseError", "UnknownGpuError", "Volume", "VolumePricing", "WriteFile",
-        "flatten_offers", "normalize_gpu", "offer_to_create_request", "select_offers",
-        "unique_instance_name",
+        "flatten_offers", "is_billing", "is_known", "is_terminal", "normalize_gpu",
+        "offer_to_create_request", "select_offers", "ssh_users", "unique_instance_name",
     ],
     "spheron_jupyter.config.credentials": [
         "ENV_VAR", "KEYRING_ENV", "KEYRING_SERVICE", "ApiKey", "CredentialsError",

@@ -16,16 +16,17 @@ from ._errors import (AlreadyTerminatedError, ApiUnreachableError, Authenticatio
                       UnknownGpuError)
 from ._gpu_names import GpuSpec, normalize_gpu
 from ._http import USER_AGENT
-from ._models import (ACTIVE_STATUSES, TERMINAL_STATUSES, Balance, CanTerminate, GpuGroup,
-                      Instance, Offer, SshKey, Team, TeamBalance, TerminateResult, Volume,
-                      VolumePricing)
+from ._models import (Balance, CanTerminate, GpuGroup, Instance, Offer, SshKey, Team,
+                      TeamBalance, TerminateResult, Volume, VolumePricing)
 from ._offers import (OFFER_TYPES, SORT_KEYS, OfferQuery, flatten_offers,
                       offer_to_create_request, select_offers, unique_instance_name)
 from ._requests import CloudInit, CreateRequest, WriteFile
 from ._retry import Clock, RetryPolicy, SystemClock
+from .providers import ssh_users
+from .statuses import KNOWN_STATUSES, TERMINAL_STATUSES, is_billing, is_known, is_terminal
 
 __all__ = [
-    "ACTIVE_STATUSES",
+    "KNOWN_STATUSES",
     "OFFER_TYPES",
     "SORT_KEYS",
     "TERMINAL_STATUSES",
@@ -65,8 +66,12 @@ __all__ = [
     "VolumePricing",
     "WriteFile",
     "flatten_offers",
+    "is_billing",
+    "is_known",
+    "is_terminal",
     "normalize_gpu",
     "offer_to_create_request",
     "select_offers",
+    "ssh_users",
     "unique_instance_name",
 ]

@@ -17,9 +17,9 @@ from typing import Annotated, Any
 from pydantic import (AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field,
                       WrapValidator, model_validator)
 
+from .statuses import is_billing, is_terminal
+
 __all__ = [
-    "ACTIVE_STATUSES",
-    "TERMINAL_STATUSES",
     "ApiModel",
     "Balance",
     "CanTerminate",
@@ -36,8 +36,6 @@ __all__ = [
 
 _LETTERS_ONLY = re.compile(r"[^A-Z]")
 
-ACTIVE_STATUSES = frozenset({"deploying", "running", "stopped"})
-TERMINAL_STATUSES = frozenset({"terminated", "terminated-provider", "failed"})
 
 
 def _blank_to_none(value: Any) -> Any:
@@ -280,13 +278,18 @@ class Instance(ApiModel):
     kubernetes_addon: Any = Field(None, validation_alias=_alias("kubernetesAddon"), repr=False)
 
     @property
+    def is_billing(self) -> bool:
+        """Not known to be terminal: an unknown status bills (client/statuses.py)."""
+        return is_billing(self.status)
+
+    @property
     def is_active(self) -> bool:
-        """Running, deploying or stopped: still billing."""
-        return self.status in ACTIVE_STATUSES
+        """Same as :attr:`is_billing` (the older name)."""
+        return is_billing(self.status)
 
     @property
     def is_terminal(self) -> bool:
-        return self.status in TERMINAL_STATUSES
+        return is_terminal(self.status)
 
 
 class CanTerminate(ApiModel):

@@ -1,0 +1,69 @@
+"""Provider quirks, in one place (one entry per provider, like a provisioner per cloud).
+
+The deployment object's ``user`` field is the login user, but it is absent on some providers
+(docs/spheron-api.md, "Deployment objects"), and on massed-compute root logins are refused:
+the user there is ``ubuntu``.  Without a ``user`` and without a known default we try
+``ubuntu`` first (the default SkyPilot's Spheron provisioner uses when ``user`` is missing),
+then ``root``; each refused login costs seconds, not minutes (the caller tries the next one
+on an authentication failure).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["FALLBACK_SSH_USERS", "PROVIDER_SSH_USERS", "provider_slug", "ssh_users"]
+
+# provider slug -> its default login user when the deployment carries no `user`.
+# massed-compute: root is refused, the user is `ubuntu` (docs/spheron-api.md, "Deployment
+# objects"; source: SkyPilot sky/provision/spheron/instance.py and the 2026 client notes).
+PROVIDER_SSH_USERS: dict[str, str] = {
+    "massed-compute": "ubuntu",
+}
+FALLBACK_SSH_USERS: tuple[str, ...] = ("ubuntu", "root")
+
+
+def provider_slug(value: object) -> str:
+    """The provider's slug from a ``providerId``/``provider`` value.
+
+    ``providerId`` sometimes carries an id suffix (docs/spheron-api.md): a known slug that
+    starts the value, followed by a separator, names the provider.
+    """
+    text = str(value or "").strip().lower()
+    if not text:
+        return ""
+    for slug in PROVIDER_SSH_USERS:
+        if text == slug or (text.startswith(slug) and text[len(slug)] in "-_:/ ."):
+            return slug
+    return text
+
+
+def _get(deployment: Any, *names: str) -> Any:
+    for name in names:
+        if isinstance(deployment, dict):
+            value = deployment.get(name)
+        else:
+            value = getattr(deployment, name, None)
+        if value is not None and str(value).strip():
+            return value
+    return None
+
+
+def ssh_users(deployment: Any) -> list[str]:
+    """Candidate SSH login users, in the order to try them.
+
+    ``deployment`` is an ``Instance`` (or the API's dict).  Its ``user`` when present, else
+    the provider's known default, else ``ubuntu`` then ``root``; never a duplicate.
+    """
+    candidates: list[str] = []
+    user = _get(deployment, "user")
+    if user is not None:
+        candidates.append(str(user).strip())
+    else:
+        provider = provider_slug(_get(deployment, "provider_id", "providerId", "provider"))
+        if provider in PROVIDER_SSH_USERS:
+            candidates.append(PROVIDER_SSH_USERS[provider])
+        else:
+            candidates.extend(FALLBACK_SSH_USERS)
+    seen: set[str] = set()
+    return [c for c in candidates if c and not (c in seen or seen.add(c))]
