@@ -26,7 +26,8 @@ def test_whoami_offers_teams_keys(emulator_shell):
     from spheron_jupyter.notebook.display import Table
 
     table = Table([offer_row(o) for o in html.offers(gpu="h100")[:2]])
-    assert table._repr_html_().startswith("<table>") and "$/VRAM-GB/h" in table._repr_html_()
+    markup = table._repr_html_()
+    assert "<table>" in markup and "/VRAM-GB/h" in markup and "tex2jax_ignore" in markup
     teams = sh.ok("%spheron teams").text
     assert "Personal" in teams and "Research Lab" in teams
     assert "Research Lab" in sh.ok("%spheron team use 'Research Lab'").text

@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from spheron_jupyter.notebook.htmltext import text as html_text
 from spheron_jupyter.session.core import Session
 from spheron_jupyter.session.ledger import InstanceRecord
 from tests.test_widgets_panels import closing, session, wait_for  # noqa: F401 (fixtures)
@@ -31,7 +32,7 @@ def test_a_launch_only_the_ledger_knows_is_a_row_and_terminate_forgets_it(sessio
     board.ui.flush()
     row = board.rows[board.row_of("ghost-box")]
     assert "creating (ledger)" in row["cells"]["status"].value
-    assert row["cells"]["$/hour"].value == "$1.25"
+    assert row["cells"]["$/hour"].value == html_text("$1.25")
     assert row["cells"]["up"].value.startswith("1m")  # uptime from the ledger's created time
     assert row["cells"]["can terminate"].value == "after boot"
     assert all(row["actions"][k].disabled for k in ("jupyter", "tensorboard", "logs", "exec"))

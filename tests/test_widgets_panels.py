@@ -10,6 +10,7 @@ import time
 
 import pytest
 
+from spheron_jupyter.notebook.htmltext import DOLLAR
 from spheron_jupyter.session.core import Session
 from tests.test_magic_shell import emulator_counts, emulator_shell, shell  # noqa: F401 (fixtures)
 
@@ -142,7 +143,9 @@ def test_browser_selection_opens_the_launcher_which_launches(session, emulator, 
     assert "cannot read the duration 'soon'" in launcher.last_message[0]
     launcher.lease.value = ""  # no lease: no helper process outliving this test
     launcher.wait_idle()
-    assert launcher.plan.worst_case_basis == "1 hour without --lease"
+    assert "no cap without --lease" in launcher.plan.worst_case_basis
+    assert "no cap without --lease" in launcher.plan_view.value
+    assert "minimum charge" in launcher.plan_view.value
 
     launcher.confirm.click()
     launcher.confirm.click()  # a second click while launching changes nothing
@@ -184,7 +187,7 @@ def test_dashboard_rows_countdown_actions_and_terminate(session, emulator, closi
     wait_for(lambda: board.refreshes >= 1, what="the first refresh")
     row = board.rows[board.row_of("dash-box")]
     wait_for(lambda: (board.ui.flush(), "running" in row["cells"]["status"].value)[1])
-    assert "dash-box" in row["cells"]["name"].value and row["cells"]["$/hour"].value.startswith("$")
+    assert "dash-box" in row["cells"]["name"].value and row["cells"]["$/hour"].value.startswith(DOLLAR)
     assert row["cells"]["can terminate"].value.startswith("in ")
     assert row["actions"]["terminate"].description == "terminate when allowed"
     assert not row["actions"]["logs"].disabled and "1 active of 1" in board.summary.value

@@ -9,6 +9,9 @@ export interface IInstance {
   status: string | null;
   hourly_rate: number | null;
   cost_so_far: number | null;
+  // Money as session/money.py writes it (sub-cent amounts keep four places: "$0.0004").
+  hourly_rate_text: string;
+  cost_so_far_text: string;
   created_at: number | string | null;
   lease_seconds: number | null;
   api_url: string;
@@ -28,6 +31,7 @@ export interface IState {
   now: number | string;
   currency: string;
   burn_per_hour: number;
+  burn_text: string;
   instances: IInstance[];
   tunnels: ITunnel[];
 }
@@ -74,10 +78,6 @@ export function toEpoch(value: number | string | null | undefined): number | nul
   }
   const parsed = Date.parse(value);
   return Number.isNaN(parsed) ? null : parsed / 1000;
-}
-
-export function money(value: number | null | undefined): string {
-  return value === null || value === undefined ? '-' : `$${value.toFixed(2)}`;
 }
 
 export function duration(seconds: number): string {

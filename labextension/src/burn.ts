@@ -1,7 +1,6 @@
 // The status bar's burn meter: "Spheron: $X.XX/h"; a click opens the sidebar.
 import { Widget } from '@lumino/widgets';
 
-import { money } from './api';
 import { StateModel } from './model';
 
 export class BurnMeter extends Widget {
@@ -24,9 +23,9 @@ export class BurnMeter extends Widget {
       return;
     }
     this.node.style.display = '';
-    this.node.textContent = `Spheron: ${money(state.burn_per_hour)}/h`;
+    this.node.textContent = `Spheron: ${state.burn_text}/h`;
     const lines = state.instances.map(
-      i => `${i.name || i.id}: ${i.status || 'unknown'}, ${money(i.hourly_rate)}/h, ${money(i.cost_so_far)} so far`
+      i => `${i.name || i.id}: ${i.status || 'unknown'}, ${i.hourly_rate_text}/h, ${i.cost_so_far_text} so far`
     );
     this.node.title = lines.join('\n');
   }

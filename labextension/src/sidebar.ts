@@ -3,7 +3,7 @@ import { refreshIcon } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
-import { duration, IInstance, ITunnel, money, toEpoch } from './api';
+import { duration, IInstance, ITunnel, toEpoch } from './api';
 import { spheronIcon } from './icon';
 import { StateModel } from './model';
 import { TunnelTabs } from './tabs';
@@ -65,7 +65,7 @@ export class SpheronSidebar extends Widget {
       this._summary.textContent = error ? '' : 'Loading...';
       return;
     }
-    this._summary.textContent = `Burning ${money(state.burn_per_hour)}/h`;
+    this._summary.textContent = `Burning ${state.burn_text}/h`;
     this._list.replaceChildren();
     if (state.instances.length === 0) {
       this._list.appendChild(el('div', 'spheron-sidebar-empty', EMPTY_TEXT));
@@ -95,8 +95,8 @@ export class SpheronSidebar extends Widget {
     top.appendChild(el('span', `spheron-sidebar-status spheron-status-${status}`, status));
     row.appendChild(top);
     const parts = [
-      `${money(instance.hourly_rate)}/h`,
-      `${money(instance.cost_so_far)} so far`
+      `${instance.hourly_rate_text}/h`,
+      `${instance.cost_so_far_text} so far`
     ];
     const created = toEpoch(instance.created_at);
     if (instance.lease_seconds && created !== null) {

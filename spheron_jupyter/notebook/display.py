@@ -7,12 +7,13 @@ the frontend), from the cell's own thread, with bounded buffers that count what 
 
 from __future__ import annotations
 
-import html
 import sys
 import threading
 import time
 from collections import deque
 from typing import Any, Iterable
+
+from .htmltext import attr, block, text
 
 MAX_UPDATES_PER_SECOND = 10
 
@@ -57,20 +58,20 @@ class Table:
     def _repr_html_(self) -> str:
         parts = []
         if self.title:
-            parts.append(f"<b>{html.escape(self.title)}</b>")
+            parts.append(f"<b>{text(self.title)}</b>")
         if not self.rows:
-            parts.append(f"<p><i>{html.escape(self.empty)}</i></p>")
+            parts.append(f"<p><i>{text(self.empty)}</i></p>")
         else:
-            head = "".join(f"<th style='text-align:left'>{html.escape(c)}</th>" for c in self.columns)
+            head = "".join(f"<th style='text-align:left'>{text(c)}</th>" for c in self.columns)
             body = "".join(
-                "<tr>" + "".join(f"<td style='text-align:left'>{html.escape(r.get(c, ''))}</td>"
+                "<tr>" + "".join(f"<td style='text-align:left'>{text(r.get(c, ''))}</td>"
                                  for c in self.columns) + "</tr>"
                 for r in self.rows
             )
             parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
         if self.footer:
-            parts.append(f"<p>{html.escape(self.footer)}</p>")
-        return "\n".join(parts)
+            parts.append(f"<p>{text(self.footer)}</p>")
+        return block("\n".join(parts))
 
 
 class KeyValues(Table):
@@ -89,12 +90,12 @@ class KeyValues(Table):
 
     def _repr_html_(self) -> str:
         rows = "".join(
-            f"<tr><th style='text-align:left'>{html.escape(r[''])}</th>"
-            f"<td style='text-align:left'>{html.escape(r[' '])}</td></tr>" for r in self.rows
+            f"<tr><th style='text-align:left'>{text(r[''])}</th>"
+            f"<td style='text-align:left'>{text(r[' '])}</td></tr>" for r in self.rows
         )
-        title = f"<b>{html.escape(self.title)}</b>\n" if self.title else ""
-        footer = f"\n<p>{html.escape(self.footer)}</p>" if self.footer else ""
-        return f"{title}<table><tbody>{rows}</tbody></table>{footer}"
+        title = f"<b>{text(self.title)}</b>\n" if self.title else ""
+        footer = f"\n<p>{text(self.footer)}</p>" if self.footer else ""
+        return block(f"{title}<table><tbody>{rows}</tbody></table>{footer}")
 
 
 class Text:
@@ -107,7 +108,7 @@ class Text:
         return self.text
 
     def _repr_html_(self) -> str:
-        return f"<pre>{html.escape(self.text)}</pre>"
+        return block(f"<pre>{text(self.text)}</pre>")
 
 
 class _Coalescer:
@@ -267,6 +268,6 @@ class Link:
         return f"{self.label}: {self.click_url}" + (f"\n{self.note}" if self.note else "")
 
     def _repr_html_(self) -> str:
-        note = f"<br><small>{html.escape(self.note)}</small>" if self.note else ""
-        return (f"{html.escape(self.label)}: <a href='{html.escape(self.click_url)}' "
-                f"target='_blank'>{html.escape(self.plain_url)}</a>{note}")
+        note = f"<br><small>{text(self.note)}</small>" if self.note else ""
+        return block(f"{text(self.label)}: <a href='{attr(self.click_url)}' "
+                     f"target='_blank'>{text(self.plain_url)}</a>{note}")

@@ -17,6 +17,7 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from ..session.ledger import InstanceRecord, Ledger, TunnelRecord, default_path
+from ..session.money import usd
 
 CURRENCY = "USD"
 PROXY_PREFIX = "spheron/proxy"
@@ -69,10 +70,12 @@ def sidebar_state(instances: list[InstanceRecord], tunnels: list[TunnelRecord],
                   now: float) -> dict[str, Any]:
     """The body of ``GET spheron/api/state`` (the labextension's contract)."""
     names = {(rec.api_url, rec.id): rec.name for rec in instances}
+    burn = sum(rec.hourly_rate or 0.0 for rec in instances if rec.active)
     return {
         "now": now,
         "currency": CURRENCY,
-        "burn_per_hour": sum(rec.hourly_rate or 0.0 for rec in instances if rec.active),
+        "burn_per_hour": burn,
+        "burn_text": usd(burn),  # money is formatted once, by session/money.py, for every view
         "instances": [_instance_row(rec, now) for rec in instances],
         "tunnels": [_tunnel_row(t, names.get((t.api_url, t.instance_id))) for t in tunnels],
     }
@@ -87,6 +90,7 @@ def _instance_row(rec: InstanceRecord, now: float) -> dict[str, Any]:
     return {
         "id": rec.id, "name": rec.name, "backend": rec.backend, "status": rec.status,
         "hourly_rate": rec.hourly_rate, "cost_so_far": rec.cost_so_far(now),
+        "hourly_rate_text": usd(rec.hourly_rate), "cost_so_far_text": usd(rec.cost_so_far(now)),
         "created_at": rec.created_at, "lease_seconds": rec.lease_seconds,
         "api_url": rec.api_url,
     }

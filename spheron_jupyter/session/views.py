@@ -166,10 +166,14 @@ class LaunchPlan:
     @property
     def worst_case_basis(self) -> str:
         if self.lease_seconds is None:
-            return "1 hour without --lease"
+            return "no cap without --lease; the budget counts 1 hour"
         if self.lease_seconds < self.minimum_minutes * 60:
             return f"the {self.minimum_minutes:g}-minute minimum"
         return f"lease {format_duration(self.lease_seconds)}"
+
+    @property
+    def minimum_charge_usd(self) -> float:
+        return self.hourly_rate * self.minimum_minutes / 60.0
 
     @property
     def over_budget(self) -> bool:
@@ -182,6 +186,10 @@ class LaunchPlan:
     def rows(self) -> dict[str, str]:
         o = self.offer
         gpu = _field(o, "gpu_type", "gpuType", default="?")
+        count = _field(o, "gpu_count", "gpuCount")
+        per_gpu = (f" ({usd(self.hourly_rate / count)} per GPU)"
+                   if isinstance(count, int) and count > 1 else "")
+        spot = str(_field(o, "kind", "instance_type", "instanceType", default="")).lower() == "spot"
         return {
             "offer": self.offer_id,
             "gpu": f"{_field(o, 'gpu_count', 'gpuCount', default='?')}x {gpu}",
@@ -189,12 +197,16 @@ class LaunchPlan:
             "region": self.region or "-",
             "type": str(_field(o, "instance_type", "instanceType", default="-")),
             "name": self.name,
-            "$/hour": usd(self.hourly_rate),
-            "worst case": f"{usd(self.worst_case_usd)} ({self.worst_case_basis})",
+            "$/hour": usd(self.hourly_rate) + per_gpu,
+            "minimum charge": f"{usd(self.minimum_charge_usd)} (the {self.minimum_minutes:g}-minute "
+                              "minimum runtime, billed even if terminated sooner)",
+            "worst case": (f"no cap without --lease: {usd(self.hourly_rate)} every hour until "
+                           "terminated" if self.lease_seconds is None
+                           else f"{usd(self.worst_case_usd)} ({self.worst_case_basis})"),
             "budget": usd(self.budget_usd) if self.budget_usd is not None else "none set",
             "host key": "pinned via cloud-init" if self.pins_host_key
             else "trust on first use (offer has no cloud-init)",
-        }
+        } | ({"spot": "the provider can reclaim a spot instance at any time"} if spot else {})
 
 
 @dataclass

@@ -106,7 +106,7 @@ def journey(home_emulator, jupyterlab, page) -> None:
     lease.fill("")  # no lease: the test terminates it itself
     lease.press("Enter")
     launcher.locator(".spheron-launch-plan", has_text="browser-box").wait_for()
-    launcher.locator(".spheron-launch-plan", has_text="1 hour without --lease").wait_for()
+    launcher.locator(".spheron-launch-plan", has_text="no cap without --lease").wait_for()
     confirm = launcher.locator(".spheron-launch-confirm")
     page.wait_for_function("el => !el.disabled && el.innerText.startsWith('Launch at')",
                            arg=confirm.element_handle())

@@ -12,9 +12,10 @@ from . import offers
 CELL = True
 DESCRIPTION = """Launch an instance: the cheapest offer matching the filters, or OFFER_ID.
 
-Shows the offer, its price per hour and the worst case (the lease, or 1 hour without one,
-never below the provider's minimum runtime), and refuses a launch over your budget
-(settings: budget_per_launch_usd) unless --yes. With --lease the instance is terminated when
+Shows the offer, its price per hour (and per GPU), the minimum charge (the provider's minimum
+runtime is billed in full), whether a spot provider can reclaim it, and the worst case: the
+lease, never below the minimum; without --lease there is no cap (the budget check counts one
+hour). Refuses a launch over your budget (settings: budget_per_launch_usd) unless --yes. With --lease the instance is terminated when
 the lease ends, even if this kernel is gone by then.
 
 Progress: deploying -> running -> SSH ready (host key pinned through cloud-init, or trusted

@@ -7,11 +7,11 @@ this module is only imported when a panel is created (``%load_ext`` stays cheap)
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import ipywidgets as W
 
+from ..htmltext import text as html_text
 from ._background import Background, UiUpdates
 
 COLORS = {"info": "#555", "ok": "#1a7f37", "warn": "#9a6700", "error": "#cf222e"}
@@ -19,11 +19,11 @@ COLORS = {"info": "#555", "ok": "#1a7f37", "warn": "#9a6700", "error": "#cf222e"
 
 def message_html(text: str, kind: str = "info") -> str:
     color = COLORS.get(kind, COLORS["info"])
-    return f"<span style='color:{color}'>{html.escape(text)}</span>" if text else ""
+    return f"<span style='color:{color}'>{html_text(text)}</span>" if text else ""
 
 
 def label_html(text: str, *, bold: bool = False, mono: bool = False) -> str:
-    body = html.escape(text)
+    body = html_text(text)
     if mono:
         body = f"<code>{body}</code>"
     return f"<b>{body}</b>" if bold else body
@@ -82,4 +82,4 @@ def button(description: str, *, css: str | None = None, style: str = "",
 
 
 def titled(title: str, *children: W.Widget) -> W.VBox:
-    return W.VBox([W.HTML(f"<h4 style='margin:4px 0'>{html.escape(title)}</h4>"), *children])
+    return W.VBox([W.HTML(f"<h4 style='margin:4px 0'>{html_text(title)}</h4>"), *children])

@@ -17,6 +17,7 @@ from typing import Any
 import ipywidgets as W
 
 from ...session.money import format_duration, usd
+from ..htmltext import attr, text as html_text
 from ._base import Panel, button, message_html
 
 MAX_ROWS = 16
@@ -57,7 +58,7 @@ class Dashboard(Panel):
 
     # -- widgets ----------------------------------------------------------------------------
     def _build(self) -> None:
-        head = W.HBox([W.HTML(f"<b>{title}</b>", layout=W.Layout(width=width, flex="0 0 auto"))
+        head = W.HBox([W.HTML(f"<b>{html_text(title)}</b>", layout=W.Layout(width=width, flex="0 0 auto"))
                        for title, width in CELLS])
         self.rows = [self._make_row(i) for i in range(MAX_ROWS)]
         self.table = W.VBox([head])
@@ -165,11 +166,12 @@ class Dashboard(Panel):
             status += " (ledger)"
         gpu = f"{view.gpu_count}x {view.gpu}" if view.gpu_count and view.gpu else (view.gpu or "-")
         values = {
-            "name": f"<span title='{view.id}'>{view.name or view.id}</span>",
-            "status": f"<span class='spheron-status-{view.status}'>{status}</span>",
-            "gpu": gpu, "$/hour": usd(view.hourly_rate),
-            "up": format_duration(view.runtime_seconds), "cost so far": usd(view.cost_so_far),
-            "can terminate": self._countdown(view),
+            "name": f"<span title='{attr(view.id)}'>{html_text(view.name or view.id)}</span>",
+            "status": f"<span class='spheron-status-{attr(view.status)}'>{html_text(status)}</span>",
+            "gpu": html_text(gpu), "$/hour": html_text(usd(view.hourly_rate)),
+            "up": format_duration(view.runtime_seconds),
+            "cost so far": html_text(usd(view.cost_so_far)),
+            "can terminate": html_text(self._countdown(view)),
         }
         for title, value in values.items():
             self.ui.set(cells[title], value=value)

@@ -7,7 +7,6 @@ button interrupts ``%spheron exec`` (KeyboardInterrupt), which stops the remote 
 
 from __future__ import annotations
 
-import html
 import threading
 from collections import deque
 from typing import Any
@@ -16,6 +15,7 @@ import ipywidgets as W
 
 from ..display import _Coalescer
 from ._background import interrupt_thread
+from ..htmltext import text as html_text
 from ._base import Panel, button, message_html
 
 KEEP_CHUNKS = 2000
@@ -44,7 +44,7 @@ class ExecBox(Panel):
         self.run_button.on_click(lambda _: self.run())
         self.stop_button.on_click(lambda _: self.stop())
         self.root = W.VBox([
-            W.HTML(f"<b>Run on {html.escape(title or ref)}</b>"),
+            W.HTML(f"<b>Run on {html_text(title or ref)}</b>"),
             W.HBox([self.command, self.run_button, self.stop_button]),
             self.output, self.status,
         ])
@@ -96,7 +96,7 @@ class ExecBox(Panel):
         with self._lock:
             chunks, dropped = list(self.chunks), self.dropped
         body = "".join(
-            f"<span style='color:#cf222e'>{html.escape(t)}</span>" if s == "stderr"
-            else html.escape(t) for s, t in chunks)
+            f"<span style='color:#cf222e'>{html_text(t)}</span>" if s == "stderr"
+            else html_text(t) for s, t in chunks)
         note = message_html(f"[{dropped} earlier chunks dropped]", "warn") if dropped else ""
         self.ui.set(self.output, value=f"{note}<pre style='margin:0'>{body}</pre>")

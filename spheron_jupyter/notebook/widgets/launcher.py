@@ -14,6 +14,7 @@ from typing import Any
 import ipywidgets as W
 
 from ..display import KeyValues
+from ..htmltext import text as html_text
 from ._base import Panel, button, message_html
 
 STAGES = [("creating", "creating"), ("deploying", "deploying"), ("running", "running"),
@@ -88,7 +89,7 @@ class Launcher(Panel):
         self.over_budget_ok.observe(lambda change: self._update_confirm(), names="value")
         title = f"Launch {o.gpu_count}x {o.gpu_type} from {o.provider} ({o.offer_id})"
         self.root = W.VBox([
-            W.HTML(f"<h4 style='margin:6px 0'>{title}</h4>"),
+            W.HTML(f"<h4 style='margin:6px 0'>{html_text(title)}</h4>"),
             W.HBox([W.VBox([self.name, self.os, self.region]),
                     W.VBox([self.volume, self.lease])]),
             self.startup, self.plan_view, self.over_budget_ok, self.confirm, self.progress,

@@ -9,7 +9,6 @@ re-rendered at most ten times a second, as one trait update of one HTML widget.
 from __future__ import annotations
 
 import base64
-import html
 import re
 import tempfile
 import threading
@@ -21,6 +20,7 @@ import ipywidgets as W
 
 from ..display import _Coalescer
 from ._background import interrupt_thread
+from ..htmltext import attr, text as html_text
 from ._base import Panel, button, message_html
 
 VIEW_LINES = 1000          # lines kept for the view; the download has them all
@@ -105,7 +105,7 @@ class LogViewer(Panel):
         self.filter.observe(lambda _: self._render_soon.changed(), names="value")
         self.download.on_click(lambda _: self.prepare_download())
         self.root = W.VBox([
-            W.HTML(f"<b>Logs of {html.escape(title)}</b>"),
+            W.HTML(f"<b>Logs of {html_text(title)}</b>"),
             W.HBox([self.source, self.follow, self.tail, self.filter, self.download]),
             self.counter, self.output, self.link, self.status,
         ])
@@ -207,8 +207,8 @@ class LogViewer(Panel):
             return
         data = base64.b64encode(path.read_bytes()).decode("ascii")
         self.ui.set(self.link, value=(
-            f"<a download='{html.escape(path.name)}' href='data:text/plain;charset=utf-8;base64,"
-            f"{data}'>save {html.escape(path.name)}</a> <small>{html.escape(where)}</small>"))
+            f"<a download='{attr(path.name)}' href='data:text/plain;charset=utf-8;base64,"
+            f"{data}'>save {html_text(path.name)}</a> <small>{html_text(where)}</small>"))
 
     def close(self) -> None:
         self.stop()
@@ -216,6 +216,6 @@ class LogViewer(Panel):
 
 
 def _line_html(text: str, kind: str) -> str:
-    escaped = html.escape(text)
+    escaped = html_text(text)
     style = STYLES.get(kind)
     return f"<span class='log-{kind}' style='{style}'>{escaped}</span>" if style else escaped

@@ -8,7 +8,6 @@ reads the rule before the API answers with an error.
 
 from __future__ import annotations
 
-import html
 from typing import Any
 
 import ipywidgets as W
@@ -16,6 +15,7 @@ import ipywidgets as W
 from ...session.resources import volume_row
 from ...session.views import _field
 from ..display import Table
+from ..htmltext import text as html_text
 from ._base import Panel, button, message_html
 
 # How each provider's volumes attach. Only "same provider, same region" is universal.
@@ -121,8 +121,8 @@ class VolumesPanel(Panel):
         items = []
         for provider, regions in sorted(self.regions.items()):
             rule = ATTACH_RULES.get(provider, ("see the provider's documentation", False))[0]
-            items.append(f"<li><b>{html.escape(provider)}</b> in {html.escape(', '.join(regions))}: "
-                         f"{html.escape(rule)}</li>")
+            items.append(f"<li><b>{html_text(provider)}</b> in {html_text(', '.join(regions))}: "
+                         f"{html_text(rule)}</li>")
         return ("<div><small>Volumes exist only with these providers and regions, and attach "
                 "only to an instance of the same provider in the same region:<ul style='margin:2px 0'>"
                 + "".join(items) + "</ul></small></div>")
