@@ -64,13 +64,13 @@ def main() -> int:
             loaded.append(ipython("%load_ext spheron_jupyter", env))
             inside.append(in_process_ms(env))
         heavy = heavy_modules_after_load(env)
-    b, l = statistics.median(bare), statistics.median(loaded)
+    b, ld = statistics.median(bare), statistics.median(loaded)
     # Paired differences (each loaded start against the bare start just before it) resist
     # the drift of a shared machine better than a difference of medians.
     diff = statistics.median(x - y for x, y in zip(loaded, bare))
     load = os.getloadavg()[0]
     print(f"IPython start, bare:              median {b:7.1f} ms  (min {min(bare):.1f})")
-    print(f"IPython start + %load_ext:        median {l:7.1f} ms  (min {min(loaded):.1f})")
+    print(f"IPython start + %load_ext:        median {ld:7.1f} ms  (min {min(loaded):.1f})")
     print(f"added by %load_ext spheron_jupyter:      {diff:7.1f} ms  (target <= {TARGET_MS:.0f} ms)"
           f"  {'OK' if diff <= TARGET_MS else 'OVER'}")
     print(f"the load alone, timed inside IPython:    {statistics.median(inside):7.1f} ms"

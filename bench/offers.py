@@ -23,10 +23,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from spheron_jupyter.client import (GpuGroup, OfferQuery, flatten_offers,  # noqa: E402
+from spheron_jupyter.client import (GpuGroup, OfferQuery, flatten_offers,
                                     normalize_gpu, select_offers)
-from spheron_jupyter.emulator.catalog import generate_offers  # noqa: E402
-from spheron_jupyter.emulator.catalog_query import query_offers  # noqa: E402
+from spheron_jupyter.emulator.catalog import generate_offers
+from spheron_jupyter.emulator.catalog_query import query_offers
 
 TARGET_MS = 20.0
 

@@ -203,7 +203,7 @@ def test_malformed_key_file_names_the_file(headless):
 
 def test_api_key_never_shows_in_str_repr_format_or_errors():
     key = ApiKey(KEY, "env SPHERON_API_KEY")
-    texts = [str(key), repr(key), f"{key}", "%s" % key, format(key, ""), key.describe(),
+    texts = [str(key), repr(key), f"{key}", "%s" % key, format(key, ""), key.describe(),  # noqa: UP031
              repr([key]), repr({"k": key})]
     for text in texts:
         assert KEY not in text

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import time
 
-import pytest
 
 from tests.support.magic_shell import emulator_counts
 

@@ -38,7 +38,7 @@ def test_jupyter_link_works_and_is_reused(box):
     # A terminal IPython saves nothing, so it prints the token link itself.
     link = re.search(r"Jupyter: (http://127\.0\.0\.1:(\d+)/lab\?token=(\S+))", out.text)
     assert link, out.text
-    url, port, token = link.group(1), link.group(2), link.group(3)
+    _url, port, token = link.group(1), link.group(2), link.group(3)
     status, _ = _fetch(f"http://127.0.0.1:{port}/api/status?token={token}")
     assert status == 200
     assert _fetch(f"http://127.0.0.1:{port}/api/status")[0] == 403  # no token, no entry

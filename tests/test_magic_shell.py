@@ -11,9 +11,6 @@ from IPython.core.interactiveshell import InteractiveShell
 
 from spheron_jupyter.notebook.magic import COMMANDS
 
-# Still imported from here by tests/test_widgets_*.py (not moved yet):
-from tests.fixtures.magic_shell import emulator_shell, shell  # noqa: F401
-from tests.support.magic_shell import emulator_counts  # noqa: F401
 
 
 # -- the router and the parser: no backend needed -----------------------------------------------

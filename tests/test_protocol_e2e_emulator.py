@@ -99,7 +99,7 @@ def test_an_image_without_command_gets_a_placeholder(driver, tmp_path):
     port = details.service("web").ports[0].host_port
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5) as response:
         assert "python:3.11-slim" in response.read().decode()
-    assert any("image python:3.11-slim recorded, not run" in l.text for l in driver.logs(lid, service="web"))
+    assert any("image python:3.11-slim recorded, not run" in ln.text for ln in driver.logs(lid, service="web"))
     driver.close(lid)
 
 

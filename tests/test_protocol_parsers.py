@@ -117,7 +117,7 @@ def test_startup_lines_are_recognised():
 
 def test_json_log_lines():
     lines = parse_logs(sample("logs_json.txt"))
-    assert [(l.service, l.text) for l in lines] == [
+    assert [(ln.service, ln.text) for ln in lines] == [
         ("web", "Serving HTTP on 0.0.0.0 port 8080"),
         ("worker", "Ready to accept connections"),
     ]

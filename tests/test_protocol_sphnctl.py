@@ -111,7 +111,7 @@ def test_follow_streams_until_cancelled_and_kills_the_child(fake):
         lines.append(line)
         if len(lines) == 4:
             cancel.set()
-    assert [l.service for l in lines] == ["web", "web", "worker", "db"]
+    assert [ln.service for ln in lines] == ["web", "web", "worker", "db"]
     assert "--follow" in (fake / "calls").read_text()
     assert wait_gone(int((fake / "hanging.pid").read_text()))
 
@@ -137,17 +137,17 @@ def test_fizz_follow_polls_with_tail_and_never_repeats(fake):
             extra = next(rounds)
         except StopIteration:
             return True  # stop polling
-        log.write_text(log.read_text() + "".join(l + "\n" for l in extra))
+        log.write_text(log.read_text() + "".join(ln + "\n" for ln in extra))
         return False
 
-    seen = [l.text for l in Sphnctl().follow_logs(7, mode="fizz", cancel=cancel, poll_tail=3, sleep=grow)]
+    seen = [ln.text for ln in Sphnctl().follow_logs(7, mode="fizz", cancel=cancel, poll_tail=3, sleep=grow)]
     assert seen == ["one", "two", "three", "four", "four", "five"]
     assert "deployment logs --lid 7 --tail 3" in (fake / "calls").read_text()
 
 
 def test_fizz_follow_with_tail_starts_with_that_many_lines(fake):
     (fake / "growing.log").write_text("a\nb\nc\nd\n")
-    seen = [l.text for l in Sphnctl().follow_logs(7, mode="fizz", tail=2, sleep=lambda _s: True)]
+    seen = [ln.text for ln in Sphnctl().follow_logs(7, mode="fizz", tail=2, sleep=lambda _s: True)]
     assert seen == ["c", "d"]
 
 
@@ -155,7 +155,7 @@ def test_follow_falls_back_to_polling_when_sphnctl_refuses(fake, monkeypatch):
     monkeypatch.setenv("FAKE_NO_FOLLOW", "1")
     (fake / "growing.log").write_text("alpha\nbeta\n")
     cancel = threading.Event()
-    seen = [l.text for l in Sphnctl().follow_logs(7, cancel=cancel, sleep=lambda _s: True)]
+    seen = [ln.text for ln in Sphnctl().follow_logs(7, cancel=cancel, sleep=lambda _s: True)]
     assert seen == ["alpha", "beta"]
 
 

@@ -78,5 +78,5 @@ def test_driver_polls_per_pod_tails_without_repeats(fake, monkeypatch):
         log.write_text(log.read_text() + "".join(entry + "\n" for entry in extra))
         return False
 
-    seen = [l.text for l in Sphnctl().follow_logs(7, mode="fizz", cancel=threading.Event(), poll_tail=2, sleep=grow)]
+    seen = [ln.text for ln in Sphnctl().follow_logs(7, mode="fizz", cancel=threading.Event(), poll_tail=2, sleep=grow)]
     assert seen == ["a1", "a2", "b1", "b2", "a3", "a4", "b3"]

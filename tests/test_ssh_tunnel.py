@@ -108,7 +108,7 @@ def test_remote_port_not_listening_yet_waits_then_works(sshd, agent):
     def browser():
         try:
             result["reply"] = echo_once(info.local_port, b"early bird", timeout=30)
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             result["error"] = exc
 
     thread = threading.Thread(target=browser)
@@ -165,7 +165,7 @@ def test_64_concurrent_connections_without_errors(sshd, agent, echo):
             payload = f"conn {n} ".encode() * 2000
             for _ in range(5):
                 assert echo_once(info.local_port, payload, timeout=60) == payload
-        except BaseException as exc:  # noqa: BLE001
+        except BaseException as exc:
             errors.append(exc)
 
     threads = [threading.Thread(target=client, args=(n,)) for n in range(64)]

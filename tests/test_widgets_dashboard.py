@@ -16,7 +16,12 @@ import pytest
 from spheron_jupyter.notebook.htmltext import text as html_text
 from spheron_jupyter.session.core import Session
 from spheron_jupyter.session.ledger import InstanceRecord
-from tests.test_widgets_panels import closing, session, wait_for  # noqa: F401 (fixtures)
+from tests.test_widgets_panels import wait_for
+
+
+@pytest.fixture
+def session(emulator_session):
+    return emulator_session
 
 
 def test_a_launch_only_the_ledger_knows_is_a_row_and_terminate_forgets_it(session, closing):

@@ -7,7 +7,6 @@ from __future__ import annotations
 import time
 
 from spheron_jupyter.session.core import Session
-from tests.test_widgets_panels import closing  # noqa: F401 (fixture)
 
 BOOT_SECONDS = 2.0
 
@@ -77,7 +76,7 @@ def test_volume_choices_follow_the_chosen_region(emulator, closing):
 
 def test_a_launch_failing_after_its_create_keeps_the_form_locked(emulator_factory, closing):
     from spheron_jupyter.notebook.widgets.launcher import Launcher
-    from tests.test_magic_shell import emulator_counts
+    from tests.support.magic_shell import emulator_counts
     from tests.test_widgets_kernel import _faults
 
     emulator = emulator_factory(boot_seconds=f"{BOOT_SECONDS}s")

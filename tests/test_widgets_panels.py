@@ -12,7 +12,7 @@ import pytest
 
 from spheron_jupyter.notebook.htmltext import DOLLAR
 from spheron_jupyter.session.core import Session
-from tests.test_magic_shell import emulator_counts, emulator_shell, shell  # noqa: F401 (fixtures)
+from tests.support.magic_shell import emulator_counts
 
 
 def wait_for(check, timeout: float = 30.0, what: str = "condition"):
@@ -30,17 +30,6 @@ def session(emulator):
     return Session("local", url=emulator.url, api_key=emulator.api_key)
 
 
-@pytest.fixture
-def closing():
-    panels = []
-    yield panels.append
-    for panel in panels:
-        panel.close()
-    if panels:
-        for tunnel in panels[0].session.tunnels():
-            panels[0].session.close(tunnel.id)
-
-
 def test_offers_browser_filters_sorts_and_pages(session, closing):
     from spheron_jupyter.notebook.widgets.offers import COLUMNS, PAGE_ROWS, OffersBrowser
 
@@ -48,7 +37,7 @@ def test_offers_browser_filters_sorts_and_pages(session, closing):
     closing(browser)
     assert browser.wait_idle()
     everything = len(browser.matches)
-    assert everything > PAGE_ROWS and "of %d" % everything in browser.count_label.value
+    assert everything > PAGE_ROWS and f"of {everything}" in browser.count_label.value
     # The same answer as the API-side selection `%spheron offers` uses.
     assert [o.offer_id for o in browser.matches] == [o.offer_id for o in session.offers()]
     prices = [float(o.hourly_price) for o in browser.matches]

@@ -11,23 +11,23 @@ class ApiError(Exception):
         self.headers = headers or {}
 
     @classmethod
-    def bad_request(cls, message: str, error: str = "Bad Request", **extra) -> "ApiError":
+    def bad_request(cls, message: str, error: str = "Bad Request", **extra) -> ApiError:
         return cls(400, {"error": error, "message": message, **extra})
 
     @classmethod
-    def unauthorized(cls) -> "ApiError":
+    def unauthorized(cls) -> ApiError:
         return cls(401, {"error": "Unauthorized", "message": "Invalid or missing API key."})
 
     @classmethod
-    def forbidden(cls, message: str) -> "ApiError":
+    def forbidden(cls, message: str) -> ApiError:
         return cls(403, {"error": "Forbidden", "message": message})
 
     @classmethod
-    def not_found(cls, what: str, ident: str) -> "ApiError":
+    def not_found(cls, what: str, ident: str) -> ApiError:
         return cls(404, {"error": "Not Found", "message": f"{what} {ident} not found."})
 
     @classmethod
-    def rate_limited(cls, retry_after: int, message: str) -> "ApiError":
+    def rate_limited(cls, retry_after: int, message: str) -> ApiError:
         return cls(429, {"error": "Too Many Requests", "code": "RATE_LIMIT_EXCEEDED",
                          "message": message, "retryAfter": retry_after},
                    {"Retry-After": str(retry_after)})

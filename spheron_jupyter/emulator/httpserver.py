@@ -69,6 +69,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PATCH = do_PUT = do_DELETE = _serve
 
-    def log_message(self, format, *args) -> None:  # noqa: A002 - stdlib signature
+    def log_message(self, format, *args) -> None:
         if self.server.verbose:
             sys.stderr.write(f"emulator: {self.address_string()} {format % args}\n")

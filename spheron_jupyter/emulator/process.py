@@ -65,7 +65,7 @@ class EmulatorProcess:
         if _pid_alive(self.pid):
             os.kill(self.pid, signal.SIGKILL)
 
-    def __enter__(self) -> "EmulatorProcess":
+    def __enter__(self) -> EmulatorProcess:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -21,7 +21,8 @@ import signal
 import sys
 import time
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterator
+from typing import Any
+from collections.abc import Callable, Iterator
 
 from ..config.files import write_private_file
 from ..protocol.parsers import NO_RESPONSE_FROM_HOST, event_from_json, parse_log_line

@@ -11,7 +11,8 @@ from __future__ import annotations
 import itertools
 import socket
 import threading
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 LOOPBACK = "127.0.0.1"  # never 0.0.0.0: emulated deployments are reachable from this machine only
 
@@ -61,7 +62,7 @@ class PortForwarder:
         self._closed = threading.Event()
 
     @classmethod
-    def listed_only(cls, service: str, container_port: int, proto: str, host_port: int) -> "PortForwarder":
+    def listed_only(cls, service: str, container_port: int, proto: str, host_port: int) -> PortForwarder:
         return cls(service, container_port, lambda *_: [], host_port, proto)
 
     def start(self) -> None:

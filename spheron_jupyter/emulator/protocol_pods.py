@@ -61,7 +61,7 @@ def replica_set_hash(record: dict[str, Any], service: dict[str, Any]) -> str:
 
 
 class Pod:
-    def __init__(self, runtime: "DeploymentRuntime", service: dict[str, Any], rs_hash: str, generation: int):
+    def __init__(self, runtime: DeploymentRuntime, service: dict[str, Any], rs_hash: str, generation: int):
         self.runtime = runtime
         self.service = service
         self.generation = generation

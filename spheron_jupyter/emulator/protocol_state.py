@@ -27,7 +27,8 @@ import signal
 import time
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from ..config.files import write_private_file
 from ..config.paths import ensure_private_dir, state_dir

@@ -114,7 +114,7 @@ class InstanceSandbox:
         earlier run) is moved aside and replaced, so the instance stays reachable."""
         try:
             return self.load_host_key()
-        except Exception:  # noqa: BLE001 - any unreadable key is replaced the same way
+        except Exception:
             self.host_key_path.replace(self.host_key_path.with_name(self.host_key_path.name
                                                                     + ".broken"))
             ensure_host_key(self.host_key_path)

@@ -149,7 +149,7 @@ class SandboxRuntime(InstanceRuntime):
     def _final_stage(self, live: _LiveInstance, spec, log: cloudinit.StartupLog) -> None:
         try:
             cloudinit.final_stage(live.sandbox, spec, log)
-        except Exception:  # noqa: BLE001 - a broken cloud-config must not kill the emulator
+        except Exception:
             if not live.stopped.is_set():
                 log.note("cloudinit", "ERROR", "emulator: cloud-init failed:\n"
                          + traceback.format_exc())

@@ -63,7 +63,7 @@ class InstanceSSHServer:
         (then the previous key stays, as a real sshd refuses to restart on a bad key)."""
         try:
             key = self.sandbox.load_host_key()
-        except Exception as error:  # noqa: BLE001 - whatever is wrong with the file, keep serving
+        except Exception as error:
             return f"cannot load {self.sandbox.host_key_path.name}: {error}"
         with self._lock:
             self._host_key = key

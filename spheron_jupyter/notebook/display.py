@@ -11,7 +11,8 @@ import sys
 import threading
 import time
 from collections import deque
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 from .htmltext import attr, block, text
 

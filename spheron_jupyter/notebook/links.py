@@ -24,7 +24,7 @@ _spent: dict[str, str] = {}  # used nonces -> the same URL without its token
 
 
 class _Handler(BaseHTTPRequestHandler):
-    def do_GET(self):  # noqa: N802 (http.server API)
+    def do_GET(self):
         nonce = self.path.strip("/").split("?")[0]
         with _lock:
             url, expires = _targets.pop(nonce, (None, 0.0))

@@ -15,7 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from collections.abc import Callable
 
 from .parsers import NO_RESPONSE_FROM_HOST, DeploymentDetails, Event
 from .sphnctl import Sphnctl, SphnctlCommandError, SphnctlError

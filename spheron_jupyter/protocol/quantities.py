@@ -63,7 +63,7 @@ class ByteSize(int):
 
     text: str
 
-    def __new__(cls, value: int, text: str | None = None) -> "ByteSize":
+    def __new__(cls, value: int, text: str | None = None) -> ByteSize:
         self = super().__new__(cls, value)
         self.text = text if text is not None else format_bytes(value)
         return self
@@ -80,7 +80,7 @@ class CpuUnits(float):
 
     text: str
 
-    def __new__(cls, value: float, text: str | None = None) -> "CpuUnits":
+    def __new__(cls, value: float, text: str | None = None) -> CpuUnits:
         self = super().__new__(cls, value)
         self.text = text if text is not None else f"{value:g}"
         return self
@@ -97,7 +97,7 @@ class Duration(int):
 
     text: str
 
-    def __new__(cls, seconds: int, text: str | None = None) -> "Duration":
+    def __new__(cls, seconds: int, text: str | None = None) -> Duration:
         self = super().__new__(cls, seconds)
         self.text = text if text is not None else format_duration(seconds)
         return self

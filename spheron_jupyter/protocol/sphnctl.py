@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 from queue import Empty, Full, Queue
-from typing import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 
 from .parsers import (
     CreateResult,
@@ -90,8 +90,8 @@ def find_sphnctl(env: Mapping[str, str] | None = None) -> list[str]:
 
 def _one_line_error(argv: Sequence[str], returncode: int, stdout: str, stderr: str) -> str:
     """sphnctl prints `Error: ...` (sometimes after usage text); keep the informative line."""
-    lines = [l.strip() for l in (stderr or stdout).splitlines() if l.strip()]
-    errors = [l for l in lines if l.lower().startswith("error")]
+    lines = [line.strip() for line in (stderr or stdout).splitlines() if line.strip()]
+    errors = [line for line in lines if line.lower().startswith("error")]
     detail = (errors or lines or [f"exit status {returncode}"])[0]
     if detail.lower().startswith("error:"):
         detail = detail[6:].strip()
@@ -206,7 +206,7 @@ class LineStream:
             self.process.stdout.close()
         self._stderr.close()
 
-    def __enter__(self) -> "LineStream":
+    def __enter__(self) -> LineStream:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -10,7 +10,7 @@ one source) and the new ones are returned in the snapshot's order.
 from __future__ import annotations
 
 from collections import deque
-from typing import Sequence
+from collections.abc import Sequence
 
 from .parsers import parse_log_line
 

@@ -10,7 +10,8 @@ keys and teams in ``resources.ResourcesMixin``; planning and launching in ``laun
 from __future__ import annotations
 
 import time
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from . import backends
 from .errors import AmbiguousReferenceError, SessionError, UnknownInstanceError

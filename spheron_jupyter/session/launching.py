@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import secrets
 import time
-from typing import Any, Callable, Iterable
+from typing import Any
+from collections.abc import Callable, Iterable
 
 from . import backends, sshbridge
 from .errors import NoMatchingOfferError, OverBudgetError, SessionError, UnknownGpuError

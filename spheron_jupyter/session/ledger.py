@@ -17,7 +17,8 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 ACTIVE_STATUSES = ("creating", "deploying", "running", "stopped")
 

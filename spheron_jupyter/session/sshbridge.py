@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
+from collections.abc import Callable, Iterator
 
 from .errors import InstanceNotRunningError, LayerMissingError, SessionError
 

@@ -13,7 +13,7 @@ import logging
 import socket
 import threading
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 import paramiko
 
@@ -154,7 +154,7 @@ class Connection:
         on_host_key_pinned: Callable[[str, str], None] | None = None,
         watchdog_interval: float = 1.0,
         watchdog_misses: int = 3,
-    ) -> "Connection":
+    ) -> Connection:
         transport = open_transport(
             target,
             tofu_consent=tofu_consent,
@@ -208,7 +208,7 @@ class Connection:
         self.watchdog.stop()
         self.transport.close()
 
-    def __enter__(self) -> "Connection":
+    def __enter__(self) -> Connection:
         return self
 
     def __exit__(self, *exc_info) -> None:

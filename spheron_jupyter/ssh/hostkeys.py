@@ -23,7 +23,7 @@ import re
 import threading
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import paramiko
 from cryptography.hazmat.primitives import serialization
@@ -88,7 +88,7 @@ class KnownHosts:
         pins: dict[str, str] = {}
         for raw in text.splitlines():
             line = raw.strip()
-            if not line or line.startswith("#") or line.startswith("@"):
+            if not line or line.startswith(("#", "@")):
                 continue
             parts = line.split()
             if len(parts) >= 3:
@@ -238,7 +238,7 @@ class PinnedHostKeyPolicy(paramiko.MissingHostKeyPolicy):
         self.tofu_consent = tofu_consent
         self.on_pinned = on_pinned
 
-    def missing_host_key(self, client, hostname, key) -> None:  # noqa: D401 (paramiko API)
+    def missing_host_key(self, client, hostname, key) -> None:
         verify_host_key(
             self.store,
             self.instance_id,

@@ -20,7 +20,7 @@ import json
 import logging
 import threading
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 import paramiko
 
@@ -77,7 +77,7 @@ class LogCursor:
         return json.dumps({"path": self.path, "inode": self.inode, "offset": self.offset})
 
     @classmethod
-    def loads(cls, text: str) -> "LogCursor":
+    def loads(cls, text: str) -> LogCursor:
         data = json.loads(text)
         return cls(str(data["path"]), int(data["inode"]), int(data["offset"]))
 
@@ -88,7 +88,7 @@ class LogSource:
     name: str = ""
 
     @classmethod
-    def parse(cls, source: str, name: str | None = None) -> "LogSource":
+    def parse(cls, source: str, name: str | None = None) -> LogSource:
         if source not in ("startup", "service", "file"):
             raise ValueError(f"unknown log source {source!r}: use startup, service or file")
         if source != "startup" and not name:

@@ -26,7 +26,7 @@ import select
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Mapping, Union
+from collections.abc import Callable, Mapping
 
 import paramiko
 from paramiko.common import cMSG_CHANNEL_REQUEST
@@ -108,7 +108,7 @@ def run(
     interrupt: threading.Event | None = None,
     timeout: float | None = None,
     grace: float = 2.0,
-    on_output: Callable[[str, Union[str, bytes]], None] | None = None,
+    on_output: Callable[[str, str | bytes], None] | None = None,
 ) -> int:
     """Run `command` on the instance, streaming output to the callbacks; return its exit code.
 

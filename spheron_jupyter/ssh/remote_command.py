@@ -12,9 +12,9 @@ from __future__ import annotations
 import codecs
 import re
 import shlex
-from typing import Callable, Mapping, Union
+from collections.abc import Callable, Mapping
 
-OutputCallback = Callable[[Union[str, bytes]], None]
+OutputCallback = Callable[[str | bytes], None]
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

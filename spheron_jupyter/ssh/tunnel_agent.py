@@ -120,7 +120,7 @@ class TunnelAgent:
             raise TunnelError(f"Unknown request {op!r}.")
         except SshError as exc:
             return {"ok": False, "error": {"type": type(exc).__name__, "message": str(exc)}}
-        except Exception as exc:  # noqa: BLE001 - a bad request must not kill the agent
+        except Exception as exc:
             log.exception("request failed")
             return {"ok": False, "error": {"type": "TunnelAgentError",
                                            "message": f"The tunnel agent failed: {exc}"}}
@@ -236,7 +236,7 @@ def _serve_client(agent: TunnelAgent, conn: socket.socket) -> None:
 
 def serve(*, idle_exit: float = 2.0, first_request_wait: float = 20.0) -> int:
     """Run the agent until it has served nothing for `idle_exit` seconds."""
-    pid_file = open(agent_pid_path(), "a+")  # noqa: SIM115 - held for the agent's whole life
+    pid_file = open(agent_pid_path(), "a+")
     try:
         fcntl.flock(pid_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:

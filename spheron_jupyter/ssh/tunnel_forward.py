@@ -134,7 +134,7 @@ class Forwarder:
                 stopped=self._closed, remote_wait=self._remote_wait, link_wait=self._link_wait,
             )
             self.last_error = error
-        except Exception as exc:  # noqa: BLE001 - one connection's failure must not kill the tunnel
+        except Exception as exc:
             log.exception("connection through tunnel %d failed", self.local_port)
             self.last_error = str(exc)
         finally:

@@ -216,7 +216,7 @@ class OpenSshLink:
 
         try:
             open_transport(self.target, tofu_consent=False, timeout=10.0).close()
-        except Exception as exc:  # noqa: BLE001 - this is the answer we were looking for
+        except Exception as exc:
             return exc
         return SshUnreachableError(
             f"OpenSSH could not connect to {self.target.address} for instance "
@@ -261,7 +261,7 @@ class OpenSshLink:
             fd = client.fileno()
             ctl = self._stdio_forward(remote_host, remote_port, fd, fd)
             if ctl is not None:
-                register(lambda: _shutdown(ctl))
+                register(lambda ctl=ctl: _shutdown(ctl))
                 _wait_until_closed(ctl)
                 try:
                     client.shutdown(socket.SHUT_WR)  # the FIN after the master's last byte

@@ -18,7 +18,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 import paramiko
 from paramiko.common import cMSG_GLOBAL_REQUEST
@@ -74,7 +74,7 @@ class Watchdog:
         """Seconds since the last packet from the peer."""
         return time.monotonic() - self._last_inbound
 
-    def start(self) -> "Watchdog":
+    def start(self) -> Watchdog:
         self._hook_inbound()
         self._last_inbound = time.monotonic()
         for target, role in ((self._probe_loop, "probe"), (self._check_loop, "check")):

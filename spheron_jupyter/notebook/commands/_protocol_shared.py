@@ -12,7 +12,7 @@ import threading
 from dataclasses import replace
 from pathlib import Path
 from queue import Empty, Full, Queue
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from IPython.core.error import UsageError
 
@@ -183,13 +183,16 @@ def follow_into_cell(open_stream: Callable[[threading.Event], Iterator[str]]) ->
         except BaseException as error:  # shown in the cell's thread, as one line
             failure.append(error)
         finally:
-            while True:  # the end marker must get through even into a full queue
-                try:
-                    lines.put(finished, timeout=0.1)
+            put_end_marker()
+
+    def put_end_marker() -> None:
+        while True:  # the end marker must get through even into a full queue
+            try:
+                lines.put(finished, timeout=0.1)
+                return
+            except Full:
+                if cancel.is_set():
                     return
-                except Full:
-                    if cancel.is_set():
-                        return
 
     printer = StreamPrinter()
     worker = threading.Thread(target=pump, name="spheron-follow", daemon=True)

@@ -27,7 +27,7 @@ ACTIONS = [("jupyter", "Jupyter", "80px"), ("tensorboard", "TensorBoard", "115px
            ("logs", "logs", "60px"), ("exec", "exec", "60px"),
            ("terminate", "terminate", "200px")]
 
-_live: "weakref.WeakKeyDictionary[Any, Dashboard]" = weakref.WeakKeyDictionary()
+_live: weakref.WeakKeyDictionary[Any, Dashboard] = weakref.WeakKeyDictionary()
 
 
 class Dashboard(Panel):

@@ -118,7 +118,7 @@ class LogViewer(Panel):
         with self._lines_lock:
             self.lines.clear()
             self.dropped = 0
-            self.counts = {k: 0 for k in self.counts}
+            self.counts = dict.fromkeys(self.counts, 0)
             self._in_traceback = False
         source, name = SOURCES[self.source.value]
         follow, tail = self.follow.value, self.tail.value

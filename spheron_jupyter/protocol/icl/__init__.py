@@ -9,7 +9,8 @@ cross-references are ``protocol.rules.check``'s job.
 from __future__ import annotations
 
 import difflib
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 import yaml
 from pydantic import BaseModel, ValidationError

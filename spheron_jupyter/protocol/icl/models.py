@@ -8,7 +8,8 @@ enumerated values (GPU models, tiers, pull policies, registries) and cross-refer
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Iterator
+from typing import Annotated, Any
+from collections.abc import Iterator
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, PlainValidator, PrivateAttr, SecretStr, model_validator
 

@@ -8,11 +8,9 @@ path is translated back to the form the user wrote before it is shown or looked 
 
 from __future__ import annotations
 
-from typing import Union
-
 import yaml
 
-PathPart = Union[str, int]
+PathPart = str | int
 DocPath = tuple[PathPart, ...]
 
 # Normalised key -> the spellings a document may use instead.
@@ -28,7 +26,7 @@ class SourceMap:
         self.duplicate_keys = duplicates
 
     @classmethod
-    def empty(cls) -> "SourceMap":
+    def empty(cls) -> SourceMap:
         return cls({}, {}, [])
 
     def written(self, path: DocPath) -> DocPath:
