@@ -65,5 +65,4 @@ def ssh_users(deployment: Any) -> list[str]:
             candidates.append(PROVIDER_SSH_USERS[provider])
         else:
             candidates.extend(FALLBACK_SSH_USERS)
-    seen: set[str] = set()
-    return [c for c in candidates if c and not (c in seen or seen.add(c))]
+    return list(dict.fromkeys(c for c in candidates if c))  # first of each, in order
