@@ -154,14 +154,17 @@ def test_list_lag_is_waited_for_with_the_clock():
     assert len(api.calls("POST", "/api/deployments")) == 1
 
 
-def test_lost_create_with_nothing_on_the_server_says_nothing_was_created():
-    """fake: stands in for a live 503 where the server did not commit."""
+def test_lost_create_with_nothing_listed_is_unknown_never_safe_to_retry():
+    """fake: stands in for a live 503 on the create; the server may commit it later (a slow
+    create does, after our timeout), so the outcome stays unknown."""
     api = ScriptedApi().on("POST", "/api/deployments", reply(503)).on(
         "GET", "/api/deployments", reply(200, []))
     client = api.client()
-    with pytest.raises(ServiceUnavailableError) as info:
+    with pytest.raises(CreateOutcomeUnknownError) as info:
         client.create_instance(request())
-    assert "nothing was created" in str(info.value) and "safe to launch again" in str(info.value)
+    text = str(info.value)
+    assert "may still appear" in text and "safe to launch again" not in text
+    assert "nothing was created" not in text and info.value.name in text
     assert len(api.calls("POST", "/api/deployments")) == 1
     assert len(api.calls("GET", "/api/deployments")) == client.reconcile_attempts
 
@@ -171,7 +174,7 @@ def test_user_named_create_ignores_older_instances_with_that_name():
     api = ScriptedApi()
     old = instance("d-old", "exp", status="terminated")
     api.on("POST", "/api/deployments", reply(503)).on("GET", "/api/deployments", reply(200, [old]))
-    with pytest.raises(ServiceUnavailableError, match="nothing was created"):
+    with pytest.raises(CreateOutcomeUnknownError, match="may still appear"):
         api.client().create_instance(request(name="exp"))
     assert api.body(api.calls("POST", "/api/deployments")[0])["name"] == "exp"
 

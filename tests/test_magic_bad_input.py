@@ -42,6 +42,9 @@ BAD_INPUT = [
      "that starts at line 3)"),
     ("%%spheron launch\ngpu: rtx-4090\n  bad: indent\n", "at line 3 of the cell"),
     ("%%spheron launch\ngpu: rtx-4090\ncolour: red\n", "unknown key 'colour'"),
+    # A flag and the cell disagreeing must not silently buy the flag's GPU (issue 10).
+    ("%%spheron launch --gpu h100\ngpu: rtx-4090\n",
+     "--gpu h100 disagrees with the cell's gpu: rtx-4090; remove one of them"),
     ("%spheron launch --gpu rtx-4090 --lease soon", "cannot read the duration"),
     # The volume is attached after the create: a bad one must be refused before it.
     ("%spheron launch --gpu rtx-4090 --volume nosuchvolume --yes", "no volume 'nosuchvolume'"),
@@ -50,8 +53,8 @@ BAD_INPUT = [
     ("%spheron status nobody", "no instance 'nobody'"),
     ("%spheron status alpha", "matches 2 instances"),
     ("%spheron terminate alph --yes", "matches 2 instances"),
-    ("%spheron ssh alpha-2", "not running"),
-    ("%spheron exec alpha-2 -- true", "not running"),
+    ("%spheron ssh alpha-2", "no billing instance 'alpha-2'"),
+    ("%spheron exec alpha-2 -- true", "no billing instance 'alpha-2'"),
     ("%spheron forward alpha-1 8080 --local-port {held}", "{held}"),
     ("%spheron forward alpha-1 99999", "not a TCP port"),
     ("%spheron volume create x --size 10 --provider voltage-park --region nowhere", "region"),

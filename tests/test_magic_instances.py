@@ -151,10 +151,10 @@ def test_terminate_when_allowed_survives_the_kernel(emulator_factory, shell):
     # A fresh session (as after a kernel restart) watches it happen.
     fresh = Session("local", url=emu.url, api_key=emu.api_key)
     deadline = time.monotonic() + 30
-    while fresh.resolve("later").status != "terminated":
+    while fresh.resolve("later", all=True).status != "terminated":
         assert time.monotonic() < deadline, "the reaper did not terminate the instance"
         time.sleep(0.5)
-    kinds = [e.kind for e in fresh.events("later")]
+    kinds = [e.kind for e in fresh.events(later)]
     assert "terminate-scheduled" in kinds and kinds[-1] == "terminated"
     while KnownHosts().lookup(later) is not None:  # the reaper cleans up as terminate does
         assert time.monotonic() < deadline, "the reaper did not forget the host key"
@@ -225,5 +225,6 @@ def test_interrupting_a_launch_says_the_instance_keeps_billing(emulator_factory,
     shell.context.session = Session("local", url=emu.url, api_key=emu.api_key)
     threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGINT)).start()  # mid-deploy
     out = shell.ok("%spheron launch --gpu rtx-4090 --name impatient --yes")
-    assert "keeps running (and billing)" in out.text and "Traceback" not in out.text
+    assert "is deploying and billing" in out.text and "Traceback" not in out.text
+    assert "re-run this launch to keep waiting" in out.text
     assert shell.context.session.resolve("impatient").status in ("deploying", "running")

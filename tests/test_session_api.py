@@ -74,7 +74,9 @@ def test_terminate_explains_the_minimum_then_works(session):
         session.terminate("short")
     time.sleep(3.2)
     result = session.terminate("short")
-    assert result.terminated and session.resolve("short").status == "terminated"
+    assert result.terminated and session.resolve("short", all=True).status == "terminated"
+    with pytest.raises(SessionError, match="is terminated; use its id or --all"):
+        session.resolve("short")  # a name means the billing instance of that name
     assert session.ledger.instance(session.api_url, view.id).terminated_at
 
 
@@ -182,24 +184,30 @@ def test_a_volume_the_launch_could_not_attach_is_refused_before_the_create(sessi
 
 
 def test_a_failed_create_is_never_taken_for_an_older_instance_of_that_name(session, emulator):
-    """A name the user chose again must not make a failed launch adopt the older instance."""
+    """A name used again must not make a failed launch adopt the older (ended) instance, and
+    a 500 on the create is an unknown outcome: the reservation stays, nothing is adopted."""
     import json
     import urllib.request
 
-    from spheron_jupyter.client import SpheronError
+    from spheron_jupyter.session.errors import LaunchOutcomeUnknownError, NameInUseError
 
     first = session.launch(session.plan_launch(gpu="rtx-4090", name="twin"), wait=False)
+    with pytest.raises(NameInUseError, match=f"already .*{first.id}"):
+        session.launch(session.plan_launch(gpu="rtx-4090", name="twin"), wait=False)
+    time.sleep(3.2)  # the emulator fixture's minimum runtime
+    session.terminate(first.id)
     request = urllib.request.Request(
         f"{emulator.url}/_emulator/faults", method="POST",
         data=json.dumps({"spec": "500@POST /api/deployments*1"}).encode(),
         headers={"Authorization": f"Bearer {emulator.api_key}", "Content-Type": "application/json"})
     urllib.request.urlopen(request, timeout=10).close()
-    with pytest.raises(SpheronError):
+    with pytest.raises(LaunchOutcomeUnknownError, match="may exist"):
         session.launch(session.plan_launch(gpu="rtx-4090", name="twin", lease="1h"), wait=False)
     rec = session.ledger.instance(session.api_url, first.id)
     assert rec.lease_seconds is None and not rec.reaper_pid  # no lease reaper for the old one
     assert [e.kind for e in session.events(first.id)].count("launched") == 1
-    assert [r.id for r in session.ledger.instances()] == [first.id]  # no placeholder left
+    assert session.ledger.instance(session.api_url, "pending:twin").status == "unknown"
+    assert {v.id for v in session.instances()} == {"pending:twin"}  # still may exist: shown
 
 
 def test_a_placeholder_is_not_matched_to_an_older_instance_of_that_name(session):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import quote
 
@@ -18,8 +19,7 @@ import httpx
 from ..config.credentials import ApiKey
 from ..config.settings import DEFAULT_API_URL
 from ._errors import (ApiUnreachableError, AuthenticationError, CreateOutcomeUnknownError,
-                      InvalidRequestError, NotFoundError, ServiceUnavailableError, SpheronError,
-                      UnexpectedResponseError)
+                      InvalidRequestError, NotFoundError, ServiceUnavailableError, SpheronError)
 from ._http import HttpCore, is_lost_response
 from ._models import (Balance, CanTerminate, GpuGroup, Instance, Offer, Team, TeamBalance,
                       TerminateResult)
@@ -208,20 +208,27 @@ class SpheronClient(AccountResources):
         return parse_one(CanTerminate, unwrap_object(payload or {}, ()),
                          f"the termination check of instance '{instance_id}'")
 
-    def create_instance(self, request: CreateRequest) -> Instance:
+    def create_instance(self, request: CreateRequest, *,
+                        known_ids: Iterable[str] | None = None) -> Instance:
         """Create an instance exactly once.
 
         The request gets a unique name (``sj-<gpu>-<random>``) unless it has one, and the
         current team unless it names one.  A lost answer (timeout, dropped connection, 5xx)
         is never answered by sending again: the instance list is searched for that name and
-        the instance found is returned; if none is there, the error says nothing was created.
+        the instance found is returned; if none is listed yet, the outcome is unknown
+        (``CreateOutcomeUnknownError``: the server may still commit it, as a slow create
+        does after our timeout), never "nothing was created".  ``known_ids``: ids the caller
+        already saw (its own listing), so a user-chosen name needs no listing here.
         """
         user_named = bool(request.name)
         name = request.name or unique_instance_name(request.gpu_type)
         team = request.team_id or self.resolve_team_id()
         request = request.model_copy(update={"name": name, "team_id": team})
         # A name the user chose may already be taken by older instances; only a new id counts.
-        earlier = {i.id for i in self._instances_named(name)} if user_named else set()
+        if known_ids is not None:
+            earlier = set(known_ids)
+        else:
+            earlier = {i.id for i in self._instances_named(name)} if user_named else set()
         what = f"the create request for instance '{name}'"
         try:
             payload = self._call("POST", "/api/deployments", body=request.to_body(), what=what,
@@ -283,11 +290,11 @@ class SpheronClient(AccountResources):
                                if i.created_at else 0.0)
                 log.info("found instance %s named %s after a lost create answer", instance.id, name)
                 return instance
-        if cause is None:
-            raise UnexpectedResponseError(
-                f"The Spheron API accepted the create request for instance '{name}' but no "
-                "instance by that name is listed; run `%spheron ls` before launching again.")
-        raise cause.restated(
-            f"The create request for instance '{name}' got no usable answer "
-            f"({cause.message.rstrip('.')}) and no instance by that name exists, so nothing "
-            "was created; it is safe to launch again.") from None
+        why = ("was accepted but the instance is not listed yet" if cause is None else
+               f"got no usable answer ({cause.message.rstrip('.')}) and no instance by that "
+               "name is listed yet")
+        # Never "safe to launch again": a slow server commits the create after our timeout.
+        raise CreateOutcomeUnknownError(
+            f"The create request for instance '{name}' {why}; it may still appear and bill. "
+            f"Do not launch again: `%spheron ls` shows it once listed, `%spheron terminate "
+            f"{name}` ends it.", name=name) from None

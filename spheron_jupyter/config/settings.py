@@ -55,6 +55,10 @@ class Settings(BaseModel):
     )
     api_url: str = Field(DEFAULT_API_URL, min_length=1, description="Spheron AI API base URL.")
     team_id: str | None = Field(None, description="Team for new resources; None: the current one.")
+    launch_timeout_minutes: float = Field(
+        60.0, gt=0, description="How long a launch waits for its instance to run (API outages "
+        "included) before it stops waiting, naming the instance that bills."
+    )
 
     # Values replaced from the environment at load time, so save_settings can put the
     # file's own value back instead of persisting a one-off override.

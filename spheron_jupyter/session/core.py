@@ -14,7 +14,8 @@ from typing import Any
 from collections.abc import Callable
 
 from . import backends
-from .errors import AmbiguousReferenceError, SessionError, UnknownInstanceError
+from .errors import (AmbiguousReferenceError, LaunchWaitStoppedError, SessionError,
+                     UnknownInstanceError)
 from .launching import LaunchMixin
 from .ledger import InstanceRecord, Ledger
 from .reach import ReachMixin
@@ -33,11 +34,12 @@ class Session(LaunchMixin, ReachMixin, ResourcesMixin):
 
     def __init__(self, backend: str | None = None, *, url: str | None = None,
                  api_key: Any = None, notebook: str | None = None,
-                 ledger: Ledger | None = None, emulator_options: dict | None = None):
+                 ledger: Ledger | None = None, emulator_options: dict | None = None,
+                 client: Any = None):
         self._conn = backends.choose(backend, url, api_key, emulator_options)
         self.ledger = ledger or Ledger()
         self.notebook = notebook
-        self._client = None
+        self._client = client  # injectable: a SpheronClient on a scripted transport
 
     # -- identity ---------------------------------------------------------------------------
     @property
@@ -132,7 +134,9 @@ class Session(LaunchMixin, ReachMixin, ResourcesMixin):
         def newer_named(rec: InstanceRecord) -> InstanceView | None:
             # Older instances may carry the same (user-chosen) name: only one created after
             # the launch began can be its answer (2 minutes' grace for clock skew).
-            return next((v for v in views.values() if v.name == rec.name and (
+            # An instance the ledger already knows is some other launch's answer.
+            return next((v for v in views.values() if v.name == rec.name
+                         and v.id not in records and (
                 v.created_at is None or rec.created_at is None
                 or v.created_at >= rec.created_at - 120)), None)
 
@@ -190,51 +194,100 @@ class Session(LaunchMixin, ReachMixin, ResourcesMixin):
         state = self._conn.emulator_state
         return {"emulator_state": state} if state else {}
 
-    def resolve(self, ref: str) -> InstanceView:
-        """An instance by API id, name, or a unique prefix of either (active ones first)."""
+    def resolve(self, ref: str, *, all: bool = False) -> InstanceView:
+        """An instance by API id, name, or a unique prefix of either.
+
+        A name means the billing instance of that name: an ended one only by its id or with
+        ``all`` (names are reused: yesterday's ``my-run`` must not answer for today's), and
+        two billing ones of one name are ambiguous (listed, never picked silently).
+        """
         ref = (ref or "").strip()
         if not ref:
             raise UnknownInstanceError("name an instance: its id, its name or a unique prefix")
         candidates = self.instances(all=True)
-        for view in candidates:
-            if ref in (view.id, view.name):
-                return view
-        matches = [v for v in candidates
-                   if v.id.startswith(ref) or (v.name or "").startswith(ref)]
-        active = [v for v in matches if v.active]
-        pool = active or matches
-        if len(pool) == 1:
-            return pool[0]
-        if not pool:
-            raise UnknownInstanceError(
-                f"no instance {ref!r} on the {self.backend} backend: %spheron ls --all lists them"
-            )
-        raise AmbiguousReferenceError(ref, [f"{v.id} ({v.name})" for v in pool])
+        exact = [v for v in candidates if v.id == ref]
+        if exact:
+            return exact[0]
+        for pool in ([v for v in candidates if v.name == ref],
+                     [v for v in candidates
+                      if v.id.startswith(ref) or (v.name or "").startswith(ref)]):
+            active = [v for v in pool if v.active]
+            if len(active) > 1:
+                raise AmbiguousReferenceError(ref, [f"{v.id} ({v.name}, {v.status})"
+                                                    for v in active])
+            if active:
+                return active[0]
+            if pool and all:
+                return max(pool, key=lambda v: v.created_at or 0.0)
+            if pool:
+                ended = max(pool, key=lambda v: v.created_at or 0.0)
+                raise UnknownInstanceError(
+                    f"no billing instance {ref!r}: {ended.name or ended.id} ({ended.id}) is "
+                    f"{ended.status}; use its id or --all to mean it")
+        raise UnknownInstanceError(
+            f"no instance {ref!r} on the {self.backend} backend: %spheron ls --all lists them")
 
-    def status(self, ref: str) -> InstanceView:
-        return self.resolve(ref)
+    def status(self, ref: str, *, all: bool = False) -> InstanceView:
+        return self.resolve(ref, all=all)
 
-    def wait_until(self, ref: str, statuses=("running",), *, timeout: float = 900.0,
+    def wait_until(self, ref: str, statuses: tuple[str, ...] = ("running",), *,
+                   timeout: float | None = None,
                    progress: Progress | None = None) -> InstanceView:
-        """Poll until the instance reaches one of ``statuses`` (or fails, or times out)."""
-        deadline = time.monotonic() + timeout
-        view = self.resolve(ref)
-        last = None
+        """Poll until the instance reaches one of ``statuses`` (or ends, or times out)."""
+        return self.await_status(self.resolve(ref), statuses, timeout=timeout, progress=progress)
+
+    def await_status(self, view: InstanceView, statuses: tuple[str, ...], *,
+                     timeout: float | None = None,
+                     progress: Progress | None = None) -> InstanceView:
+        """Poll one instance until it reaches ``statuses``, riding over API outages.
+
+        An outage (5xx, unreachable, 429) is one line when it starts and one when it ends,
+        with backoff in between; the wait stops only at ``timeout`` (the setting
+        ``launch_timeout_minutes``, 60 by default), naming the instance that bills.
+        """
+        from ..client import ApiUnreachableError, RateLimitedError, ServiceUnavailableError
+
+        say = progress or (lambda stage, detail: None)
+        budget = timeout if timeout is not None else 60.0 * float(
+            backends.setting("launch_timeout_minutes", 60.0))
+        deadline = time.monotonic() + budget
+        label = f"{view.name or view.id} ({view.id})"
+        say("waiting", f"waiting up to {budget / 60:.0f} min for {label} to be "
+                       f"{' or '.join(statuses)}")
+        last, outage, failures = None, None, 0
         while True:
-            if view.status != last and progress:
-                progress(view.status, f"{view.name or view.id} is {view.status}")
+            if view.status != last:
+                say(view.status, f"{view.name or view.id} is {view.status}")
             last = view.status
             if view.status in statuses:
                 return view
-            if view.status in ("failed", "terminated", "terminated-provider"):
-                raise SessionError(f"instance {view.name or view.id} is {view.status}")
+            if not view.active:
+                raise SessionError(f"instance {label} is {view.status}, so it no longer bills: "
+                                   f"%spheron events {view.id} says why")
             if time.monotonic() > deadline:
-                raise SessionError(
-                    f"instance {view.name or view.id} is still {view.status} after "
-                    f"{timeout:.0f} s: check %spheron events {view.id}"
-                )
-            time.sleep(self.poll_interval)
-            view = self.refresh(view)
+                raise LaunchWaitStoppedError(
+                    f"{label} is still {view.status} after {budget / 60:.0f} min and may be "
+                    f"billing: re-run the launch to keep waiting, %spheron status {view.id} "
+                    f"watches it, %spheron terminate {view.id} ends it",
+                    instance_id=view.id, name=view.name)
+            delay = self.poll_interval
+            if outage is not None:
+                delay = min(30.0, self.poll_interval * 2 ** min(failures, 6))
+            time.sleep(delay)
+            try:
+                view = self.refresh(view)
+            except (ServiceUnavailableError, ApiUnreachableError, RateLimitedError) as exc:
+                failures += 1
+                if outage is None:
+                    outage = time.monotonic()
+                    say("api", f"API slow/unavailable ({exc.message.rstrip('.')}); still waiting "
+                               f"for {label}, which may be billing")
+                if isinstance(exc, RateLimitedError) and exc.retry_after:
+                    time.sleep(min(float(exc.retry_after), max(0.0, deadline - time.monotonic())))
+                continue
+            if outage is not None:
+                say("api", f"the API answers again after {time.monotonic() - outage:.0f} s")
+                outage, failures = None, 0
 
     def refresh(self, view: InstanceView) -> InstanceView:
         """One GET for one instance (not a whole listing: the API's rate limit is small)."""

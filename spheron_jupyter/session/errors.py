@@ -50,3 +50,24 @@ class UnknownGpuError(SessionError):
 
 class LayerMissingError(SessionError):
     """A lower layer this command needs is not installed in this build."""
+
+
+class NameInUseError(SessionError):
+    """A launch of a name that an active or in-flight instance already holds: nothing created."""
+
+
+class LaunchOutcomeUnknownError(SessionError):
+    """The create's answer was lost: the instance may exist (and bill) under its reserved name."""
+
+    def __init__(self, message: str, *, name: str):
+        self.name = name
+        super().__init__(message)
+
+
+class LaunchWaitStoppedError(SessionError):
+    """The wait for a created instance stopped; the instance exists and bills."""
+
+    def __init__(self, message: str, *, instance_id: str, name: str | None):
+        self.instance_id = instance_id
+        self.name = name
+        super().__init__(message)

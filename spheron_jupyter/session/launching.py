@@ -14,8 +14,9 @@ from typing import Any
 from collections.abc import Callable, Iterable
 
 from . import backends, sshbridge
-from .errors import NoMatchingOfferError, OverBudgetError, SessionError, UnknownGpuError
-from .ledger import InstanceRecord
+from .errors import (LaunchOutcomeUnknownError, LaunchWaitStoppedError, NameInUseError,
+                     NoMatchingOfferError, OverBudgetError, SessionError, UnknownGpuError)
+from .ledger import InstanceRecord, is_billing
 from .money import DEFAULT_MINIMUM_MINUTES, parse_duration
 from .views import InstanceView, LaunchPlan, _field
 
@@ -50,7 +51,8 @@ class LaunchMixin:
         self._check_volumes(volumes, offer, chosen_region)
         return LaunchPlan(
             offer=offer,
-            name=name or _unique_name(_field(offer, "gpu_type", "gpuType", default="gpu")),
+            name=name or self._unfinished_name(str(offer.offer_id))
+            or _unique_name(_field(offer, "gpu_type", "gpuType", default="gpu")),
             hourly_rate=price,
             lease_seconds=lease_seconds,
             minimum_minutes=float(_field(offer, "minimum_runtime_minutes",
@@ -62,6 +64,15 @@ class LaunchMixin:
             startup=startup,
             pins_host_key=cloud_init,
         )
+
+    def _unfinished_name(self, offer_id: str) -> str | None:
+        """The name of this notebook's unfinished launch of this offer: a re-run of the cell
+        keeps it, so launch() attaches to that instance instead of buying another."""
+        for rec in self.ledger.instances(self.api_url):
+            if (rec.active and rec.extra.get("launch") in ("unknown", "unfinished")
+                    and rec.notebook == self.notebook and rec.offer == offer_id):
+                return rec.name
+        return None
 
     def _check_volumes(self, refs: list[str], offer: Any, region: str | None) -> None:
         """Refuse now a volume whose attach the API would refuse later.
@@ -118,42 +129,116 @@ class LaunchMixin:
 
     def launch(self, plan: LaunchPlan, *, wait: bool = True, yes: bool = False,
                progress: Progress | None = None) -> InstanceView:
-        """Create the planned instance; with ``wait``, return once SSH answers."""
-        from ..client import offer_to_create_request
+        """Create the planned instance; with ``wait``, return once SSH answers.
 
+        Money rules (issue 10): the name is reserved in the ledger before the create (one
+        launch per name across every kernel of this user); a create whose answer is lost stays
+        ``unknown`` under that name and a re-run attaches to it instead of creating; the wait
+        rides over API outages and, if it stops, names the instance that bills.
+        """
         if plan.over_budget and not yes:
             raise OverBudgetError(plan.worst_case_usd, plan.budget_usd, plan.worst_case_basis)
         say = progress or (lambda stage, detail: None)
         team_id = self.client.resolve_team_id()  # the team `team use` chose, else the current
         key_id = sshbridge.ensure_registered(self.client)
+        listing = self.client.list_instances()  # the one GET /api/deployments before the POST
+        view = self._attach_unfinished(plan, listing, say)
+        pinned = view is not None and sshbridge.host_fingerprint(view.id) is not None
+        if view is None:
+            view, pinned = self._create(plan, listing, team_id, key_id, say, wait)
+        if not wait:
+            return view
+        return self._finish(plan, view, pinned, say)
+
+    def _attach_unfinished(self, plan: LaunchPlan, listing: list[Any],
+                           say: Progress) -> InstanceView | None:
+        """The instance of an earlier, unfinished launch of this plan (same name, notebook
+        and offer), so re-running the cell waits for it instead of buying a second one."""
+        rec = next((r for r in self.ledger.instances(self.api_url)
+                    if r.name == plan.name and r.active), None)
+        if rec is None or rec.extra.get("launch") not in ("unknown", "unfinished") \
+                or rec.notebook != self.notebook or rec.offer != plan.offer_id:
+            return None  # a different launch holds the name: the reservation refuses it
+        if rec.id.startswith("pending:"):
+            since = (rec.created_at or 0.0) - 120.0  # clock skew between us and the API
+            known = {r.id for r in self.ledger.instances(self.api_url)}
+            found = [i for i in listing if i.name == plan.name and is_billing(i.status)
+                     and str(i.id) not in known
+                     and (i.created_at is None or i.created_at.timestamp() >= since)]
+            if not found:
+                raise LaunchOutcomeUnknownError(
+                    f"the earlier launch of {plan.name} got no answer and the API does not list "
+                    "it yet; it may still appear and bill: re-run this in a minute (it attaches "
+                    f"instead of creating), %spheron ls shows it, %spheron terminate {plan.name} "
+                    "forgets the reservation", name=plan.name)
+            inst = max(found, key=lambda i: i.created_at.timestamp() if i.created_at else 0.0)
+            self.ledger.rename_instance(self.api_url, rec.id, str(inst.id))
+            rec = self.ledger.instance(self.api_url, str(inst.id)) or rec
+        else:
+            inst = next((i for i in listing if str(i.id) == rec.id), None)
+            if inst is None:
+                return None
+        view = InstanceView.from_api(inst, self.backend, rec)
+        self._reconcile(view, rec)
+        if not view.active:
+            return None
+        say("attach", f"attaching to {view.name} ({view.id}, {view.status}) from the earlier "
+                      "launch instead of creating another")
+        self.ledger.add_event(self.api_url, view.id, "attached", "a re-run of its launch")
+        return view
+
+    def _create(self, plan: LaunchPlan, listing: list[Any], team_id: str, key_id: str,
+                say: Progress, wait: bool) -> tuple[InstanceView, bool]:
+        from ..client import offer_to_create_request
+
+        taken = [i for i in listing if i.name == plan.name and is_billing(i.status)]
+        if taken:
+            raise NameInUseError(
+                f"an instance named {plan.name} is already {taken[0].status} ({taken[0].id}); "
+                f"nothing was created: give another --name, or %spheron terminate {taken[0].id}")
+        placeholder = f"pending:{plan.name}"
+        holder = self.ledger.reserve_name(InstanceRecord(
+            self.api_url, placeholder, self.backend, name=plan.name, status="creating",
+            notebook=self.notebook, created_at=time.time(), hourly_rate=plan.hourly_rate,
+            lease_seconds=plan.lease_seconds, offer=plan.offer_id,
+            extra={**self._emulator_extra(), "launch": "creating"},
+        ))
+        if holder is not None:
+            what = ("being launched" if holder.id.startswith("pending:")
+                    else f"{holder.status} ({holder.id})")
+            where = f" from {holder.notebook}" if holder.notebook else ""
+            raise NameInUseError(
+                f"{plan.name} is already {what}{where}; nothing was created: give another "
+                f"--name, or see it with %spheron status {plan.name}")
         pin = sshbridge.prepare_host_key(plan.name) if plan.pins_host_key else None
         cloud_init = _cloud_init(pin, plan.startup) if plan.pins_host_key else None
         request = offer_to_create_request(
             plan.offer, name=plan.name, team_id=team_id,
             region=plan.region, os=plan.os, ssh_key_id=key_id, cloud_init=cloud_init,
         )
-        # A name given again (a new "my-run" each day) is already taken by older instances:
-        # only a new id can be the answer to this create.
-        earlier = {str(i.id) for i in self.client.list_instances() if i.name == plan.name}
-        placeholder = f"pending:{plan.name}"
-        self.ledger.record_instance(InstanceRecord(
-            self.api_url, placeholder, self.backend, name=plan.name, status="creating",
-            notebook=self.notebook, created_at=time.time(), hourly_rate=plan.hourly_rate,
-            lease_seconds=plan.lease_seconds, offer=plan.offer_id,
-            extra=self._emulator_extra(),
-        ))
         say("creating", f"creating {plan.name} ({plan.offer_id}, ${plan.hourly_rate:.2f}/h)")
         try:
-            inst = self.client.create_instance(request)
-        except BaseException:
-            inst = self._find_by_name(plan.name, earlier)  # never retry a create: look first
-            if inst is None:
+            inst = self.client.create_instance(
+                request, known_ids=[str(i.id) for i in listing if i.name == plan.name])
+        except BaseException as exc:
+            if _nothing_created(exc):
                 self.ledger.forget_instance(self.api_url, placeholder)
-                if pin is not None:
-                    sshbridge.discard_host_key(pin)
                 raise
+            self.ledger.record_instance(InstanceRecord(
+                self.api_url, placeholder, self.backend, status="unknown",
+                extra={"launch": "unknown"}))
+            reason = getattr(exc, "message", None) or type(exc).__name__
+            self.ledger.add_event(self.api_url, placeholder, "create-unknown", reason[:300])
+            raise LaunchOutcomeUnknownError(
+                f"the create of {plan.name} got no answer, so the instance may exist and bill; "
+                f"its name stays reserved: re-run this launch to attach to it once the API lists "
+                f"it (nothing new is created), %spheron ls shows it, %spheron terminate "
+                f"{plan.name} ends it", name=plan.name) from None
         inst_id = str(inst.id)
         self.ledger.rename_instance(self.api_url, placeholder, inst_id)
+        self.ledger.record_instance(InstanceRecord(
+            self.api_url, inst_id, self.backend,
+            extra={"launch": "unfinished" if wait else "done"}))
         view = InstanceView.from_api(inst, self.backend, self.ledger.instance(self.api_url, inst_id))
         self._reconcile(view, None)
         self.ledger.add_event(self.api_url, inst_id, "launched",
@@ -171,11 +256,23 @@ class LaunchMixin:
                                                        reaper_pid=pid))
             self.ledger.add_event(self.api_url, inst_id, "lease",
                                   f"terminates after {plan.lease_seconds:.0f} s")
-        if not wait:
-            return view
-        view = self.wait_until(inst_id, ("running",), progress=say)
-        fingerprint = sshbridge.wait_ssh_ready(self, view, pinned=pin is not None)
-        how = "pinned via cloud-init" if pin is not None else "trusted on first use"
+        return view, pin is not None
+
+    def _finish(self, plan: LaunchPlan, view: InstanceView, pinned: bool,
+                say: Progress) -> InstanceView:
+        inst_id = view.id
+        try:
+            view = self.await_status(view, ("running",), progress=say)
+            fingerprint = sshbridge.wait_ssh_ready(self, view, pinned=pinned)
+        except KeyboardInterrupt:
+            raise LaunchWaitStoppedError(
+                f"stopped waiting for {view.name} ({inst_id}), which is {view.status} and "
+                f"billing: re-run this launch to keep waiting, %spheron status {view.name} "
+                f"watches it, %spheron terminate {view.name} ends it",
+                instance_id=inst_id, name=view.name) from None
+        self.ledger.record_instance(InstanceRecord(self.api_url, inst_id, self.backend,
+                                                   extra={"launch": "done"}))
+        how = "pinned via cloud-init" if pinned else "trusted on first use"
         self.ledger.add_event(self.api_url, inst_id, "ssh-ready", f"host key {fingerprint} ({how})")
         say("ssh", f"SSH ready; host key {fingerprint} ({how})")
         if plan.startup:
@@ -190,12 +287,16 @@ class LaunchMixin:
                                f"%spheron logs {plan.name} --startup shows why")
         return view
 
-    def _find_by_name(self, name: str, earlier: set[str]) -> Any:
-        try:
-            return next((i for i in self.client.list_instances()
-                         if i.name == name and str(i.id) not in earlier), None)
-        except Exception:  # the API is unreachable: the placeholder stays so ls can tell
-            return None
+
+def _nothing_created(exc: BaseException) -> bool:
+    """True only when the API surely did not create: it refused (4xx) or never got the request."""
+    from ..client import ApiUnreachableError, CreateOutcomeUnknownError, SpheronError
+
+    if not isinstance(exc, SpheronError) or isinstance(exc, CreateOutcomeUnknownError):
+        return False
+    if isinstance(exc, ApiUnreachableError):
+        return not exc.request_sent
+    return exc.status is not None and 400 <= exc.status < 500
 
 
 def _cloud_init(pin: Any, startup: str | None) -> dict[str, Any]:

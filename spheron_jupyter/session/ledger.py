@@ -20,7 +20,10 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Iterator
 
-ACTIVE_STATUSES = ("creating", "deploying", "running", "stopped")
+# A row bills until the API says it ended: "creating" (a create in flight), "unknown" (its
+# answer was lost) and any status the API reports that we do not know (issue 9: the dashboard
+# shows `stopped`, and newer ones appear) all count as billing. "gone": the API forgot it.
+ENDED_STATUSES = ("terminated", "terminated-provider", "failed", "gone")
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS instances (
@@ -28,6 +31,9 @@ CREATE TABLE IF NOT EXISTS instances (
     status TEXT, notebook TEXT, created_at REAL, hourly_rate REAL, lease_seconds REAL,
     offer TEXT, terminated_at REAL, reaper_pid INTEGER, extra TEXT DEFAULT '{}',
     PRIMARY KEY (api_url, id));
+-- One launch in flight per name (rows "pending:<name>" are the reservations of launch()).
+CREATE UNIQUE INDEX IF NOT EXISTS one_launch_per_name ON instances (api_url, name)
+    WHERE id LIKE 'pending:%';
 CREATE TABLE IF NOT EXISTS volumes (
     api_url TEXT NOT NULL, id TEXT NOT NULL, backend TEXT NOT NULL, name TEXT, provider TEXT,
     region TEXT, size_gb REAL, notebook TEXT, created_at REAL, deleted_at REAL,
@@ -69,7 +75,8 @@ class InstanceRecord:
 
     @property
     def active(self) -> bool:
-        return (self.status or "") in ACTIVE_STATUSES
+        """Billing, or may be: every status but the ended ones (see ENDED_STATUSES)."""
+        return is_billing(self.status)
 
     def cost_so_far(self, now: float | None = None) -> float | None:
         """Hourly rate times the time it has run (until termination), our own estimate."""
@@ -169,6 +176,14 @@ class Ledger:
                         "instances WHERE api_url=? AND id=?)) WHERE api_url=? AND id=?",
                         (api_url, old_id, api_url, new_id),
                     )
+                olds = db.execute("SELECT extra FROM instances WHERE api_url=? AND id=?",
+                                  (api_url, old_id)).fetchone()
+                news = db.execute("SELECT extra FROM instances WHERE api_url=? AND id=?",
+                                  (api_url, new_id)).fetchone()
+                merged = {**json.loads(olds["extra"] if olds else "{}"),
+                          **json.loads(news["extra"] or "{}")}
+                db.execute("UPDATE instances SET extra=? WHERE api_url=? AND id=?",
+                           (json.dumps(merged), api_url, new_id))
                 db.execute("DELETE FROM instances WHERE api_url=? AND id=?", (api_url, old_id))
             else:
                 db.execute(
@@ -179,6 +194,25 @@ class Ledger:
                 "UPDATE events SET instance_id=? WHERE api_url=? AND instance_id=?",
                 (new_id, api_url, old_id),
             )
+
+    def reserve_name(self, rec: InstanceRecord) -> InstanceRecord | None:
+        """Write a launch's placeholder row unless a billing row already holds its name.
+
+        One transaction (BEGIN IMMEDIATE, plus the unique index on placeholders), so of two
+        kernels launching one name at once exactly one gets the row. Returns the holder's
+        row when the name is taken (nothing written), else None.
+        """
+        with self._db() as db:
+            rows = db.execute("SELECT * FROM instances WHERE api_url=? AND name=? "
+                              "ORDER BY created_at DESC", (rec.api_url, rec.name)).fetchall()
+            holder = next((r for r in map(_instance, rows) if r.active), None)
+            if holder is not None:
+                return holder
+            values = {k: v for k, v in rec.__dict__.items() if v is not None and k != "extra"}
+            values["extra"] = json.dumps(rec.extra)
+            db.execute(f"INSERT OR REPLACE INTO instances ({','.join(values)}) "
+                       f"VALUES ({','.join('?' * len(values))})", tuple(values.values()))
+        return None
 
     def forget_instance(self, api_url: str, id: str) -> None:
         with self._db() as db:
@@ -191,8 +225,8 @@ class Ledger:
             where.append("api_url=?")
             args.append(api_url)
         if active_only:
-            where.append(f"status IN ({','.join('?' * len(ACTIVE_STATUSES))})")
-            args.extend(ACTIVE_STATUSES)
+            where.append(f"COALESCE(status, '') NOT IN ({','.join('?' * len(ENDED_STATUSES))})")
+            args.extend(ENDED_STATUSES)
         if where:
             sql += " WHERE " + " AND ".join(where)
         with self._db() as db:
@@ -292,6 +326,10 @@ class Ledger:
                 (api_url, instance_id, after_seq),
             ).fetchall()
         return [EventRecord(**dict(row)) for row in rows]
+
+
+def is_billing(status: str | None) -> bool:
+    return (status or "") not in ENDED_STATUSES
 
 
 def _instance(row: sqlite3.Row) -> InstanceRecord:

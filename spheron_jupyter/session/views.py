@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .ledger import ACTIVE_STATUSES, InstanceRecord
+from .ledger import InstanceRecord, is_billing
 from .money import format_duration, usd, worst_case
 
 
@@ -64,7 +64,7 @@ class InstanceView:
 
     @property
     def active(self) -> bool:
-        return self.status in ACTIVE_STATUSES
+        return is_billing(self.status)
 
     @property
     def cost_so_far(self) -> float | None:
@@ -125,7 +125,7 @@ class InstanceView:
             user=_field(inst, "user"),
             notebook=record.notebook if record else None,
             termination_scheduled=bool(record and record.reaper_pid)
-            and str(_field(inst, "status")) in ACTIVE_STATUSES,
+            and is_billing(str(_field(inst, "status"))),
             raw=inst,
         )
 

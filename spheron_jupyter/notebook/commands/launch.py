@@ -78,7 +78,8 @@ def yaml_options(cell: str) -> dict:
 
 
 def merge(args, cell: str | None) -> dict:
-    """Flags win over the cell's YAML (the line is the more specific place)."""
+    """The flags and the cell's YAML together; a key given in both with different values is
+    refused (one line), nothing is launched."""
     opts = yaml_options(cell) if cell is not None else {}
     if "offer" in opts:
         opts["offer_id"] = opts.pop("offer")
@@ -87,8 +88,15 @@ def merge(args, cell: str | None) -> dict:
     for key in ("offer_id", "gpu", "count", "type", "region", "provider", "os", "max_price",
                 "name", "lease"):
         value = getattr(args, key)
-        if value is not None:
-            opts[key] = value
+        if value is None:
+            continue
+        if opts.get(key) is not None and str(opts[key]) != str(value):
+            # Neither may silently win: an h100 flag over a cell that says rtx-4090 buys the
+            # wrong GPU (issue 10).
+            flag = "OFFER_ID" if key == "offer_id" else f"--{key.replace('_', '-')}"
+            raise UsageError(f"%%spheron launch: {flag} {value} disagrees with the cell's "
+                             f"{key}: {opts[key]}; remove one of them")
+        opts[key] = value
     if args.startup:
         try:
             opts["startup"] = Path(args.startup).expanduser().read_text(encoding="utf-8")
@@ -118,12 +126,17 @@ def run(context, args, cell=None):
 
         raise OverBudgetError(plan.worst_case_usd, plan.budget_usd, plan.worst_case_basis)
     progress = Progress(f"Launching {plan.name}").start()
+    from ...session.errors import LaunchWaitStoppedError
+
     try:
         view = session.launch(plan, wait=not no_wait, yes=yes, progress=progress.update)
+    except LaunchWaitStoppedError as stopped:
+        progress.flush()
+        # Stopping the wait does not stop the instance: the message names it, it is billing.
+        return str(stopped)
     except KeyboardInterrupt:
         progress.flush()
-        # Stopping the wait does not stop the instance: say so, it is billing.
-        return (f"stopped waiting; if {plan.name} was created it keeps running (and billing): "
+        return (f"stopped; if {plan.name} was created it keeps running (and billing): "
                 f"%spheron ls shows it, %spheron terminate {plan.name} stops it")
     progress.flush()
     status = "created (not waiting)" if no_wait else "running, SSH ready"
