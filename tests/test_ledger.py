@@ -69,3 +69,32 @@ def test_another_process_sees_and_writes_the_same_ledger():
 def test_still_billing_creates_nothing_when_there_is_no_ledger(isolated_home):
     assert still_billing() == []
     assert not (isolated_home / "data" / "ledger.sqlite").exists()
+
+
+def test_ledger_ends_billing_exactly_where_the_client_does(tmp_path):
+    """The ledger mirrors client/statuses.py (it may not import the client); an unknown status,
+    a lost create ('unknown') and one in flight ('creating') all count as billing."""
+    from spheron_jupyter.client.statuses import TERMINAL_STATUSES
+    from spheron_jupyter.session.ledger import ENDED_STATUSES, InstanceRecord, Ledger, still_billing
+
+    assert set(ENDED_STATUSES) == set(TERMINAL_STATUSES) | {"gone"}
+    ledger = Ledger(tmp_path / "l.sqlite")
+    for i, status in enumerate(("stopped", "paused-by-provider", "unknown", "creating", "running",
+                                "terminated", "failed", "gone")):
+        ledger.record_instance(InstanceRecord("u", f"i{i}", "cloud", name=f"n{i}", status=status))
+    assert [r.status for r in still_billing(tmp_path / "l.sqlite")] == [
+        "stopped", "paused-by-provider", "unknown", "creating", "running"]
+
+
+def test_a_name_is_reserved_once(tmp_path):
+    from spheron_jupyter.session.ledger import InstanceRecord, Ledger
+
+    ledger = Ledger(tmp_path / "l.sqlite")
+    first = InstanceRecord("u", "pending:run", "cloud", name="run", status="creating")
+    assert ledger.reserve_name(first) is None
+    holder = ledger.reserve_name(InstanceRecord("u", "pending:run", "cloud", name="run",
+                                                status="creating", notebook="other.ipynb"))
+    assert holder is not None and holder.id == "pending:run" and holder.notebook is None
+    ledger.record_instance(InstanceRecord("u", "pending:run", "cloud", status="terminated"))
+    assert ledger.reserve_name(InstanceRecord("u", "pending:run", "cloud", name="run",
+                                              status="creating")) is None

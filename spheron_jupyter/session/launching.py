@@ -16,7 +16,8 @@ from collections.abc import Callable, Iterable
 from . import backends, sshbridge
 from .errors import (LaunchOutcomeUnknownError, LaunchWaitStoppedError, NameInUseError,
                      NoMatchingOfferError, OverBudgetError, SessionError, UnknownGpuError)
-from .ledger import InstanceRecord, is_billing
+from ..client.statuses import is_billing
+from .ledger import InstanceRecord
 from .money import DEFAULT_MINIMUM_MINUTES, parse_duration
 from .views import InstanceView, LaunchPlan, _field
 

@@ -21,8 +21,10 @@ from typing import Any
 from collections.abc import Iterator
 
 # A row bills until the API says it ended: "creating" (a create in flight), "unknown" (its
-# answer was lost) and any status the API reports that we do not know (issue 9: the dashboard
-# shows `stopped`, and newer ones appear) all count as billing. "gone": the API forgot it.
+# answer was lost) and any status the API reports that we do not know all count as billing.
+# The terminal statuses are client/statuses.py's (the owner); this module may not import the
+# client (%load_ext reads the ledger without httpx), so tests/test_ledger.py holds the two
+# equal. "gone": the API no longer knows the instance.
 ENDED_STATUSES = ("terminated", "terminated-provider", "failed", "gone")
 
 _SCHEMA = """
@@ -329,7 +331,7 @@ class Ledger:
 
 
 def is_billing(status: str | None) -> bool:
-    return (status or "") not in ENDED_STATUSES
+    return (status or "").strip().lower() not in ENDED_STATUSES
 
 
 def _instance(row: sqlite3.Row) -> InstanceRecord:

@@ -11,7 +11,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .ledger import InstanceRecord, is_billing
+from ..client.statuses import is_billing
+from .ledger import InstanceRecord
 from .money import format_duration, usd, worst_case
 
 
