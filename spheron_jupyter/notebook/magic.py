@@ -38,6 +38,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "logs": ("logs", "startup, service or file logs; --follow streams"),
     "events": ("events", "status changes and our actions, with times"),
     "exec": ("exec", "run a command on the instance, output streams"),
+    "kernel": ("kernel", "a Jupyter kernel whose cells run on the instance"),
     "volumes": ("volumes", "your volumes"),
     "volume": ("volume", "create, attach, detach or delete a volume"),
     "keys": ("keys", "SSH keys: list, add PATH, rm ID"),

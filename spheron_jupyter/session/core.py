@@ -365,6 +365,17 @@ class Session(LaunchMixin, ReachMixin, ResourcesMixin):
         from . import sshbridge
 
         sshbridge.forget_host_key(view.id)
+        _remove_kernelspecs(view.id)
+
+
+def _remove_kernelspecs(instance_id: str) -> None:
+    """Its `%spheron kernel` kernelspecs go with it (kernel/spec.py owns them)."""
+    try:
+        from ..kernel.spec import remove_for_instance
+
+        remove_for_instance(instance_id)
+    except Exception:  # noqa: BLE001 - a leftover kernelspec must not fail a terminate
+        pass
 
 
 def _usd(amount):

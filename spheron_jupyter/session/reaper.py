@@ -139,7 +139,8 @@ def run(instance_id: str, url: str, backend: str, ledger_path: str, api_key: str
 
 
 def _cleanup(instance_id: str) -> None:
-    """As an interactive terminate does: close its tunnels, forget its TOFU host key."""
+    """As an interactive terminate does: close its tunnels, forget its TOFU host key, remove
+    its kernelspecs."""
     try:
         from ..ssh.tunnel import TunnelAgentClient
 
@@ -152,6 +153,12 @@ def _cleanup(instance_id: str) -> None:
         KnownHosts().forget(instance_id)
     except Exception as exc:
         _log(f"could not forget the host key: {type(exc).__name__}")
+    try:
+        from ..kernel.spec import remove_for_instance
+
+        remove_for_instance(instance_id)
+    except Exception as exc:
+        _log(f"could not remove its kernelspecs: {type(exc).__name__}")
 
 
 def _log(text: str) -> None:
