@@ -14,8 +14,9 @@ the ipykernel on the instance, so `poll()` says dead only when the instance says
    after SIGTERM or when its parent (the Jupyter server) is gone — then it stops the remote
    kernel first — and when the instance was terminated (its kernelspec removed, SSH dead).
 
-Interrupts are messages on the control channel (the kernelspec says interrupt_mode "message"),
-so SIGINT is ignored here. Progress and errors go to stderr, which Jupyter logs; never a secret.
+Interrupts are messages on the control channel (the kernelspec says interrupt_mode "message");
+a frontend that signals instead sends SIGINT here, which becomes SIGINT to the remote kernel.
+Progress and errors go to stderr, which Jupyter logs; never a secret.
 """
 
 from __future__ import annotations
@@ -121,6 +122,24 @@ class Launcher:
                 log("the Jupyter process that started this kernel is gone: stopping it")
                 self.stop.set()
 
+    def forward_interrupt(self) -> None:
+        """SIGINT from a frontend: signal the remote kernel, from a thread (we are in a handler)."""
+        kernel = self.kernel
+        if kernel is None:
+            return
+
+        def send() -> None:
+            try:
+                conn = self._connect(first=False, timeout=10.0)
+                try:
+                    remote.interrupt_kernel(conn, kernel.pid)
+                finally:
+                    conn.close()
+            except Exception as exc:  # noqa: BLE001
+                log(f"could not interrupt the kernel on the instance ({type(exc).__name__})")
+
+        threading.Thread(target=send, daemon=True, name="interrupt").start()
+
     # -- stop ---------------------------------------------------------------------------------
     def cleanup(self) -> None:
         """Close our tunnels, and stop the remote kernel if it still runs (best effort, bounded)."""
@@ -181,7 +200,8 @@ def main(argv: list[str] | None = None) -> int:
     target = SshTarget(host=args.host, port=args.port, user=args.user,
                        instance_id=args.instance, key_path=user_key_path())
     launcher = Launcher(target, Path(args.connection_file), args.python)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # interrupts are messages (see above)
+    # A frontend that signals (a kernelspec without interrupt_mode "message") sends SIGINT here.
+    signal.signal(signal.SIGINT, lambda *_: launcher.forward_interrupt())
     signal.signal(signal.SIGTERM, lambda *_: launcher.stop.set())
     signal.signal(signal.SIGHUP, lambda *_: launcher.stop.set())
     code = 0

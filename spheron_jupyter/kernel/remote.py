@@ -240,6 +240,18 @@ def watch(conn: Connection, pid: int, stop: threading.Event) -> bool:
     return "GONE" in "".join(seen)
 
 
+_INTERRUPT = """P=%(pid)d
+pkill -INT -P "$P" 2>/dev/null && exit 0
+for c in $(ps -o pid= --ppid "$P" 2>/dev/null); do kill -INT "$c"; done
+"""
+
+
+def interrupt_kernel(conn: Connection, pid: int) -> None:
+    """SIGINT to the kernel (the wrapper's child; the wrapper shell itself must not get it),
+    for frontends that signal instead of sending interrupt_request."""
+    _sh(conn, _INTERRUPT % {"pid": pid}, timeout=15.0)
+
+
 def stop_kernel(conn: Connection, kid: str) -> None:
     """Stop the kernel (TERM, then KILL after 5 s) and remove its folder."""
     _sh(conn, _STOP % {"kernels": KERNELS, "kid": kid}, timeout=30.0)

@@ -1,0 +1,242 @@
+"""`%spheron kernel` against the emulator: a real instance (SSH sandbox), the real tunnel agent,
+kernels started and driven by jupyter_client exactly as JupyterLab and nbclient do.
+
+The kernelspec lives in a temporary JUPYTER_DATA_DIR. A "frozen link" is the emulator process
+(whose threads are every instance's sshd) stopped with SIGSTOP: the peer stops answering
+without closing anything, as on a sleeping laptop's Wi-Fi; the kernel itself is a separate
+process of the instance and keeps running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager
+
+from tests.support.emulator_ssh import port_refuses, wait_for
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def box(emulator_shell, tmp_path, monkeypatch):
+    """A running instance `kbox` with `%spheron kernel kbox` done; yields (shell, instance id)."""
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter-data"))
+    emulator_shell.ok("%%spheron launch --yes\ngpu: rtx-4090\nname: kbox\n")
+    installed = emulator_shell.ok("%spheron kernel kbox")
+    assert "Spheron: kbox (GPU)" in installed.text and "Change Kernel" in installed.text
+    view = emulator_shell.context.session.resolve("kbox")
+    yield emulator_shell, view.id
+
+
+def start(kernel_name="spheron-kbox", **kwargs):
+    km = KernelManager(kernel_name=kernel_name)
+    km.start_kernel(**kwargs)
+    kc = km.client()
+    kc.start_channels()
+    kc.wait_for_ready(timeout=60)
+    return km, kc
+
+
+def run(kc, code, timeout=30):
+    """Execute; returns (status, stdout text, error name)."""
+    out = []
+    reply = kc.execute_interactive(
+        code, timeout=timeout,
+        output_hook=lambda msg: out.append(msg["content"].get("text", "")))
+    content = reply["content"]
+    return content["status"], "".join(out), content.get("ename")
+
+
+def healed(kc, timeout=60.0) -> float:
+    """Ask for kernel_info until both the reply (shell) and the kernel's status for it (iopub)
+    come through the healed tunnels, as jupyter_client's wait_for_ready does; returns how long
+    that took. (A message sent in the very instant a link drops is lost with that SSH
+    connection, and iopub output published before the SUB socket reconnected is not replayed.)"""
+    began = time.monotonic()
+    while True:
+        msg_id = kc.kernel_info()
+        got = set()
+        deadline = time.monotonic() + 2.0
+        while time.monotonic() < deadline and got != {"shell", "iopub"}:
+            for name, channel in (("shell", kc.shell_channel), ("iopub", kc.iopub_channel)):
+                try:
+                    msg = channel.get_msg(timeout=0.05)
+                except queue.Empty:
+                    continue
+                if msg["parent_header"].get("msg_id") == msg_id:
+                    got.add(name)
+        if got == {"shell", "iopub"}:
+            return time.monotonic() - began
+        assert time.monotonic() - began < timeout, "the kernel did not answer after the link healed"
+
+
+def stop(km, kc):
+    kc.stop_channels()
+    km.shutdown_kernel()
+
+
+def instance_root(emulator, instance_id) -> Path:
+    return Path(emulator.state_dir) / "instances" / instance_id / "root"
+
+
+def test_cells_run_on_the_instance_and_state_survives_drop_and_frozen_link(box):
+    shell, instance_id = box
+    emulator = shell.emulator
+    assert "spheron-kbox" in KernelSpecManager().find_kernel_specs()
+    km, kc = start()
+    try:
+        status, text, _ = run(kc, "import os; print(os.environ['SPHERON_INSTANCE_ID']); x = 41")
+        assert (status, text.strip()) == ("ok", instance_id)
+
+        httpx.post(f"{emulator.url}/_emulator/instances/{instance_id}/drop-ssh",
+                   headers={"Authorization": f"Bearer {emulator.api_key}"}).raise_for_status()
+        healed(kc)
+        assert run(kc, "x += 1; print(x)", timeout=60)[:2] == ("ok", "42\n")
+
+        os.kill(emulator.pid, signal.SIGSTOP)  # every sshd of the instance stops answering
+        try:
+            time.sleep(6)  # past the 3 s dead-peer verdict of the watchdogs
+            assert km.is_alive(), "poll() said dead while only the link was frozen"
+        finally:
+            os.kill(emulator.pid, signal.SIGCONT)
+        healed(kc)
+        assert run(kc, "x += 1; print(x)", timeout=60)[:2] == ("ok", "43\n")
+    finally:
+        stop(km, kc)
+
+
+def test_interrupt_ends_a_sleep_within_15_s_and_the_kernel_lives_on(box):
+    km, kc = start()
+    try:
+        run(kc, "y = 'kept'")
+        msg_id = kc.execute("import time; time.sleep(60)")
+        wait_for(lambda: _busy(kc), timeout=20, what="the sleep to start")
+        began = time.monotonic()
+        km.interrupt_kernel()
+        reply = kc.get_shell_msg(timeout=15)
+        assert reply["parent_header"]["msg_id"] == msg_id
+        assert reply["content"]["ename"] == "KeyboardInterrupt"
+        assert time.monotonic() - began < 15
+        assert run(kc, "print(y)")[:2] == ("ok", "kept\n")
+    finally:
+        stop(km, kc)
+
+
+def _busy(kc) -> bool:
+    try:
+        msg = kc.get_iopub_msg(timeout=0.2)
+    except queue.Empty:
+        return False
+    return msg["header"]["msg_type"] == "status" and msg["content"]["execution_state"] == "busy" \
+        and msg["parent_header"].get("msg_type") == "execute_request"
+
+
+def test_argv_only_spec_runs_on_the_instance_and_signal_interrupts_work(box, tmp_path):
+    """As VS Code and older frontends use a kernelspec: argv only, interrupts by SIGINT."""
+    _shell, instance_id = box
+    full = json.loads((Path(os.environ["JUPYTER_DATA_DIR"]) / "kernels" / "spheron-kbox"
+                       / "kernel.json").read_text())
+    folder = Path(os.environ["JUPYTER_DATA_DIR"]) / "kernels" / "bare-argv"
+    folder.mkdir()
+    (folder / "kernel.json").write_text(json.dumps({
+        "argv": full["argv"], "display_name": "bare", "language": "python"}))
+    km, kc = start("bare-argv")
+    try:
+        assert run(kc, "import os; print(os.environ['SPHERON_INSTANCE_ID'])")[1].strip() \
+            == instance_id
+        kc.execute("import time; time.sleep(60)")
+        wait_for(lambda: _busy(kc), timeout=20, what="the sleep to start")
+        km.interrupt_kernel()  # interrupt_mode "signal": SIGINT to the launcher
+        assert kc.get_shell_msg(timeout=15)["content"]["ename"] == "KeyboardInterrupt"
+        assert run(kc, "print(1 + 1)")[:2] == ("ok", "2\n")
+    finally:
+        stop(km, kc)
+
+
+def test_restart_restarts_remotely_and_shutdown_leaves_nothing_on_either_side(box):
+    shell, instance_id = box
+    root = instance_root(shell.emulator, instance_id)
+    km, kc = start()
+    connection_file = Path(km.connection_file)
+    ports = [km.shell_port, km.iopub_port, km.stdin_port, km.control_port, km.hb_port]
+    key = km.session.key.decode()
+    launcher = km.provisioner.process.pid
+    try:
+        first_pid = run(kc, "import os; z = 1; print(os.getpid())")[1].strip()
+        _assert_no_secret_in_argv_or_files(key, shell.emulator.api_key, root)
+        km.restart_kernel()
+        kc.wait_for_ready(timeout=60)
+        status, text, ename = run(kc, "import os; print(os.getpid()); z")
+        assert ename == "NameError", "the restarted kernel kept its variables"
+        assert text.strip() != first_pid
+    finally:
+        stop(km, kc)
+    assert not km.is_alive()
+    wait_for(lambda: all(port_refuses(p) for p in ports), timeout=10, what="the five ports freed")
+    assert not connection_file.exists()
+    assert not _pids_matching(b"spheron_jupyter.kernel"), "a launcher outlived shutdown"
+    assert not _pids_matching(str(root).encode() + b"/root/.spheron/kernels"), \
+        "a kernel process outlived shutdown on the instance"
+    assert not list((root / "root" / ".spheron").glob("kernels/*")), "kernel files left on the instance"
+    from spheron_jupyter.ssh.tunnel import TunnelAgentClient
+
+    assert not [t for t in TunnelAgentClient().list() if (t.name or "").startswith("kernel:")]
+    assert launcher not in _pids_matching(b"")
+
+
+def _assert_no_secret_in_argv_or_files(key, api_key, root):
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert key not in ps and api_key not in ps
+    log = next((root / "root" / ".spheron" / "kernels").glob("*/kernel.log"))
+    assert key not in log.read_text()
+    connection = next((root / "root" / ".spheron" / "kernels").glob("*/connection.json"))
+    assert connection.stat().st_mode & 0o077 == 0
+
+
+def _pids_matching(needle: bytes) -> list[int]:
+    found = []
+    for entry in os.listdir("/proc"):
+        if entry.isdigit() and int(entry) != os.getpid():
+            try:
+                cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+                state = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+            except OSError:
+                continue
+            if needle in cmdline and state != "Z":
+                found.append(int(entry))
+    return found
+
+
+def test_terminate_removes_the_kernelspec_and_a_running_kernel_ends(box):
+    shell, _instance_id = box
+    km, kc = start()
+    try:
+        assert run(kc, "print('up')")[:2] == ("ok", "up\n")
+        time.sleep(3)  # the emulator's minimum runtime in tests
+        shell.ok("%spheron terminate kbox --yes")
+        assert "spheron-kbox" not in KernelSpecManager().find_kernel_specs()
+        wait_for(lambda: not km.is_alive(), timeout=30, what="the kernel to be reported dead")
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
+
+
+def test_remove_and_bad_input(box):
+    shell, _ = box
+    bad = shell.run("%spheron kernel kbox --name 'Not Valid'")
+    assert bad.failed and "lower-case letters" in bad.error
+    missing = shell.run("%spheron kernel nosuch --remove")
+    assert missing.failed and "no Spheron kernel" in missing.error
+    removed = shell.ok("%spheron kernel kbox --remove")
+    assert "Removed the kernel spheron-kbox" in removed.text
+    assert "spheron-kbox" not in KernelSpecManager().find_kernel_specs()
