@@ -87,10 +87,10 @@ class Launcher:
         threading.Thread(target=self._watch_parent, daemon=True, name="parent-watch").start()
         attempt = 0
         lost_since: float | None = None
-        while not self.stop.is_set():
+        while not self.stop.is_set() and self.kernel is not None:
             try:
                 conn = self._connect(first=False)
-            except Exception as exc:  # noqa: BLE001 - any failure to reach it is a retry
+            except Exception as exc:  # any failure to reach it is a retry
                 if lost_since is None:
                     lost_since = time.monotonic()
                     log(f"instance unreachable ({type(exc).__name__}); retrying, the kernel keeps "
@@ -110,7 +110,7 @@ class Launcher:
                     log("the kernel ended on the instance")
                     self.kernel = None
                     return
-            except Exception as exc:  # noqa: BLE001 - PeerDeadError and friends: reconnect
+            except Exception as exc:  # PeerDeadError and friends: reconnect
                 lost_since = time.monotonic()
                 log(f"SSH link lost ({type(exc).__name__}); reconnecting, the kernel keeps running")
             finally:
@@ -135,7 +135,7 @@ class Launcher:
                     remote.interrupt_kernel(conn, kernel.pid)
                 finally:
                     conn.close()
-            except Exception as exc:  # noqa: BLE001
+            except Exception as exc:
                 log(f"could not interrupt the kernel on the instance ({type(exc).__name__})")
 
         threading.Thread(target=send, daemon=True, name="interrupt").start()
@@ -154,7 +154,7 @@ class Launcher:
             finally:
                 conn.close()
             log("stopped the kernel on the instance")
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:
             log(f"could not stop the kernel on the instance ({type(exc).__name__}); "
                 "the next kernel start there stops it")
 
@@ -208,7 +208,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         launcher.start()
         launcher.supervise()
-    except Exception as exc:  # noqa: BLE001 - one line in Jupyter's log, no traceback of secrets
+    except Exception as exc:  # one line in Jupyter's log, no traceback of secrets
         from ..config.redaction import redact
 
         log(f"error: {redact(str(exc))}")

@@ -182,8 +182,8 @@ def ensure_python(conn: Connection, requested: str | None = None,
         script = _INTO_CHOSEN % {"python": quoted}
     lines: list[str] = []
 
-    def relay(text: str) -> None:
-        for line in text.splitlines():
+    def relay(text: str | bytes) -> None:
+        for line in str(text).splitlines():
             if line.strip():
                 lines.append(line)
                 if not line.startswith("READY "):
@@ -224,7 +224,7 @@ def start_kernel(conn: Connection, *, kid: str, python: str, connection: dict,
             _, pid, ports = line.split(" ", 2)
             return RemoteKernel(kid, int(pid), dict(zip(CHANNELS, json.loads(ports))))
         if line == "DEAD":
-            log = " / ".join(l for l in lines[index + 1:] if l.strip())[-500:]
+            log = " / ".join(rest for rest in lines[index + 1:] if rest.strip())[-500:]
             raise KernelStartError(f"The kernel exited at start on the instance: {log or 'no log'}.")
         if line == "TIMEOUT":
             raise KernelStartError("The kernel did not bind its ports within 60 s on the instance.")
@@ -234,10 +234,10 @@ def start_kernel(conn: Connection, *, kid: str, python: str, connection: dict,
 def watch(conn: Connection, pid: int, stop: threading.Event) -> bool:
     """Block until the remote kernel ends (True) or `stop` is set (False). Raises SshError
     (PeerDeadError) when the connection is lost: the kernel may well still run."""
-    seen: list[str] = []
+    seen: list[str | bytes] = []
     run(conn, "sh -s", stdin=(_WATCH % {"pid": pid}).encode(), on_stdout=seen.append,
         interrupt=stop, grace=0.2)
-    return "GONE" in "".join(seen)
+    return "GONE" in "".join(map(str, seen))
 
 
 _INTERRUPT = """P=%(pid)d

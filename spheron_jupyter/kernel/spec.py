@@ -108,7 +108,7 @@ def install(target: SshTarget, *, label: str, kernel_name: str | None = None,
     tmp.write_text(json.dumps(spec, indent=1) + "\n")
     os.replace(tmp, folder / "kernel.json")
     _copy_logos(folder)
-    return KernelSpecInfo(name, spec["display_name"], target.instance_id, label, folder, python)
+    return KernelSpecInfo(name, display_name(label), target.instance_id, label, folder, python)
 
 
 def installed() -> list[KernelSpecInfo]:
@@ -165,7 +165,7 @@ def _copy_logos(folder: Path) -> None:
     """ipykernel's Python logos, so the launcher tile looks like a Python kernel's."""
     try:
         from ipykernel.kernelspec import RESOURCES
-    except Exception:  # noqa: BLE001 - a missing logo is cosmetic
+    except Exception:  # a missing logo is cosmetic
         return
     for logo in ("logo-32x32.png", "logo-64x64.png", "logo-svg.svg"):
         source = Path(RESOURCES) / logo

@@ -48,7 +48,7 @@ def close_all(tunnel_ids: list[str]) -> None:
     for tunnel_id in tunnel_ids:
         try:
             client.close(tunnel_id)
-        except Exception:  # noqa: BLE001 - already gone (agent restarted, instance closed)
+        except Exception:  # already gone (agent restarted, instance closed)
             pass
 
 

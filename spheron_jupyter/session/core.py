@@ -374,7 +374,7 @@ def _remove_kernelspecs(instance_id: str) -> None:
         from ..kernel.spec import remove_for_instance
 
         remove_for_instance(instance_id)
-    except Exception:  # noqa: BLE001 - a leftover kernelspec must not fail a terminate
+    except Exception:  # a leftover kernelspec must not fail a terminate
         pass
 
 

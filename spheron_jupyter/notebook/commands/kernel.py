@@ -83,7 +83,7 @@ def _remove(context, args, spec):
             try:
                 view = context.session.resolve(args.id)
                 matches = spec.find_for_instance(view.id)
-            except Exception:  # noqa: BLE001 - the instance may be long gone; the spec is ours
+            except Exception:  # the instance may be long gone; the spec is ours
                 matches = []
         for info in matches:
             if spec.remove(info.name):
