@@ -57,8 +57,8 @@ def test_ci_runs_exactly_readme_test_command():
     assert os.access(ci, os.X_OK) and os.access(REPO / "dev", os.X_OK)
     commands = [line.strip() for line in ci.read_text().splitlines()
                 if line.strip() and not line.lstrip().startswith("#")]
-    assert commands[-1] == "./dev test"
-    assert not [c for c in commands[:-1] if "pytest" in c or "dev" in c.split()]
+    assert commands[-2:] == ["./dev lint", "./dev test"]  # the linters first, then README's command
+    assert not [c for c in commands[:-2] if "pytest" in c or "dev" in c.split()]
     readme = (REPO / "README.md").read_text()
     assert "./dev demo" in readme and "./dev test" in readme
 
@@ -89,7 +89,7 @@ def test_fresh_clone_passes_readme_test_command(fresh_clone):
 def test_dev_without_a_command_says_how_to_use_it(fresh_clone):
     result = run_in(fresh_clone, "./dev")
     assert result.returncode == 2
-    assert result.stderr.strip() == "usage: ./dev demo | ./dev test [pytest args]"
+    assert result.stderr.strip() == "usage: ./dev demo | ./dev test [pytest args] | ./dev lint [--fix]"
 
 
 def test_console_script_is_installed_and_routes():
