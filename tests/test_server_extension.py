@@ -108,10 +108,9 @@ def test_state_lists_active_instances_open_tunnels_and_the_burn(jupyterlab):
         "trainer", "local", "running", 2.5, 7200, API_URL)
     assert trainer["cost_so_far"] == pytest.approx(2.5, rel=0.05)
     assert trainer["created_at"] == pytest.approx(now - 3600)
-    assert state["tunnels"] == [{
-        "id": "tabc123", "instance_id": "i-run", "instance_name": "trainer",
-        "kind": "tensorboard", "local_port": 41234, "remote_port": 6006,
-        "proxy_path": "spheron/proxy/tabc123/"}]
+    # The ledger remembers tunnels, but only the tunnel agent serves them, and none runs: a
+    # remembered row is no tunnel (the agent's list is the one truth), so nothing to Open.
+    assert state["tunnels"] == []
     assert b"service-token-must-not-leak" not in body
     assert jupyterlab.token.encode() not in body
 
@@ -171,6 +170,20 @@ def test_a_launched_instance_and_its_tunnel_reach_the_sidebar_and_the_proxy(
     status, _, body = _request(jupyterlab, "GET", f"{prefix}/some/path")
     assert status == 404 and "forward" in json.loads(body)["message"]
     assert _state(jupyterlab)[0]["tunnels"] == []
+
+    # The agent dies with a tunnel open (its ledger row stays open): no Open, no forwarding.
+    import os
+    import signal
+
+    from spheron_jupyter.ssh.tunnel import TunnelAgentClient
+
+    again = session.forward(view.id, echo_service)
+    assert [t["id"] for t in _state(jupyterlab)[0]["tunnels"]] == [again.id]
+    os.kill(TunnelAgentClient().ping(), signal.SIGKILL)
+    assert any(t.id == again.id for t in session.ledger.tunnels())
+    assert _state(jupyterlab)[0]["tunnels"] == []
+    status, _, _ = _request(jupyterlab, "GET", f"/spheron/proxy/{again.id}/x")
+    assert status == 404
     assert "Traceback" not in jupyterlab.log()
 
 

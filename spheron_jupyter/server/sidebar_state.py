@@ -45,14 +45,33 @@ class LedgerReader:
         ledger = self.ledger()
         if ledger is None:
             return sidebar_state([], [], now)
-        return sidebar_state(ledger.instances(active_only=True), ledger.tunnels(open_only=True),
-                             now)
+        return sidebar_state(ledger.instances(active_only=True), self.live_tunnels(ledger), now)
 
     def open_tunnel(self, tunnel_id: str) -> TunnelRecord | None:
         ledger = self.ledger()
         if ledger is None:
             return None
-        return next((t for t in ledger.tunnels(open_only=True) if t.id == tunnel_id), None)
+        return next((t for t in self.live_tunnels(ledger) if t.id == tunnel_id), None)
+
+    @staticmethod
+    def live_tunnels(ledger: Ledger) -> list[TunnelRecord]:
+        """The ledger's tunnel rows that the tunnel agent serves right now, with the agent's
+        port: the agent is the one truth (issue 10). Asking never starts an agent; with none
+        running there is no tunnel, whatever the ledger remembers, so the sidebar offers no
+        Open and the proxy never forwards to whatever now holds a dead tunnel's port."""
+        from ..ssh.tunnel import TunnelAgentClient
+
+        try:
+            live = {t.id: t for t in TunnelAgentClient().list() if t.state != "closed"}
+        except Exception:  # an agent that does not answer serves nothing
+            return []
+        out = []
+        for rec in ledger.tunnels(open_only=True):
+            info = live.get(rec.id)
+            if info is not None:
+                rec.local_port = info.local_port
+                out.append(rec)
+        return out
 
 
 class SidebarStateHandler(APIHandler):
