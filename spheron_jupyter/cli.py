@@ -11,6 +11,8 @@ import argparse
 import importlib
 import sys
 
+from . import __version__
+
 SUBCOMMANDS = {
     # name: (module, one-line help)
     "emulator": ("spheron_jupyter.emulator.cli", "run the embedded Spheron emulator until stopped"),
@@ -25,6 +27,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="spheron-jupyter",
         description="Spheron GPUs from Jupyter: tools that run outside the notebook.",
     )
+    parser.add_argument("--version", action="version", version=f"spheron-jupyter {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name, (_module, help_text) in SUBCOMMANDS.items():
         sub.add_parser(name, help=help_text, add_help=False)

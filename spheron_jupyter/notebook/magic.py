@@ -67,6 +67,11 @@ def build_parser(name: str, module) -> CommandParser:
 
 def dispatch(context: Any, line: str, cell: str | None = None) -> Any:
     argv = split_line(line)
+    if argv[:1] == ["--version"]:
+        from .. import __version__
+        from .display import Text
+
+        return Text(f"spheron-jupyter {__version__}")
     if not argv or argv[0] in ("-h", "--help"):
         argv = ["help", *argv[1:2]] if argv[1:2] else ["help"]
     name, rest = argv[0], argv[1:]

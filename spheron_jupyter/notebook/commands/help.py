@@ -18,7 +18,7 @@ def run(context, args, cell=None):
         module = load_command(args.command)
         return Text(build_parser(args.command, module).format_help().rstrip())
     width = max(map(len, COMMANDS))
-    lines = ["%spheron COMMAND [options]   (each command has --help)", ""]
+    lines = ["%spheron COMMAND [options]   (each command has --help; %spheron --version)", ""]
     lines += [f"  {name.ljust(width)}  {text}" for name, (_m, text) in COMMANDS.items()]
     lines += ["", "An instance ID may be its id, its name, or a unique prefix of either.",
               "%%spheron launch takes a YAML cell; %%spheron exec ID runs the cell as a shell script."]
