@@ -59,6 +59,9 @@ class Settings(BaseModel):
         60.0, gt=0, description="How long a launch waits for its instance to run (API outages "
         "included) before it stops waiting, naming the instance that bills."
     )
+    gpu_idle_minutes: float = Field(
+        15.0, gt=0, description="Warn when a billing instance's GPUs sat idle this many minutes."
+    )
 
     # Values replaced from the environment at load time, so save_settings can put the
     # file's own value back instead of persisting a one-off override.

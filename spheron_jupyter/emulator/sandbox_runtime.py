@@ -18,7 +18,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from spheron_jupyter.emulator import cloudinit
+from spheron_jupyter.emulator import cloudinit, gpu_shim
 from spheron_jupyter.emulator.runtime import InstanceRuntime, login_user
 from spheron_jupyter.emulator.sandbox import InstanceSandbox
 from spheron_jupyter.emulator.sshserver import InstanceSSHServer
@@ -135,6 +135,7 @@ class SandboxRuntime(InstanceRuntime):
                 return live
             sandbox = self._sandbox_for(instance)
             sandbox.prepare()
+            gpu_shim.install(sandbox.shim_dir, sandbox.root, instance)  # nvidia-smi of its offer
             if not (sandbox.home / ".ssh" / "authorized_keys").exists():
                 _authorize(sandbox, instance.get("sshPublicKey"))
             return self._start(sandbox, preferred_port=int(instance.get("sshPort") or 0))

@@ -39,6 +39,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "events": ("events", "status changes and our actions, with times"),
     "exec": ("exec", "run a command on the instance, output streams"),
     "kernel": ("kernel", "a Jupyter kernel whose cells run on the instance"),
+    "gpu": ("gpu", "GPU utilisation, memory and temperature (--watch), idle warning"),
     "volumes": ("volumes", "your volumes"),
     "volume": ("volume", "create, attach, detach or delete a volume"),
     "keys": ("keys", "SSH keys: list, add PATH, rm ID"),

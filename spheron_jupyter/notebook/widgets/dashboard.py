@@ -16,13 +16,15 @@ from typing import Any
 
 import ipywidgets as W
 
+from ...session import telemetry
 from ...session.money import format_duration, usd
 from ..htmltext import attr, text as html_text
-from ._base import Panel, button, message_html
+from ._base import COLORS, Panel, button, message_html
 
 MAX_ROWS = 16
-CELLS = [("name", "150px"), ("status", "130px"), ("gpu", "110px"), ("$/hour", "60px"),
-         ("up", "60px"), ("cost so far", "85px"), ("can terminate", "105px")]
+CELLS = [("name", "150px"), ("status", "130px"), ("gpu", "110px"), ("GPU use", "210px"),
+         ("$/hour", "60px"), ("up", "60px"), ("cost so far", "85px"),
+         ("can terminate", "105px")]
 ACTIONS = [("jupyter", "Jupyter", "80px"), ("tensorboard", "TensorBoard", "115px"),
            ("logs", "logs", "60px"), ("exec", "exec", "60px"),
            ("terminate", "terminate", "200px")]
@@ -47,6 +49,8 @@ class Dashboard(Panel):
         self._fetched_at: float | None = None  # wall clock of the last answer, for the summary
         self._render_lock = threading.Lock()
         self._fetch_lock = threading.Lock()
+        self._gpu = telemetry.for_session(session).watch()  # GPU figures while this is open
+        self.gpu_readings: dict[str, Any] = {}  # instance id -> the latest GpuReading
         self._build()
         if start:
             previous = _live.get(session)
@@ -101,11 +105,20 @@ class Dashboard(Panel):
     def tick(self) -> None:
         if self.root.comm is None:  # the panel was closed: end the loop with it
             self.jobs.stop()
+            self._gpu.close()
             return
         due = time.monotonic() - self._last_fetch >= self.refresh_seconds
         if self.auto.value and due:
             self.fetch()
+        if self.auto.value:
+            self.sample_gpus()
         self.render()
+
+    def sample_gpus(self) -> None:
+        """Each running instance's GPUs (the telemetry keeps to its own minimum interval)."""
+        for view in list(self.views):
+            if view.status == "running" and view.ip and not self._gpu.closed:
+                self.gpu_readings[view.id] = self._gpu.reading(view)
 
     def fetch(self) -> None:
         """Ask the API (and the ledger) for every instance; the rows follow."""
@@ -136,6 +149,7 @@ class Dashboard(Panel):
 
     def stop_refreshing(self, why: str) -> None:
         self.jobs.stop()
+        self._gpu.close()
         self.ui.set(self.auto, value=False, disabled=True)
         self.say(why)
 
@@ -157,7 +171,12 @@ class Dashboard(Panel):
                     f"{usd(spent)} spent on these so far{more}" if views else "no instances")
             fetched = self._fetched_at
             stamp = time.strftime("%H:%M:%S", time.localtime(fetched)) if fetched else "-"
-            self.ui.set(self.summary, value=message_html(f"{text} (checked {stamp})"))
+            idle = [f"{v.name or v.id}: {self.gpu_readings[v.id].idle_warning}" for v in active
+                    if v.id in self.gpu_readings and self.gpu_readings[v.id].idle_warning]
+            summary = message_html(f"{text} (checked {stamp})")
+            if idle:
+                summary += "<br>" + message_html("; ".join(idle), "warn")
+            self.ui.set(self.summary, value=summary)
 
     def _render_row(self, view: Any, row: dict[str, Any]) -> None:
         cells, actions = row["cells"], row["actions"]
@@ -168,7 +187,8 @@ class Dashboard(Panel):
         values = {
             "name": f"<span title='{attr(view.id)}'>{html_text(view.name or view.id)}</span>",
             "status": f"<span class='spheron-status-{attr(view.status)}'>{html_text(status)}</span>",
-            "gpu": html_text(gpu), "$/hour": html_text(usd(view.hourly_rate)),
+            "gpu": html_text(gpu), "GPU use": self._gpu_cell(view),
+            "$/hour": html_text(usd(view.hourly_rate)),
             "up": format_duration(view.runtime_seconds),
             "cost so far": html_text(usd(view.cost_so_far)),
             "can terminate": html_text(self._countdown(view)),
@@ -182,6 +202,17 @@ class Dashboard(Panel):
         label = "terminate" if allowed or not view.active else "terminate when allowed"
         self.ui.set(actions["terminate"], description=label,
                     disabled=not view.active or view.termination_scheduled)
+
+    def _gpu_cell(self, view: Any) -> str:
+        reading = self.gpu_readings.get(view.id) if view.status == "running" else None
+        if reading is None:
+            return "-"
+        warning = reading.idle_warning
+        line = html_text(reading.summary())
+        if warning:
+            return (f"<span class='spheron-gpu-idle' title='{attr(warning)}' "
+                    f"style='color:{COLORS['warn']}'>{line}<br>idle while billing</span>")
+        return f"<span class='spheron-gpu-use'>{line}</span>"
 
     def _terminate_allowed(self, view: Any) -> bool:
         allowed = self._allowed_at.get(view.id)
@@ -277,3 +308,4 @@ class Dashboard(Panel):
         if _live.get(self.session) is self:
             del _live[self.session]
         super().close()
+        self._gpu.close()
