@@ -16,7 +16,7 @@ import pytest
 from spheron_jupyter.session import telemetry
 from spheron_jupyter.session.telemetry import GpuTelemetry, sparkline
 from spheron_jupyter.ssh.gpu import GpuTelemetryError, parse, parse_nvidia
-from tests.test_widgets_panels import closing, session, wait_for  # noqa: F401 (fixtures)
+from tests.test_widgets_panels import wait_for
 
 HOOK = '"$SPHERON_INSTANCE_ROOT/run/emulator-gpu-load"'
 
@@ -26,6 +26,11 @@ def _exec(session, ref, command) -> str:
     code = session.exec(ref, command, lambda stream, text: out.append(text))
     assert code == 0, "".join(out)
     return "".join(out)
+
+
+@pytest.fixture
+def session(emulator_session):
+    return emulator_session
 
 
 @pytest.fixture

@@ -159,7 +159,7 @@ class GpuTelemetry:
                                  billing=bool(getattr(view, "active", True)))
             try:
                 reading.gpus = track.probe.sample()
-            except Exception as exc:  # noqa: BLE001 - a view shows why, in one line
+            except Exception as exc:
                 reading.error = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
             else:
                 util = reading.utilization or 0.0
@@ -207,7 +207,7 @@ class GpuWatch:
         self.close()
 
 
-_by_session: "weakref.WeakKeyDictionary[Any, GpuTelemetry]" = weakref.WeakKeyDictionary()
+_by_session: weakref.WeakKeyDictionary[Any, GpuTelemetry] = weakref.WeakKeyDictionary()
 _by_session_lock = threading.Lock()
 
 

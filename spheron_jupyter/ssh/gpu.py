@@ -69,7 +69,7 @@ def parse_rocm(text: str) -> list[GpuSample]:
         if not key.startswith("card") or not isinstance(card, dict):
             continue
 
-        def pick(*needles: str) -> float | None:
+        def pick(*needles: str, card: dict = card) -> float | None:
             for name, value in card.items():
                 if all(n in name.lower() for n in needles):
                     return _num(str(value))
