@@ -17,6 +17,7 @@ import sys
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 
@@ -114,8 +115,8 @@ def test_deploy_get_list_logs_events_update_close(protocol_shell, tmp_path):
     assert f"127.0.0.1:{port} -> 8080 (TCP)" in repr(got) and "Matched" in repr(got)
     assert "Not available yet" not in repr(got) and "Recent logs" not in repr(got)
     assert "<table>" in got._repr_html_()
-    listed = repr(sh.ok("%spheron deployment list").result)
-    assert re.search(rf"^{lid}\s+0x\w+\s+Matched", listed, re.M)
+    listed = repr(sh.ok("%spheron deployment list -a").result)  # sphnctl's -a: the active leases
+    assert re.search(rf"^{lid}\s+0x\w+\s+Active", listed, re.M)
 
     logs = sh.ok(f"%spheron deployment logs --lid {lid} --service web --tail 5").stdout
     assert "[web-" in logs and "greeting is hello" in logs
@@ -139,8 +140,8 @@ def test_deploy_get_list_logs_events_update_close(protocol_shell, tmp_path):
     closed = repr(sh.ok(f"%spheron deployment close --lid {lid}").result)
     assert closed.startswith(f"closed deployment {lid} (close request 0x")
     assert poll_until(lambda: not any(pid_alive(pid) for pid in pids), timeout=10), "processes survived close"
-    assert re.search(rf"^{lid}\s+0x\w+\s+Closed", repr(sh.ok("%spheron deployment list -a").result), re.M)
-    assert "no open deployments" in repr(sh.ok("%spheron deployment list").result)
+    assert re.search(rf"^{lid}\s+0x\w+\s+Closed", repr(sh.ok("%spheron deployment list").result), re.M)
+    assert "no active deployments: nothing bills" in repr(sh.ok("%spheron deployment list -a").result)
 
 
 def test_follow_streams_until_interrupted_and_stops_sphnctl(protocol_shell, tmp_path):
@@ -242,7 +243,45 @@ def test_create_from_a_file_then_follow_json_logs(protocol_shell, tmp_path):
     interrupt_when(sphnctl_children)
     out = sh.ok(f"%spheron deployment logs --lid {lid} --follow -o json --service web")
     objects = [json.loads(line) for line in out.stdout.splitlines() if line.startswith("{")]
-    assert objects and all(obj["service"] == "web" and obj["lease_id"]["dseq"] == str(lid) for obj in objects)
+    assert objects and all(obj["service"] == "web" and obj["lease_id"]["dseq"] == lid for obj in objects)
     assert "greeting is hello" in objects[0]["message"]
     assert out.stdout.rstrip().endswith("[stopped]") and "Traceback" not in out.text
     sh.ok(f"%spheron deployment close --lid {lid}")
+
+
+def test_interrupting_a_create_lets_sphnctl_finish_and_says_how_to_find_the_lease(protocol_shell, monkeypatch):
+    """Ctrl-C during the on-chain create (slowed down: SPHERON_SPHNCTL_STEP_SECONDS) does not
+    kill sphnctl: the lease gets its manifest and runs; the user is told it may exist, how to
+    list and close it, and nothing suggests creating again."""
+    monkeypatch.setenv("SPHERON_SPHNCTL_STEP_SECONDS", "0.4")
+    store = ProtocolStore()
+
+    def lease_printed() -> bool:
+        return "sphnctl: Lid:" in getattr(sys.stdout, "getvalue", str)()
+
+    interrupt_when(lease_printed, settle=0, still_running=lambda: True)
+    out = protocol_shell.ok("%%spheron icl --deploy --timeout 60\n" + icl())
+    (record,) = store.all()
+    lid = record["lid"]
+    (said,) = [line for line in out.stdout.splitlines() if line.startswith("interrupted")]
+    assert f"sphnctl goes on creating lease {lid} in the background, so it may exist and bill" in said
+    assert "%spheron deployment list -a" in said and f"%spheron deployment close --lid {lid}" in said
+    advice = said.split("sphnctl's output:")[0]
+    assert "create" not in advice.replace("creating", "") and "--deploy" not in advice and "Traceback" not in out.text
+    log = Path(re.search(r"sphnctl's output: (\S+)", said).group(1))
+    assert poll_until(lambda: "Deployment is finished." in log.read_text(), timeout=30), log.read_text()
+    assert poll_until(lambda: store.runtime_alive(lid), timeout=10)
+    protocol_shell.ok(f"%spheron deployment close --lid {lid}")
+
+
+def test_a_slow_create_is_not_timed_out_and_its_lines_stream(protocol_shell, monkeypatch, tmp_path):
+    monkeypatch.setenv("SPHERON_SPHNCTL_STEP_SECONDS", "0.3")
+    arrived: list[tuple[float, str]] = []
+    sphnctl = Sphnctl(timeout=1.0)  # shorter than the whole create: create must not use it
+    path = tmp_path / "web.yml"
+    path.write_text(icl())
+    created = sphnctl.create(path, on_line=lambda line: arrived.append((time.monotonic(), line)),
+                             log_dir=tmp_path / "logs")
+    assert [line for _, line in arrived][-1] == "Deployment is finished."
+    assert arrived[-1][0] - arrived[0][0] > 1.0  # lines came as sphnctl printed them, over seconds
+    sphnctl.close(created.lid)

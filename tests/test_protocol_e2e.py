@@ -72,7 +72,7 @@ class Follower:
 
 def test_create_get_request_follow_events_update_close(driver, tmp_path):
     created = driver.create(write(tmp_path, "web.yml", icl()))
-    assert created.price_per_hour == "3 uSPON" and created.provider.startswith("0x")
+    assert created.price_per_hour == "3" and created.provider.startswith("0x")
     lid = created.lid
 
     details = wait_until_available(driver, lid, interval=0.2, timeout=30)
@@ -92,7 +92,7 @@ def test_create_get_request_follow_events_update_close(driver, tmp_path):
     reasons = [event.reason for event in driver.events(lid)]
     for reason in ("Scheduled", "Pulled", "Created", "Started"):
         assert reason in reasons
-    assert all(event.lease_id["dseq"] == str(lid) for event in driver.events(lid, service="web"))
+    assert all(event.lease_id["dseq"] == lid for event in driver.events(lid, service="web"))
 
     as_json = driver.logs(lid, json=True, service="web", tail=1)
     assert len(as_json) == 1 and as_json[0].service == "web" and as_json[0].dseq == lid
@@ -112,8 +112,8 @@ def test_create_get_request_follow_events_update_close(driver, tmp_path):
     assert len(pids) == 2 and all(pid_alive(pid) for pid in pids)
     assert driver.close(lid).startswith("0x")
     assert eventually(lambda: not any(pid_alive(pid) for pid in pids), timeout=10)
-    assert [(row.lid, row.state) for row in driver.list(all=True)] == [(lid, "Closed")]
-    assert driver.list() == []
+    assert [(row.lid, row.state) for row in driver.list()] == [(lid, "Closed")]  # all leases
+    assert driver.list(active_only=True) == []  # sphnctl's -a: the active ones only
     with pytest.raises(OSError):
         http_get(port.host_port, timeout=2)
 
@@ -150,7 +150,7 @@ def test_invalid_icl_is_refused_with_path_rule_and_fix(driver, tmp_path):
         driver.create(write(tmp_path, "bad.yml", icl(mode="fizz", port=443)))
     message = str(error.value)
     assert "\n" not in message and "services.web.expose[0]" in message and "443" in message
-    assert driver.list(all=True) == []
+    assert driver.list() == []
 
 
 def test_fizz_startup_logs_polling_follow_and_node_gone(driver, tmp_path):

@@ -4,6 +4,7 @@ import json
 import os
 import re
 import urllib.request
+from pathlib import Path
 
 import pytest
 import yaml
@@ -147,45 +148,75 @@ def processes_in(directory) -> list[int]:
     return found
 
 
-def test_raw_outputs_follow_the_documented_formats(driver, tmp_path):
-    """What the emulated sphnctl prints, read without the (tolerant) parsers: the formats of
-    spheron-protocol.md's sphnctl table."""
+DOCS = Path(__file__).parent / "data" / "sphnctl"
+
+
+def shape(text: str) -> list[str]:
+    """The documented text with its values blanked: addresses, times, numbers, names and values
+    after a label, so the emulator's output and the docs' examples compare line by line."""
+    shaped = []
+    for line in text.splitlines():
+        line = line.rstrip()
+        line = re.sub(r"0x[0-9a-fA-F]+", "0xH", line)
+        line = re.sub(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", "TIME", line)
+        line = re.sub(r"[\w.-]+:\d+ -> \d+ \((TCP|UDP)\)", "HOST:PORT -> PORT (P)", line)
+        line = re.sub(r"(Fizz Node|provider) matching", "X matching", line)
+        line = re.sub(r"\d+(\.\d+)?", "N", line)
+        line = re.sub(r"^(\s*\"?[A-Za-z][\w ]*\"?:) \S.*$", r"\1 *", line)  # label: value
+        line = re.sub(r"^(\s+)[A-Za-z][\w.-]*$", r"\1NAME", line)  # a bare service name
+        if "|" in line:  # a table row: right-aligned cells, compared by their widths below
+            line = re.sub(r" +", " ", line)
+        shaped.append(line)
+    return shaped
+
+
+def test_raw_outputs_are_the_documented_text(driver, tmp_path):
+    """What the emulated sphnctl prints, read without the (tolerant) parsers, has the shape of
+    the outputs copied from Spheron's docs (tests/data/sphnctl/docs_*.txt), line by line."""
     created = driver.run("deployment", "create", str(write(tmp_path, "web.yml", icl()))).stdout
-    lid = int(re.search(r"^Lid: (\d+)$", created, re.M).group(1))
-    assert re.search(r"^Provider: 0x[0-9a-fA-F]{40}$", created, re.M)
-    assert re.search(r"^Agreed price per hour: 3 uSPON$", created, re.M)
+    assert shape(created) == shape((DOCS / "docs_create.txt").read_text())
+    lid = int(re.search(r"^ Lid: (\d+)$", created, re.M).group(1))
+    assert re.search(r"^ Agreed price per hour: 3$", created, re.M)
     wait_until_available(driver, lid, interval=0.2, timeout=30)
 
     got = driver.run("deployment", "get", "--lid", str(lid)).stdout
-    for pattern in (r"Status: Matched", r"Price per hour: 3 uSPON", r"Start time: \S+",
-                    r"Remaining time: (\d+(h|min|s) ?)+", r"Ports:", r"- 127\.0\.0\.1:\d+ -> 8080 \(TCP\)",
-                    r"Replicas: 1/1 available, 1 ready", r"Host URI: \S+", r"Region: us-west"):
-        assert re.search(rf"^\s*{pattern}$", got, re.M), (pattern, got)
-    listed = driver.run("deployment", "list").stdout.splitlines()
-    assert listed[0].split() == ["ID", "Provider", "State", "StartTime"]
-    assert listed[1].split()[:3] == [str(lid), listed[1].split()[1], "Matched"]
+    assert shape(got) == shape((DOCS / "docs_get.txt").read_text())
+    assert re.search(r"^  web$", got, re.M) and "Replicas: 1/1 available, 1 ready" in got
+    for listing in (driver.run("deployment", "list").stdout, driver.run("deployment", "list", "-a").stdout):
+        assert shape(listing) == shape((DOCS / "docs_list.txt").read_text())
+        assert re.search(rf"^ +{lid}\| +0x\w+\| +Active\|", listing, re.M)
+        widths = {tuple(len(cell) for cell in line.split("|")) for line in listing.splitlines()}
+        assert widths == {tuple(len(cell) for cell in (DOCS / "docs_list.txt").read_text().splitlines()[0].split("|"))}
 
     logs = driver.run("deployment", "logs", "--lid", str(lid), "--service", "web").stdout.splitlines()
+    assert shape("\n".join(logs[:2]) + "\n") == shape((DOCS / "docs_logs.txt").read_text())[:2]
     prefix = re.compile(rf"^\[0x[0-9a-fA-F]{{40}}/{lid}/1/1/0x[0-9a-fA-F]{{40}}\]\[web-\w+-\w+\] ")
-    assert logs and all(prefix.match(line) for line in logs), logs
+    assert logs[2:] and all(prefix.match(line) for line in logs[2:]), logs
 
+    text = driver.run("deployment", "events", "--lid", str(lid)).stdout
+    documented = (DOCS / "docs_events.txt").read_text()
+    first_object = len(documented.split("}\n{")[0].splitlines()) + 1
+    assert shape(text)[:first_object] == shape(documented)[:first_object]
     decoder = EventStreamDecoder()
-    events = decoder.feed(driver.run("deployment", "events", "--lid", str(lid)).stdout) + decoder.close()
+    events = decoder.feed(text) + decoder.close()
     raw = [event.raw for event in events]
-    assert raw and not decoder.noise
+    assert raw and decoder.noise == [f"Here is the logs for the Lease ID: {lid}"]
     for obj in raw:
         assert set(obj) == {"type", "reportingController", "reportingInstance", "reason", "note", "object", "lease_id"}
         assert set(obj["object"]) == {"kind", "namespace", "name"}
         assert set(obj["lease_id"]) == {"owner", "dseq", "gseq", "oseq", "provider"}
-        assert str(obj["lease_id"]["dseq"]) == str(lid)
+        assert obj["lease_id"]["dseq"] == lid  # an integer, as in the docs
     assert {"Scheduled", "Pulled", "Created", "Started"} <= {obj["reason"] for obj in raw}
 
     directory = ProtocolStore().deployment_dir(lid)
     first_pods = processes_in(directory)
     assert len(first_pods) == 2  # the runtime and the pod
-    driver.update(lid, write(tmp_path, "web2.yml", icl(greeting="bonjour")))
+    updated = driver.update(lid, write(tmp_path, "web2.yml", icl(greeting="bonjour")))
+    assert shape(updated) == shape((DOCS / "docs_update.txt").read_text())
+    assert re.search(rf"^ lid: {lid}$", updated, re.M)
     wait_until_available(driver, lid, interval=0.2, timeout=30)
     closed = driver.run("deployment", "close", "--lid", str(lid)).stdout
+    assert shape(closed) == shape((DOCS / "docs_close.txt").read_text().replace("[Tx Hash]", "0x0"))
     assert re.search(r"^Close request sent to provider: 0x[0-9a-f]+$", closed, re.M)
     # Nothing of the lease runs any more: not the runtime, the pod the update replaced, or the new one.
     assert eventually(lambda: not processes_in(directory), timeout=10)

@@ -91,7 +91,7 @@ def test_not_a_mapping(text):
 def test_type_errors_give_path_line_value_and_fix_for_every_problem():
     text = read_example("provider_jupyter_full.yaml")
     text = text.replace("as: 8888", "as: 99999").replace("duration: 2h", "duration: 2 hours").replace(
-        "size: 16Gi", "size: 16gb").replace("mode: provider", "mode: Fizz").replace("units: 8", "units: lots")
+        "size: 16Gi", "size: 16gb").replace("mode: provider", "mode: fizzz").replace("units: 8", "units: lots")
     with pytest.raises(IclError) as caught:
         load_icl(text)
     lines = text.splitlines()
@@ -100,7 +100,7 @@ def test_type_errors_give_path_line_value_and_fix_for_every_problem():
         "services.lab.expose[0].as": ("99999", "65535"),
         "profiles.duration": ("2 hours", "2h or 30min"),
         "profiles.compute.lab.resources.memory.size": ("16gb", "16Gi"),
-        "profiles.mode": ("Fizz", "mode: fizz"),
+        "profiles.mode": ("fizzz", "mode: fizz"),
         "profiles.compute.lab.resources.cpu.units": ("lots", "500m"),
     }
     assert set(by_path) == set(expected)

@@ -77,17 +77,22 @@ def test_multi_word_command_is_split_with_shlex(monkeypatch):
     assert find_sphnctl() == [sys.executable, "-m", "spheron_jupyter", "sphnctl"]
 
 
-def test_typed_results(fake):
+def test_typed_results_from_the_documented_outputs(fake):
+    """create/get/list/close print what Spheron's docs print (tests/data/sphnctl/README.md)."""
     driver = Sphnctl()
-    created = driver.create("deploy.yml")
-    assert (created.lid, created.price_per_hour) == (44, "0.37 uSPON")
+    created = driver.create("deploy.yml", log_dir=fake / "logs")
+    assert (created.lid, created.provider) == (44, "0x6634d41cccBD1E1576Ed4c6226832521A66bF874")
+    assert created.price_per_hour == "0.1232434"
     details = driver.get(44)
-    assert details.services[0].ports[0].host_port == 31068
-    assert [row.lid for row in driver.list(all=True)] == [44, 45, 43]
-    assert driver.close(44).startswith("0x3f9a")
+    (service,) = details.services
+    assert service.name == "ollama-test" and str(service.ports[0]) == "provider.abc.com:31068 -> 8080 (TCP)"
+    assert [(row.lid, row.state) for row in driver.list(active_only=True)] == [(171, "Active")]
+    assert driver.close(44) == "[Tx Hash]"
     assert [e.reason for e in driver.events(44)] == ["Scheduled", "Pulling", "Failed"]
     calls = (fake / "calls").read_text().splitlines()
     assert calls[:3] == ["deployment create deploy.yml", "deployment get --lid 44", "deployment list -a"]
+    driver.list()
+    assert (fake / "calls").read_text().splitlines()[-1] == "deployment list"  # all leases: no -a
 
 
 def test_a_failing_command_gives_one_line(fake):

@@ -1,7 +1,7 @@
 """`spheron-jupyter sphnctl ...`: an offline stand-in for sphnctl's `deployment` commands.
 
-It speaks sphnctl's grammar and prints its documented formats, so the driver
-(protocol/sphnctl.py) cannot tell it from the real binary:
+It speaks sphnctl's grammar and prints the documented text of every command (protocol_texts.py,
+docs/spheron-protocol.md), so the driver (protocol/sphnctl.py) cannot tell it from the real binary:
 
     SPHERON_SPHNCTL="spheron-jupyter sphnctl"
 
@@ -9,7 +9,8 @@ State lives under SPHERON_PROTOCOL_STATE, else <state dir>/protocol (see protoco
 created deployment gets a runtime process that really runs its services (protocol_runtime).
 Differences from the real network, on purpose: no wallet or payment; ports are forwarded on
 127.0.0.1 only; `--follow` is refused for fizz deployments (poll with --tail instead); UDP ports
-are listed but not relayed.
+are listed but not relayed. SPHERON_SPHNCTL_STEP_SECONDS (default 0) waits that long between the
+steps of `create`, like the slow on-chain flow the docs describe.
 """
 
 from __future__ import annotations
@@ -20,12 +21,12 @@ import os
 import signal
 import sys
 import time
-from datetime import datetime, timezone
 from typing import Any
 from collections.abc import Callable, Iterator
 
 from ..config.files import write_private_file
 from ..protocol.parsers import NO_RESPONSE_FROM_HOST, event_from_json, parse_log_line
+from . import protocol_texts as texts
 from .protocol_runtime import spawn
 from .protocol_state import (
     ProtocolStore, fake_address, fake_transaction, lease_id, stop_everything,
@@ -33,6 +34,7 @@ from .protocol_state import (
 
 HELP = "an offline sphnctl: deployments whose services run as local processes"
 START_TIMEOUT = 15.0
+STEP_ENV = "SPHERON_SPHNCTL_STEP_SECONDS"
 FOLLOW_POLL_SECONDS = 0.2
 
 
@@ -43,7 +45,7 @@ class CliError(Exception):
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("argv", nargs=argparse.REMAINDER, metavar="deployment ...",
                         help="sphnctl's own arguments")
-    parser.epilog = ("commands: deployment create FILE | get --lid N | list [-a] | logs --lid N "
+    parser.epilog = ("commands: deployment create FILE | get --lid N | list [-a: active only] | logs --lid N "
                      "[-f] [-t N] [--service S] [--startup] [-o text|json] | events --lid N [-f] [-t N] "
                      "[--service S] | update --lid N FILE | close --lid N.  State: $SPHERON_PROTOCOL_STATE, "
                      "else <state dir>/protocol.  Services must listen on $HOST:$PORT.")
@@ -61,8 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--lid", type=int, required=True, help=lid_help)
     verbs.add_parser("close", help="close the lease and stop everything").add_argument(
         "--lid", type=int, required=True, help=lid_help)
-    verbs.add_parser("list", help="the deployments of this wallet").add_argument(
-        "-a", "--all", action="store_true", help="include closed deployments")
+    verbs.add_parser("list", help="the leases of this wallet (all of them)").add_argument(
+        "-a", "--active", action="store_true", help="only the active leases")
     update = verbs.add_parser("update", help="change env, image or resources; the lease stays")
     update.add_argument("--lid", type=int, required=True, help=lid_help)
     update.add_argument("file", help="the new ICL document (same ports, region, tier and token)")
@@ -107,26 +109,26 @@ def _active(store: ProtocolStore, lid: int) -> dict[str, Any]:
     return record
 
 
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _remaining(record: dict[str, Any]) -> str:
+def _left(record: dict[str, Any]) -> int:
     if record["state"] != "active":
-        return "0s"
-    left = max(0, int(record["created_at"] + record["duration_seconds"] - time.time()))
-    parts = [(left // 3600, "h"), (left % 3600 // 60, "min"), (left % 60, "s")]
-    return " ".join(f"{n}{unit}" for n, unit in parts if n) or "0s"
+        return 0
+    return int(record["created_at"] + record["duration_seconds"] - time.time())
+
+
+def _step() -> None:
+    """The pause between create's steps (the chain and the provider's bid take time)."""
+    try:
+        seconds = float(os.environ.get(STEP_ENV, "0") or 0)
+    except ValueError:
+        seconds = 0.0
+    if seconds > 0:
+        time.sleep(seconds)
 
 
 def _tail(lines: list[str], count: int | None) -> list[str]:
     if count is None:
         return lines
     return lines[-count:] if count > 0 else []
-
-
-def _price(record: dict[str, Any]) -> str:
-    return f"{record['price_amount']:g} {record['token']}"
 
 
 def _wait_for_runtime(store: ProtocolStore, lid: int, generation: int) -> None:
@@ -157,36 +159,29 @@ def _read_manifest(path: str) -> tuple[dict[str, Any], str]:
 def create(store: ProtocolStore, options: argparse.Namespace) -> None:
     say("Validating ICL configuration.")
     terms, text = _read_manifest(options.file)
-    say("ICL validated.")
-    say("Sending create order transaction...")
     lid = store.allocate_lid()
     provider = fake_address("provider" if terms["mode"] == "provider" else f"fizz-node-{lid}")
     record = {**terms, "lid": lid, "owner": store.wallet()["owner"], "provider": provider,
               "state": "active", "generation": 1, "created_at": time.time(), "closed_at": None}
+    for line in texts.create_steps(record, fake_transaction(), "1000")[1:]:
+        say(line)
+        _step()
+    # Matched: from here the lease exists on the chain, whatever happens to this process.
     write_private_file(store.deployment_dir(lid) / "icl.yml", text)
     store.save(record)
-    say(f"Order created: {fake_transaction()}")
-    say("Waiting for providers to bid on the order...")
-    say("Order matched successfully.")
-    say(f"Lid: {lid}")
-    say(f"Provider: {provider}")
-    say(f"Agreed price per hour: {_price(record)}")
-    say("Sending manifest to provider...")
+    for line in texts.create_lease_lines(record):
+        say(line)
+    _step()
     spawn(store, lid)
     _wait_for_runtime(store, lid, 1)
-    say("Deployment manifest sent, waiting for deployment to start...")
-    say("Deployment created.")
+    for line in texts.CREATE_DONE:
+        say(line)
 
 
 def get(store: ProtocolStore, options: argparse.Namespace) -> None:
     record = _active(store, options.lid)
-    say(f"Status of the deployment ID: {record['lid']}")
-    say("Deployment on-chain details:")
-    say(f"  Status: {'Matched' if record['state'] == 'active' else 'Closed'}")
-    say(f"  Provider: {record['provider']}")
-    say(f"  Price per hour: {_price(record)}")
-    say(f"  Start time: {_iso(record['created_at'])}")
-    say(f"  Remaining time: {_remaining(record)}")
+    for line in texts.get_head(record, "Matched" if record["state"] == "active" else "Closed", _left(record)):
+        say(line)
     if record["state"] != "active":
         return
     alive = store.runtime_alive(record["lid"])
@@ -194,34 +189,31 @@ def get(store: ProtocolStore, options: argparse.Namespace) -> None:
         say(NO_RESPONSE_FROM_HOST)  # the node that ran it is gone (its owner stopped it)
         return
     status = store.status(record["lid"]) if alive else {}
+    say()
     say("Services running:")
     for service in record["services"]:
         pods = [p for p in status.get("pods", [])
                 if p["service"] == service["name"] and p["generation"] == record["generation"]]
         ready = sum(1 for p in pods if p["ready"])
-        say(f"  {service['name']}:")
         ports = [p for p in store.status(record["lid"]).get("ports", []) if p["service"] == service["name"]]
-        say("    Ports:" if ports else "    Ports: none")
-        for port in ports:
-            say(f"      - 127.0.0.1:{port['host_port']} -> {port['port']} ({port['proto']})")
-        say(f"    Replicas: {ready}/{service['count']} available, {ready} ready")
-        say("    Host URI: 127.0.0.1")
-        say(f"    Region: {record['region']}")
+        for line in texts.get_service(service["name"], ports, ready, service["count"], "127.0.0.1",
+                                      record["region"]):
+            say(line)
 
 
 def list_(store: ProtocolStore, options: argparse.Namespace) -> None:
-    records = [r for r in store.all() if options.all or r["state"] == "active"]
-    say(f"{'ID':<6}{'Provider':<46}{'State':<10}StartTime")
-    for record in records:
-        state = "Matched" if record["state"] == "active" else "Closed"
-        say(f"{record['lid']:<6}{record['provider']:<46}{state:<10}{_iso(record['created_at'])}")
+    # sphnctl's -a keeps only the active leases; without it, every lease of the wallet.
+    records = [r for r in store.all() if not options.active or r["state"] == "active"]
+    rows = [(r["lid"], r["provider"], "Active" if r["state"] == "active" else "Closed", texts.iso(r["created_at"]))
+            for r in records]
+    for line in texts.list_table(rows):
+        say(line)
 
 
 def update(store: ProtocolStore, options: argparse.Namespace) -> None:
     record = _active(store, options.lid)
     if record["state"] != "active":
         raise CliError(f"deployment {options.lid} is closed")
-    say("Validating ICL configuration.")
     terms, text = _read_manifest(options.file)
     from .protocol_manifest import ManifestError, refuse_forbidden_changes
 
@@ -229,17 +221,18 @@ def update(store: ProtocolStore, options: argparse.Namespace) -> None:
         refuse_forbidden_changes(record, terms)
     except ManifestError as error:
         raise CliError(f"cannot update lease {options.lid}: {error}") from None
-    say("ICL validated.")
     if not store.runtime_alive(options.lid):
         raise CliError(f"cannot update lease {options.lid}: no response from host")
     updated = {**record, **terms, "generation": record["generation"] + 1}
+    before, after = texts.update_lines(updated, fake_transaction())
+    for line in before:
+        say(line)
     write_private_file(store.deployment_dir(options.lid) / "icl.yml", text)
     store.save(updated)
-    say("Sending update manifest to provider...")
     signal_runtime(store, options.lid, signal.SIGHUP)
     _wait_for_runtime(store, options.lid, updated["generation"])
-    say("Deployment manifest updated successfully.")
-    say(f"Lid: {options.lid}")
+    for line in after:
+        say(line)
 
 
 def signal_runtime(store: ProtocolStore, lid: int, sig: int) -> None:
@@ -252,10 +245,9 @@ def close(store: ProtocolStore, options: argparse.Namespace) -> None:
     record = _active(store, options.lid)
     if record["state"] != "active":
         raise CliError(f"deployment {options.lid} is already closed")
-    say("Sending close deployment transaction...")
     store.save({**record, "state": "closed", "closed_at": time.time()})
     stop_everything(store, options.lid)
-    say(f"Close request sent to provider: {fake_transaction()}")
+    say(texts.close_line(fake_transaction()))
 
 
 # ---------------------------------------------------------------- logs and events
@@ -290,7 +282,7 @@ def logs(store: ProtocolStore, options: argparse.Namespace) -> None:
         if record["mode"] != "fizz":
             raise CliError("--startup is only available for fizz mode deployments")
         lines, _ = _lines(directory / "startup.log")
-        for line in _tail(lines, options.tail):
+        for line in [*texts.startup_header(options.lid), *_tail(lines, options.tail)]:
             say(line)
         return
     if options.follow and record["mode"] == "fizz":
@@ -311,6 +303,9 @@ def logs(store: ProtocolStore, options: argparse.Namespace) -> None:
 
     lines, offset = _lines(directory / "logs.log")
     lines = [line for line in lines if wanted(line, current)]
+    if options.output == "text":
+        for line in texts.logs_header(options.lid):
+            say(line)
     for line in _tail(lines, options.tail):
         show(line)
     if options.follow:
@@ -332,6 +327,8 @@ def events(store: ProtocolStore, options: argparse.Namespace) -> None:
             say(json.dumps(obj, indent=2))
 
     lines, offset = _lines(path)
+    for line in texts.events_header(options.lid):
+        say(line)
     if options.service:
         lines = [line for line in lines if event_from_json(json.loads(line)).service == options.service]
     for line in _tail(lines, options.tail):

@@ -147,8 +147,9 @@ class ProtocolStore:
 
 
 def lease_id(record: dict[str, Any]) -> dict[str, Any]:
-    """The lease as the event stream and log prefixes name it (dseq is the lid here)."""
-    return {"owner": record["owner"], "dseq": str(record["lid"]), "gseq": 1, "oseq": 1,
+    """The lease as the event stream and log prefixes name it (dseq is the lid here; an integer,
+    as in the docs' `events` output)."""
+    return {"owner": record["owner"], "dseq": record["lid"], "gseq": 1, "oseq": 1,
             "provider": record["provider"]}
 
 

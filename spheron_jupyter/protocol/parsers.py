@@ -1,4 +1,4 @@
-"""Parsers for the text `sphnctl deployment ...` prints (see spheron-protocol.md).
+"""Parsers for the text `sphnctl deployment ...` prints (docs/spheron-protocol.md).
 
 sphnctl has no machine-readable mode for most commands, so these parsers read the documented
 human formats and are deliberately tolerant: unknown lines are ignored, key/value lines may be
@@ -7,11 +7,22 @@ indented differently, and the raw text is always kept so nothing is lost when a 
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
-from typing import Any
-from collections.abc import Iterable
+
+# Logs and events live in streams.py; importing them from here keeps working.
+from .streams import (  # noqa: F401
+    FAILURE_REASONS,
+    Event,
+    EventStreamDecoder,
+    LogLine,
+    event_from_json,
+    is_logs_header,
+    parse_events,
+    parse_log_line,
+    parse_logs,
+    split_pod_name,
+)
 
 NO_RESPONSE_FROM_HOST = "Deployment details not available. No response from host."
 
@@ -80,58 +91,6 @@ class DeploymentRow:
     start_time: str
 
 
-@dataclass(frozen=True)
-class LogLine:
-    """One line of `deployment logs`: a service line, a fizz start-up line, or plain text."""
-
-    text: str
-    kind: str = "plain"  # "service" | "startup" | "plain"
-    pod: str | None = None
-    service: str | None = None
-    replica: str | None = None
-    owner: str | None = None
-    dseq: int | None = None
-    gseq: int | None = None
-    oseq: int | None = None
-    provider: str | None = None
-    raw: str = ""
-
-
-@dataclass(frozen=True)
-class Event:
-    type: str | None
-    reason: str | None
-    note: str | None
-    kind: str | None = None
-    namespace: str | None = None
-    name: str | None = None
-    lease_id: dict[str, Any] = field(default_factory=dict)
-    reporting_controller: str | None = None
-    reporting_instance: str | None = None
-    raw: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def service(self) -> str | None:
-        if not self.name:
-            return None
-        if (self.kind or "").lower() in ("pod", "replicaset"):
-            return split_pod_name(self.name)[0]
-        return self.name
-
-    @property
-    def is_failure(self) -> bool:
-        return (self.type or "").lower() == "warning" or (self.reason or "") in FAILURE_REASONS
-
-    def __str__(self) -> str:
-        where = f"{self.kind}/{self.name}" if self.kind else (self.name or "")
-        return f"{self.type or '?'} {self.reason or '?'} {where}: {self.note or ''}".rstrip()
-
-
-FAILURE_REASONS = frozenset(
-    {"Failed", "BackOff", "ErrImagePull", "ImagePullBackOff", "CrashLoopBackOff", "FailedScheduling"}
-)
-
-
 # ---------------------------------------------------------------- create, update, close
 def _first(pattern: str, text: str) -> str | None:
     match = re.search(pattern, text, re.IGNORECASE | re.MULTILINE)
@@ -139,17 +98,27 @@ def _first(pattern: str, text: str) -> str | None:
 
 
 def parse_create(text: str) -> CreateResult:
+    """The lease of `deployment create`, from either text the docs print (docs/spheron-protocol.md):
+    the newer ` Lid: 44` / ` Provider:` / ` Agreed price per hour:` or the older ` lid: 44` /
+    ` provider:` / ` agreed price:`."""
     lid = _first(r"^\W*Lid\s*:\s*(\d+)", text) or _first(r"\blease id\s*:?\s*(\d+)", text)
     if lid is None:
         raise ValueError("no 'Lid:' line in sphnctl's create output")
     provider = _first(r"^\W*Provider(?: address)?\s*:\s*(\S+)", text)
-    price = _first(r"Agreed price per hour\s*:\s*(.+)$", text)
+    price = _first(r"^\W*Agreed price(?: per hour)?\s*:\s*(.+)$", text)
     return CreateResult(lid=int(lid), provider=provider, price_per_hour=price, raw=text)
+
+
+def parse_create_progress(text: str) -> int | None:
+    """The lease id, once create has printed it (None before): a create interrupted after this
+    line has left a lease on the chain."""
+    lid = _first(r"^\W*Lid\s*:\s*(\d+)", text)
+    return int(lid) if lid else None
 
 
 def parse_close(text: str) -> str | None:
     """The transaction hash of `Close request sent to provider: <tx>` (None when absent)."""
-    return _first(r"Close request sent to provider\s*:\s*(\S+)", text)
+    return _first(r"Close request sent to provider\s*:\s*(.+?)\s*$", text)
 
 
 def parse_update_lid(text: str) -> int | None:
@@ -175,7 +144,7 @@ _TOP_KEYS = {
     "host uri": "host_uri",
     "region": "region",
 }
-_IGNORED_IN_SERVICE = {"ports", "forwarded ports", "uris", "ips", "replicas", "host uri", "region"}
+_IGNORED_IN_SERVICE = {"ports", "forwarded ports", "uris", "url", "urls", "ips", "replicas", "host uri", "region"}
 # Replica counts written one per line, as some versions do ("Available replicas: 1").
 _REPLICA_COUNT_KEYS = {"available replicas": "available", "available": "available",
                        "ready replicas": "ready", "ready": "ready", "total replicas": "total",
@@ -187,18 +156,50 @@ def _starts_services(key: str, value: str) -> bool:
     return not value and key.split()[0] in ("services", "service")
 
 
+_SERVICE_NAME_RE = re.compile(r"^(?P<indent>\s*)(?P<name>[A-Za-z0-9][\w.-]*)\s*:?\s*$")
+
+
+def _service_heading(line: str, in_block_indent: int | None) -> tuple[int, str] | None:
+    """A service's heading inside `Services running:`: its bare name on its own line, as
+    Spheron's docs print it (`  ollama-test`), or the `name:` form. Returns (indent, name)."""
+    match = _SERVICE_NAME_RE.match(line)
+    if not match:
+        return None
+    indent, name = len(match["indent"]), match["name"]
+    if in_block_indent is not None and indent != in_block_indent:
+        return None  # deeper: a field of the service (`Ports:`), not a new service
+    if name.lower() in _IGNORED_IN_SERVICE or name.lower() in _TOP_KEYS:
+        return None
+    return indent, name
+
+
 def parse_get(text: str) -> DeploymentDetails:
-    """Read `deployment get --lid N`: key/value lines, then one indented block per service."""
+    """Read `deployment get --lid N`: key/value lines, then one indented block per service.
+
+    Both forms of a service heading are read (docs/spheron-protocol.md, "sphnctl output"): the
+    bare name on its own line and `name:`. Service fields are the lines indented under it.
+    """
     details = DeploymentDetails(raw=text)
     details.no_response_from_host = "no response from host" in text.lower()
     lid = _first(r"deployment ID\s*:?\s*(\d+)", text) or _first(r"^\W*Lid\s*:\s*(\d+)", text)
     details.lid = int(lid) if lid else None
     in_services = False
     services_indent = -1
+    heading_indent: int | None = None  # the indent of service headings, learnt from the first
     current: ServiceStatus | None = None
     for line in text.splitlines():
         if not line.strip():
             continue
+        indent = len(line) - len(line.lstrip())
+        if in_services and indent <= services_indent:
+            in_services, current = False, None
+        if in_services and (heading_indent is None or indent <= heading_indent):
+            heading = _service_heading(line, heading_indent)
+            if heading is not None:
+                heading_indent = heading[0]
+                current = ServiceStatus(name=heading[1])
+                details.services.append(current)
+                continue
         port = _PORT_RE.search(line)
         if port and "->" in line:
             if current is not None:
@@ -209,15 +210,9 @@ def parse_get(text: str) -> DeploymentDetails:
         match = _KEY_RE.match(line)
         if not match:
             continue
-        indent, key, value = len(match["indent"]), match["key"].strip().lower(), match["value"].strip()
+        key, value = match["key"].strip().lower(), match["value"].strip()
         if _starts_services(key, value) and not in_services:
-            in_services, services_indent, current = True, indent, None
-            continue
-        if in_services and indent <= services_indent:
-            in_services, current = False, None
-        if in_services and not value and key not in _IGNORED_IN_SERVICE:
-            current = ServiceStatus(name=match["key"].strip())
-            details.services.append(current)
+            in_services, services_indent, current, heading_indent = True, indent, None, None
             continue
         if current is not None and key in _REPLICA_COUNT_KEYS and value.isdigit():
             setattr(current, _REPLICA_COUNT_KEYS[key], int(value))
@@ -233,6 +228,8 @@ def parse_get(text: str) -> DeploymentDetails:
             if getattr(details, key.replace(" ", "_")) is None:
                 setattr(details, key.replace(" ", "_"), value)
             continue
+        if current is not None:
+            continue  # URL: [], IPs: and other per-service fields
         attribute = _TOP_KEYS.get(key)
         if attribute and value and getattr(details, attribute) is None:
             setattr(details, attribute, value)
@@ -250,142 +247,3 @@ def parse_list(text: str) -> list[DeploymentRow]:
         start = " ".join(cells[3:]) if len(cells) > 3 else ""
         rows.append(DeploymentRow(int(cells[0]), cells[1], cells[2], start))
     return rows
-
-
-# ---------------------------------------------------------------- logs
-_LOG_PREFIX_RE = re.compile(
-    r"^\[(?P<owner>[^/\]\s]+)/(?P<dseq>\d+)/(?P<gseq>\d+)/(?P<oseq>\d+)/(?P<provider>[^\]\s]+)\]"
-    r"\[(?P<pod>[^\]]+)\] ?(?P<text>.*)$"
-)
-_STARTUP_RE = re.compile(r"^\[Fizz Node\] ?(?P<text>.*)$")
-_POD_SUFFIX_RE = re.compile(r"^[a-z0-9]{5}$")
-_REPLICASET_HASH_RE = re.compile(r"^[a-z0-9]{6,10}$")
-
-
-def split_pod_name(pod: str) -> tuple[str, str]:
-    """`web-5d8f7c9b4-x2x7p` -> ("web", "5d8f7c9b4-x2x7p"); `db-0` -> ("db", "0")."""
-    parts = pod.split("-")
-    if len(parts) >= 3 and _POD_SUFFIX_RE.match(parts[-1]) and _REPLICASET_HASH_RE.match(parts[-2]):
-        return "-".join(parts[:-2]), "-".join(parts[-2:])
-    if len(parts) >= 2 and parts[-1].isdigit():
-        return "-".join(parts[:-1]), parts[-1]
-    return pod, ""
-
-
-def parse_log_line(line: str) -> LogLine:
-    line = line.rstrip("\r\n")
-    match = _LOG_PREFIX_RE.match(line)
-    if match:
-        service, replica = split_pod_name(match["pod"])
-        return LogLine(
-            text=match["text"], kind="service", pod=match["pod"], service=service, replica=replica,
-            owner=match["owner"], dseq=int(match["dseq"]), gseq=int(match["gseq"]),
-            oseq=int(match["oseq"]), provider=match["provider"], raw=line,
-        )
-    startup = _STARTUP_RE.match(line)
-    if startup:
-        return LogLine(text=startup["text"], kind="startup", raw=line)
-    if line.startswith("{"):
-        parsed = _parse_json_log(line)
-        if parsed:
-            return parsed
-    return LogLine(text=line, raw=line)
-
-
-def _parse_json_log(line: str) -> LogLine | None:
-    """`logs -o json`: one object per line with the pod `name` and the `message`."""
-    try:
-        obj = json.loads(line)
-    except ValueError:
-        return None
-    if not isinstance(obj, dict):
-        return None
-    pod = obj.get("name") or obj.get("pod")
-    text = obj.get("message", obj.get("log", obj.get("text", "")))
-    lease = obj.get("lease_id") or {}
-    service, replica = split_pod_name(pod) if pod else (None, None)
-    return LogLine(
-        text=str(text).rstrip("\n"), kind="service" if pod else "plain", pod=pod,
-        service=obj.get("service") or service, replica=replica, owner=lease.get("owner"),
-        dseq=_int_or_none(lease.get("dseq")), gseq=_int_or_none(lease.get("gseq")),
-        oseq=_int_or_none(lease.get("oseq")), provider=lease.get("provider"), raw=line,
-    )
-
-
-def _int_or_none(value: Any) -> int | None:
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        return None
-
-
-def parse_logs(text: str) -> list[LogLine]:
-    return [parse_log_line(line) for line in text.splitlines() if line.strip()]
-
-
-# ---------------------------------------------------------------- events
-def event_from_json(obj: dict[str, Any]) -> Event:
-    target = obj.get("object") or {}
-    return Event(
-        type=obj.get("type"), reason=obj.get("reason"), note=obj.get("note", obj.get("message")),
-        kind=target.get("kind"), namespace=target.get("namespace"), name=target.get("name"),
-        lease_id=dict(obj.get("lease_id") or {}),
-        reporting_controller=obj.get("reportingController"),
-        reporting_instance=obj.get("reportingInstance"), raw=obj,
-    )
-
-
-class EventStreamDecoder:
-    """Incremental reader of the event stream: objects concatenated, pretty-printed or one per line.
-
-    `feed()` returns the events completed so far; a text line that is not JSON (a warning, an
-    error message) is collected in `noise` rather than breaking the stream.
-    """
-
-    def __init__(self) -> None:
-        self._buffer = ""
-        self._decoder = json.JSONDecoder()
-        self.noise: list[str] = []
-
-    def feed(self, chunk: str) -> list[Event]:
-        self._buffer += chunk
-        events: list[Event] = []
-        while True:
-            self._buffer = self._buffer.lstrip()
-            if not self._buffer:
-                break
-            if self._buffer[0] not in "{[":
-                line, newline, rest = self._buffer.partition("\n")
-                if not newline:
-                    break  # maybe a partial line: wait for its end
-                self.noise.append(line.strip())
-                self._buffer = rest
-                continue
-            try:
-                obj, end = self._decoder.raw_decode(self._buffer)
-            except json.JSONDecodeError:
-                break  # incomplete object: wait for more text
-            self._buffer = self._buffer[end:]
-            events.extend(_events_in(obj))
-        return events
-
-    def close(self) -> list[Event]:
-        """End of stream: whatever is left cannot become an event any more."""
-        events = self.feed("\n")
-        if self._buffer.strip():
-            self.noise.append(self._buffer.strip())
-        self._buffer = ""
-        return events
-
-
-def _events_in(obj: Any) -> Iterable[Event]:
-    if isinstance(obj, list):
-        return [event_from_json(o) for o in obj if isinstance(o, dict)]
-    if isinstance(obj, dict):
-        return [event_from_json(obj)]
-    return []
-
-
-def parse_events(text: str) -> list[Event]:
-    decoder = EventStreamDecoder()
-    return decoder.feed(text) + decoder.close()

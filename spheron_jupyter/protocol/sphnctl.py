@@ -29,11 +29,12 @@ from .parsers import (
     EventStreamDecoder,
     LogLine,
     parse_close,
-    parse_create,
     parse_events,
     parse_get,
+    is_logs_header,
     parse_list,
     parse_log_line,
+    parse_logs,
 )
 from .tail import TailDeduplicator
 
@@ -249,14 +250,29 @@ class Sphnctl:
         return LineStream([*self.prefix, *args], len(self.prefix), env=self.env, cancel=cancel)
 
     # ------------------------------------------------------------ commands
-    def create(self, icl_file: str | os.PathLike) -> CreateResult:
-        return parse_create(self.run("deployment", "create", str(Path(icl_file))).stdout)
+    def create(self, icl_file: str | os.PathLike, *, on_line: Callable[[str], None] | None = None,
+               log_dir: Path | None = None) -> CreateResult:
+        """Create the lease, with no timeout (protocol/create.py says why); ``on_line`` sees each
+        progress line. An interrupt raises ``CreateInterrupted``: sphnctl goes on by itself."""
+        from .create import run_create
+
+        def failed(args, returncode, stdout, stderr):
+            return SphnctlCommandError(_one_line_error(args, returncode, stdout, stderr),
+                                       returncode=returncode, stdout=stdout, stderr=stderr)
+
+        try:
+            return run_create(self.prefix, icl_file, env=self.env, on_line=on_line, log_dir=log_dir, error=failed)
+        except ValueError:  # finished, yet no lease id printed: whether a lease exists is unknown
+            raise SphnctlError("sphnctl deployment create finished without printing a lease id: "
+                               "`deployment list` shows whether a lease was created") from None
 
     def get(self, lid: int) -> DeploymentDetails:
         return parse_get(self.run("deployment", "get", "--lid", str(lid)).stdout)
 
-    def list(self, all: bool = False) -> list[DeploymentRow]:
-        return parse_list(self.run("deployment", "list", *(["-a"] if all else [])).stdout)
+    def list(self, active_only: bool = False) -> list[DeploymentRow]:
+        """Every lease of the wallet; ``active_only`` passes sphnctl's `-a`, which keeps only the
+        active ones (docs/spheron-protocol.md: sphnctl's `-a` filters, its default shows all)."""
+        return parse_list(self.run("deployment", "list", *(["-a"] if active_only else [])).stdout)
 
     def update(self, lid: int, icl_file: str | os.PathLike) -> str:
         return self.run("deployment", "update", "--lid", str(lid), str(Path(icl_file))).stdout
@@ -280,8 +296,7 @@ class Sphnctl:
 
     def logs(self, lid: int, *, tail: int | None = None, service: str | None = None,
              startup: bool = False, json: bool = False) -> list[LogLine]:
-        text = self.run(*self._log_args(lid, tail, service, startup, json)).stdout
-        return [parse_log_line(line) for line in text.splitlines() if line.strip()]
+        return parse_logs(self.run(*self._log_args(lid, tail, service, startup, json)).stdout)
 
     def follow_logs(self, lid: int, *, service: str | None = None, tail: int | None = None,
                     mode: str | None = None, cancel: threading.Event | None = None,
@@ -299,6 +314,8 @@ class Sphnctl:
             try:
                 with self.stream(*args, cancel=cancel) as lines:
                     for line in lines:
+                        if is_logs_header(line) or (not yielded and not line.strip()):
+                            continue  # sphnctl's "Here is the logs for the Lease ID: N" and its blank line
                         yielded = True
                         yield parse_log_line(line)
                 return
@@ -313,7 +330,7 @@ class Sphnctl:
         first = True
         while not cancel.is_set():
             text = self.run(*self._log_args(lid, window, service, False, False)).stdout
-            fresh = dedupe.new_lines(text.splitlines(), window)
+            fresh = dedupe.new_lines([line.raw for line in parse_logs(text)], window)
             if first and tail is not None:  # like `--follow --tail N`: the backlog is N lines
                 fresh = fresh[-tail:] if tail > 0 else []
             first = False

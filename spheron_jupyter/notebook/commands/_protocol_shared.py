@@ -101,6 +101,38 @@ def check_or_refuse(text: str, what: str, mode: str | None = None, *, in_cell: b
     return report
 
 
+def create_lease(sphnctl, path, progress):
+    """Run `sphnctl deployment create`, each progress line into ``progress``, with no timeout
+    (protocol/create.py: a create killed half-way can leave a funded lease without its manifest).
+
+    Interrupted, sphnctl goes on in the background; the user is told the lease may exist and
+    how to find it and end it, and nothing suggests creating again. Returns None then.
+    """
+    from ...protocol.create import CreateInterrupted
+
+    try:
+        return sphnctl.create(path, on_line=lambda line: line.strip() and progress.update(
+            "create", f"sphnctl: {line.strip()}"))
+    except CreateInterrupted as stopped:
+        progress.flush()
+        lease = f"lease {stopped.lid}" if stopped.lid else "the lease"
+        close = f"--lid {stopped.lid}" if stopped.lid else "--lid N"
+        print(f"interrupted: sphnctl goes on creating {lease} in the background, so it may exist and bill. "
+              f"%spheron deployment list -a shows the active leases; %spheron deployment close {close} ends it. "
+              f"sphnctl's output: {stopped.log_path}", flush=True)
+        return None
+
+
+def price_with_token(price: str | None, document) -> str | None:
+    """sphnctl prints prices as bare numbers (docs/spheron-protocol.md); the document's pricing
+    token tells what they count."""
+    if not price or not price.replace(".", "", 1).isdigit() or document is None:
+        return price
+    tokens = {entry.token for placement in document.profiles.placement.values()
+              for entry in placement.pricing.values()}
+    return f"{price} {tokens.pop()}" if len(tokens) == 1 else price
+
+
 def read_icl_file(path: str) -> str:
     file = Path(path).expanduser()
     if not file.is_file():

@@ -11,12 +11,14 @@ from __future__ import annotations
 
 from IPython.core.error import UsageError
 
-from ..display import KeyValues, StreamPrinter, Table, Text
+from ..display import KeyValues, Progress, StreamPrinter, Table, Text
 from ..parser import non_negative_int, positive_int
 from ._protocol_shared import (
     Stack,
     check_or_refuse,
+    create_lease,
     details_display,
+    price_with_token,
     driver,
     follow_into_cell,
     read_icl_file,
@@ -27,7 +29,7 @@ DESCRIPTION = """Spheron Protocol deployments through sphnctl (SPHERON_SPHNCTL, 
 
   deployment create FILE            check the ICL document, then create the lease
   deployment get --lid N            status, price, replicas and mapped ports
-  deployment list [-a]              your deployments (-a: closed ones too)
+  deployment list [-a]              your leases (-a: only the active ones, which bill)
   deployment logs --lid N [--follow] [--tail N] [--service S] [--startup] [-o json]
   deployment events --lid N [--follow] [--tail N] [--service S]
   deployment update --lid N FILE    new env, image or resources on the same lease
@@ -50,8 +52,9 @@ def build(parser) -> None:
     create.add_argument("file", metavar="FILE", help="the ICL document (YAML)")
     action("get", "status, price, replicas and mapped ports of one deployment").add_argument(
         "--lid", type=positive_int, required=True, metavar="N", help=LID_HELP)
-    action("list", "your deployments").add_argument(
-        "-a", "--all", action="store_true", help="include closed deployments")
+    action("list", "your leases, as sphnctl lists them (all of them by default)").add_argument(
+        "-a", "--active", action="store_true",
+        help="only the active leases, the ones that bill (sphnctl's own -a)")
     logs = action("logs", "the services' output (or a fizz node's start-up steps)")
     _stream_flags(logs)
     logs.add_argument("--startup", action="store_true", help="the fizz node's start-up steps")
@@ -79,10 +82,18 @@ def run(context, args, cell=None):
 
 
 def create(args):
-    check_or_refuse(read_icl_file(args.file), "%spheron deployment create")
-    created = driver().create(args.file)
+    report = check_or_refuse(read_icl_file(args.file), "%spheron deployment create")
+    sphnctl = driver()
+    progress = Progress(f"Creating a deployment from {args.file}").start()
+    try:
+        created = create_lease(sphnctl, args.file, progress)
+    finally:
+        progress.flush()
+    if created is None:
+        return None
     facts = {"lease id": created.lid, "provider": created.provider,
-             "agreed price per hour": created.price_per_hour, "ICL file": args.file}
+             "agreed price per hour": price_with_token(created.price_per_hour, report.document),
+             "ICL file": args.file}
     return KeyValues({k: v for k, v in facts.items() if v}, title=f"Created deployment {created.lid}",
                      footer=f"%spheron deployment get --lid {created.lid} shows when it is available")
 
@@ -97,9 +108,10 @@ def get(args):
 
 def list_(args):
     rows = [{"lid": row.lid, "provider": row.provider, "state": row.state, "started": row.start_time}
-            for row in driver().list(all=args.all)]
-    empty = "no deployments" if args.all else "no open deployments (-a shows closed ones too)"
-    return Table(rows, title="Deployments", empty=empty)
+            for row in driver().list(active_only=args.active)]
+    title = "Active deployments (billing)" if args.active else "Deployments"
+    empty = "no active deployments: nothing bills" if args.active else "no deployments"
+    return Table(rows, title=title, empty=empty)
 
 
 def logs(args):

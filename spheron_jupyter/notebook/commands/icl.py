@@ -19,7 +19,7 @@ from IPython.core.error import UsageError
 
 from ..display import KeyValues, Progress
 from ..parser import positive_int
-from ._protocol_shared import check_or_refuse, checked, driver, report_display
+from ._protocol_shared import check_or_refuse, checked, create_lease, driver, price_with_token, report_display
 
 CELL = True
 DESCRIPTION = """The cell is an ICL document (Spheron Protocol, YAML).
@@ -70,17 +70,15 @@ def deploy(text: str, args):
     progress = Progress(f"Deploying {path.name} in {document_mode} mode").start()
     for finding in report.result.warnings:
         progress.update("warning", f"warning: {finding.message}")
-    progress.update("create", "sphnctl deployment create: asking providers for a lease")
-    try:
-        created = sphnctl.create(path)
-    except KeyboardInterrupt:
-        # sphnctl runs in its own process group, so it may still finish the create.
-        print("interrupted while sphnctl was creating the lease: %spheron deployment list shows "
-              "whether it was created")
+    progress.update("create", "sphnctl deployment create: asking providers for a lease (no time limit: "
+                    "an on-chain create can take minutes)")
+    created = create_lease(sphnctl, path, progress)
+    if created is None:
         return None
     lid = created.lid
     progress.update("created", f"lease {lid} with provider {created.provider or '?'} at "
-                    f"{created.price_per_hour or '?'} per hour; waiting until it is available")
+                    f"{price_with_token(created.price_per_hour, report.document) or '?'} per hour; "
+                    "waiting until it is available")
     try:
         details = _wait(sphnctl, lid, document_mode, args.timeout, progress)
     except KeyboardInterrupt:
@@ -128,7 +126,7 @@ def _write_document(text: str):
 def _lease_display(lid: int, created, details, path, document) -> KeyValues:
     ports = [f"{service.name}: {port}" for service in details.services for port in service.ports]
     facts = {"lease id": lid, "status": details.status, "provider": created.provider or details.provider,
-             "agreed price per hour": created.price_per_hour or details.price_per_hour,
+             "agreed price per hour": price_with_token(created.price_per_hour or details.price_per_hour, document),
              "replicas": ", ".join(f"{s.name} {s.available}/{s.total}" for s in details.services),
              "mapped ports": "; ".join(ports) or "none", "region": details.region,
              "ICL file": str(path)}

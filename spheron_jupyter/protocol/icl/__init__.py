@@ -126,7 +126,7 @@ def _validation_finding(item: dict[str, Any], source: SourceMap) -> Finding:
                        f"add `{key}:` here", "icl.required")
     if isinstance(error, IclValueError):
         return Finding(source.format(path), source.line(path), shown, error.rule, error.fix, error.code)
-    rule, fix = _TYPE_MESSAGES.get(kind, (item["msg"], "see the ICL reference (spheron-protocol.md)"))
+    rule, fix = _TYPE_MESSAGES.get(kind, (item["msg"], "see the ICL reference (docs/spheron-protocol.md, docs.spheron.com/rent-gpu/icl)"))
     return Finding(source.format(path), source.line(path), shown, rule, fix, f"icl.{kind}")
 
 

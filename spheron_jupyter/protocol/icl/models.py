@@ -1,4 +1,4 @@
-"""Pydantic models of an ICL document (version "1.0"), as described in spheron-protocol.md.
+"""Pydantic models of an ICL document (version "1.0"), as described in docs/spheron-protocol.md.
 
 The models check shape and types and parse quantities; they are deliberately lenient about
 enumerated values (GPU models, tiers, pull policies, registries) and cross-references, which
@@ -42,10 +42,10 @@ def _parse_port(value: object) -> int:
 
 
 def _parse_mode(value: object) -> str:
+    # `mode: Provider` is accepted (docs/spheron-protocol.md): the protocol-sdk treats every value
+    # but `fizz` as provider mode. How it was written is kept for a warning about `Fizz`.
     if isinstance(value, str) and value.strip().lower() in MODES:
-        if value.strip() != value.strip().lower():
-            raise IclValueError("mode is lower case", f"write mode: {value.strip().lower()}")
-        return value.strip()
+        return value.strip().lower()
     raise IclValueError("mode must be provider or fizz", "write mode: provider (data-centre providers) or mode: fizz (community nodes)")
 
 
@@ -271,7 +271,10 @@ class ComputeProfile(IclModel):
 
 class PlacementAttributes(IclModel):
     region: str | None = None
+    # The docs write `exclude_region`; the protocol-sdk reads `region_exclude` (and `cpu_model`).
     exclude_region: str | None = None
+    region_exclude: str | None = None
+    cpu_model: str | None = None
     desired_provider: str | None = None
     provider_exclude: str | None = None
     desired_fizz: str | None = None
@@ -301,6 +304,21 @@ class Profiles(IclModel):
     tiers: TextList = []
     compute: dict[str, ComputeProfile]
     placement: dict[str, Placement]
+
+    _mode_written: str | None = PrivateAttr(default=None)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _keep_mode_spelling(cls, data: Any, handler: Any) -> Any:
+        profiles = handler(data)
+        if isinstance(data, dict) and isinstance(data.get("mode"), str):
+            profiles._mode_written = data["mode"].strip()
+        return profiles
+
+    @property
+    def mode_written(self) -> str:
+        """`mode` as the document spells it (`Provider`), where `mode` is its lower-case meaning."""
+        return self._mode_written or self.mode
 
     @model_validator(mode="before")
     @classmethod

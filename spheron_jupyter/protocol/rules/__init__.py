@@ -1,7 +1,7 @@
 """Checking an ICL document: ``check(doc, mode=None) -> CheckResult``.
 
 Three families of rules, one module each: ``document`` (cross-references and closed vocabularies,
-the same in both modes), ``mode`` (the Provider/Fizz table of spheron-protocol.md) and ``safety``
+the same in both modes), ``mode`` (the Provider/Fizz table of docs/spheron-protocol.md) and ``safety``
 (warnings: unpinned images, interactive apps on public ports).  ``mode`` overrides the document's
 own mode, so a user can see what would break if they switched.
 """

@@ -10,8 +10,9 @@ from .names import (
     PAYMENT_TOKEN,
     PROTOCOLS,
     PULL_POLICIES,
-    REGISTRY_HOSTS,
+    SOURCES,
     STORAGE_CLASSES,
+    TIER_SPELLINGS,
     TIERS,
     did_you_mean,
     image_registry_host,
@@ -29,6 +30,14 @@ def version(context: RuleContext) -> None:
                       "icl.version")
     elif value != "1.0":
         context.error(("version",), value, 'the only ICL version is "1.0"', 'write version: "1.0"', "icl.version")
+
+
+def mode_spelling(context: RuleContext) -> None:
+    written = context.doc.profiles.mode_written
+    if written == "fizz" or written == context.doc.mode or context.doc.mode != "fizz":
+        return  # `Provider` means provider to every reader; only a capitalised fizz may not
+    context.warn(("profiles", "mode"), written, "the protocol-sdk reads only lower-case `fizz` as Fizz mode "
+                 "(any other value deploys in provider mode)", "write mode: fizz", "icl.mode-spelling")
 
 
 def sections_not_empty(context: RuleContext) -> None:
@@ -98,14 +107,18 @@ def expose_entries(context: RuleContext) -> None:
             if expose.proto is not None and expose.proto.lower() not in PROTOCOLS:
                 context.error(path + ("proto",), expose.proto, "proto is tcp or udp", did_you_mean(expose.proto, PROTOCOLS),
                               "icl.proto")
+            # Each `to` item is read on its own (the protocol-sdk does; Spheron's multi-service template
+            # writes `- global: false` and `- service: vscode` as two items): a `global: false` item
+            # is fine as long as some item of the list names a service.
+            names_a_service = any(target.service for target in expose.to)
             for target_index, target in enumerate(expose.to):
                 target_path = path + ("to", target_index)
                 if target.service is not None and target.service not in doc.services:
                     context.error(target_path + ("service",), target.service, "`to` names a service that does not exist",
                                   _name_fix(target.service, doc.services, "services"), "icl.ref-to-service", noun="service")
-                elif target.global_ is False and target.service is None:
+                elif target.global_ is False and target.service is None and not names_a_service:
                     context.error(target_path + ("global",), False, "global: false needs a service to expose the port to",
-                                  "add `service: <name>`, or write global: true", "icl.global-false")
+                                  "add `- service: <name>` to this `to` list, or write global: true", "icl.global-false")
                 elif target.global_ is None and target.service is None:
                     context.error(target_path, None, "a `to` entry is {global: true} or {service: NAME}",
                                   "write `- global: true` or `- service: <name>`", "icl.to-entry")
@@ -128,10 +141,10 @@ def _credentials(context: RuleContext, path, service: Service) -> None:
     if credentials is None:
         return
     if not is_allowed_registry(credentials.registry):
-        context.error(path + ("credentials", "registry"), credentials.registry,
-                      "private-registry credentials work with docker.io, ghcr.io, registry.gitlab.com, public.ecr.aws and *.azurecr.io",
-                      f"push the image to one of those; {did_you_mean(registry_host(credentials.registry), REGISTRY_HOSTS)}",
-                      "icl.registry")
+        context.warn(path + ("credentials", "registry"), credentials.registry,
+                     f"a registry the docs do not name; per {SOURCES['registry']}",
+                     "keep it if your provider can pull from it (quay.io, nvcr.io and private registries often work); "
+                     "if the pull fails, %spheron deployment events --lid N shows it", "icl.registry")
     elif image_registry_host(service.image) != registry_host(credentials.registry):
         context.warn(path + ("credentials", "registry"), credentials.registry,
                      f"the image is pulled from {image_registry_host(service.image)}, not from the credentials' registry",
@@ -185,18 +198,30 @@ def _gpu(context: RuleContext, path, gpu) -> None:
     for index, spec in enumerate(gpu.models):
         spec_path = path + ("gpu", "attributes", "vendor", "nvidia", index)
         if spec.model is not None and spec.model not in GPU_MODELS:
-            context.error(spec_path + ("model",), spec.model, "unknown GPU model",
-                          did_you_mean(spec.model, GPU_MODELS, normalize_gpu_model), "icl.gpu-model", noun="model")
+            # The docs' own GPU example writes `model: a100`, which their table does not list.
+            context.warn(spec_path + ("model",), spec.model, f"a GPU model not in {SOURCES['gpu']}",
+                         did_you_mean(spec.model, GPU_MODELS, normalize_gpu_model)
+                         + " If no provider has this model, no one bids and the create finds no lease",
+                         "icl.gpu-model", noun="model")
         if spec.interface is not None and spec.interface not in GPU_INTERFACES:
-            context.error(spec_path + ("interface",), spec.interface, "GPU interface is pcie or sxm",
-                          did_you_mean(spec.interface, GPU_INTERFACES), "icl.gpu-interface")
+            context.warn(spec_path + ("interface",), spec.interface, f"not an interface {SOURCES['interface']}",
+                         did_you_mean(spec.interface, GPU_INTERFACES), "icl.gpu-interface")
 
 
 def tiers(context: RuleContext) -> None:
     for index, tier in enumerate(context.doc.profiles.tiers):
-        if tier not in TIERS:
-            context.error(("profiles", "tiers", index), tier, "unknown tier", did_you_mean(tier, TIERS), "icl.tier",
-                          noun="tier")
+        if tier in TIERS:
+            continue
+        if tier in TIER_SPELLINGS:
+            meant = TIER_SPELLINGS[tier]
+            context.warn(("profiles", "tiers", index), tier,
+                         f"a tier spelling of {SOURCES['tier-spellings']}, not of {SOURCES['tiers']}",
+                         f"write `{meant}` to be sure; the protocol-sdk falls back to every tier on a value it does not know",
+                         "icl.tier", noun="tier")
+            continue
+        context.warn(("profiles", "tiers", index), tier, f"a tier not in {SOURCES['tiers']}",
+                     did_you_mean(tier, TIERS) + " (the protocol-sdk falls back to every tier on a value it does not know)",
+                     "icl.tier", noun="tier")
 
 
 def pricing(context: RuleContext) -> None:
@@ -211,8 +236,9 @@ def pricing(context: RuleContext) -> None:
                 context.error(path + ("amount",), price.amount, "amount is the most you pay per hour and must be more than 0",
                               "write the highest hourly price you accept, like amount: 10", "icl.price-amount")
             if price.token != PAYMENT_TOKEN:
-                context.warn(path + ("token",), price.token, f"Spheron Protocol deployments are paid in {PAYMENT_TOKEN}",
-                             f"write token: {PAYMENT_TOKEN}", "icl.price-token")
+                context.warn(path + ("token",), price.token, f"a token other than {PAYMENT_TOKEN}; {SOURCES['token']}",
+                             f"write token: {PAYMENT_TOKEN} unless `sphnctl payment tokens` lists this one",
+                             "icl.price-token")
 
 
 def storage_mounts(context: RuleContext) -> None:
@@ -243,5 +269,5 @@ def storage_mounts(context: RuleContext) -> None:
                              f"add params.storage.{volume.name}.mount to the service", "icl.unmounted-volume", noun="volume")
 
 
-RULES = [version, sections_not_empty, deployment_references, expose_entries, service_settings,
+RULES = [version, mode_spelling, sections_not_empty, deployment_references, expose_entries, service_settings,
          compute_resources, tiers, pricing, storage_mounts]

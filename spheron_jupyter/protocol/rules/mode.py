@@ -1,4 +1,4 @@
-"""The Provider/Fizz mode table of spheron-protocol.md, one rule per row.
+"""The Provider/Fizz mode table of docs/spheron-protocol.md, one rule per row.
 
 | rule                                   | Provider | Fizz                 |
 | ports 80 / 443                         | allowed  | refused              |

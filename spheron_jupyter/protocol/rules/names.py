@@ -1,4 +1,9 @@
-"""The closed vocabularies of ICL (from spheron-protocol.md) and "did you mean" suggestions."""
+"""The vocabularies of ICL and "did you mean" suggestions.
+
+Most lists come from Spheron's docs, which may lag behind the network (docs/spheron-protocol.md,
+"How the official tooling reads ICL"): a value outside them is a warning that names the list's
+source (``SOURCES``), never an error. Only what sphnctl or a provider provably refuses is an error.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +22,23 @@ TIERS: tuple[str, ...] = (
     "secured", "community", "secured-1", "secured-2", "secured-3",
     "community-1", "community-2", "community-3", "community-4",
 )
+# Spellings in real use that the docs' table does not list, and what each one means.
+TIER_SPELLINGS: dict[str, str] = {
+    "secured1": "secured-1", "secured2": "secured-2", "secured3": "secured-3",
+    "community1": "community-1", "community2": "community-2", "community3": "community-3",
+    "community4": "community-4", "secure": "secured",
+}
+
+# Where each vocabulary comes from (docs/spheron-protocol.md cites each one).
+SOURCES: dict[str, str] = {
+    "tiers": "the tier table of Spheron's ICL docs (rent-gpu/icl, Deployment Tier)",
+    "tier-spellings": "the protocol-sdk's tier table (secured1..3, community1..4) and the console's label `secure`",
+    "gpu": "the GPU table of Spheron's docs (rent-gpu/supports), which may lag behind the providers",
+    "registry": ("Spheron's ICL docs (rent-gpu/icl, Private Container Registry): docker.io, ghcr.io, "
+                 "registry.gitlab.com, public.ecr.aws and *.azurecr.io are named, and other registries \"may work\""),
+    "token": "Spheron's docs (rent-gpu/supports, Supported Payment Tokens) name uSPON",
+    "interface": "Spheron's ICL docs (rent-gpu/icl, Specifying GPU Interface) name pcie and sxm",
+}
 
 PULL_POLICIES: tuple[str, ...] = ("Always", "IfNotPresent", "Never")
 

@@ -9,9 +9,14 @@ from __future__ import annotations
 
 from .context import RuleContext
 
-INTERACTIVE_IMAGE_WORDS = ("jupyter", "notebook", "tensorboard", "code-server", "rstudio")
+# The ports the interactive apps serve on by default. A warning names a port only when it is its
+# app's port: a Jupyter image that also exposes an API on 3000 or 7860 is not "Jupyter exposed".
 INTERACTIVE_PORTS = {8888: "Jupyter", 6006: "TensorBoard"}
-TOKEN_VARIABLES = ("JUPYTER_TOKEN", "JUPYTER_PASSWORD", "PASSWORD", "NOTEBOOK_TOKEN")
+# Apps recognised by their image, with their own default ports.
+IMAGE_APP_PORTS = {"code-server": ("code-server", (8080, 8443)), "rstudio": ("RStudio", (8787,))}
+# The variables that protect each app, checked for guessable values.
+APP_TOKENS = {"Jupyter": ("JUPYTER_TOKEN", "JUPYTER_PASSWORD", "NOTEBOOK_TOKEN"), "TensorBoard": (),
+              "code-server": ("PASSWORD",), "RStudio": ("PASSWORD",)}
 PLACEHOLDER_SECRETS = {"", "change-me", "changeme", "change_me", "password", "token", "secret", "jupyter", "admin", "test"}
 
 
@@ -38,20 +43,27 @@ def image_tags(context: RuleContext) -> None:
                          "pin a version tag, like python:3.12-slim", "icl.image-latest", noun="image")
 
 
+def _app_of_port(image: str, ports: list[int | None]) -> str | None:
+    for port in ports:
+        if port in INTERACTIVE_PORTS:
+            return INTERACTIVE_PORTS[port]
+    for word, (app, app_ports) in IMAGE_APP_PORTS.items():
+        if word in image and any(port in app_ports for port in ports):
+            return app
+    return None
+
+
 def interactive_apps_on_public_ports(context: RuleContext) -> None:
     for service_name, service in context.doc.services.items():
         image = service.image.lower()
-        app = next((word for word in INTERACTIVE_IMAGE_WORDS if word in image), None)
-        weak = _weak_token(service.env_dict())
         for index, expose in enumerate(service.expose):
             if not expose.is_global:
                 continue
-            ports = [expose.port, expose.as_]
-            port_app = next((INTERACTIVE_PORTS[port] for port in ports if port in INTERACTIVE_PORTS), None)
-            if not (app or port_app or weak):
+            app = _app_of_port(image, [expose.port, expose.as_])
+            if app is None:
                 continue
-            what = port_app or (app.capitalize() if app else "an interactive app")
-            rule = f"{what} exposed globally is reachable by anyone who finds the port"
+            rule = f"{app} exposed globally is reachable by anyone who finds the port"
+            weak = _weak_token(service.env_dict(), APP_TOKENS.get(app, ()))
             if weak:
                 rule += f", and {weak} is a guessable token"
             key = "as" if expose.as_ is not None else "port"
@@ -61,8 +73,8 @@ def interactive_apps_on_public_ports(context: RuleContext) -> None:
                          "safety.public-interactive", noun="port")
 
 
-def _weak_token(env: dict[str, str]) -> str | None:
-    for variable in TOKEN_VARIABLES:
+def _weak_token(env: dict[str, str], variables: tuple[str, ...]) -> str | None:
+    for variable in variables:
         if variable in env:
             value = env[variable]
             if value.strip().lower() in PLACEHOLDER_SECRETS or len(value) < 12:
