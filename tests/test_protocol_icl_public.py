@@ -131,3 +131,17 @@ def test_a_broken_duration_is_refused_with_line_rule_and_fix(written, unit):
     if unit:
         assert unit in error.rule
     assert f"(line {line})" in error.message
+
+
+def test_regions_outside_the_docs_list_warn_and_never_block():
+    # The ICL page's own example (`us-east;ap-south;eu-west`) names regions its list lacks.
+    text = public("awesome-spheron/ubuntu24.yaml").replace(
+        "    westcoast:\n      pricing:\n",
+        "    westcoast:\n      attributes:\n        region: us-east;ap-south;eu-west\n"
+        "        exclude_region: us-wset\n      pricing:\n")
+    _, result = check_text(text)
+    assert result.ok, str(result)
+    found = [(w.path.rsplit(".", 1)[-1], w.value) for w in result.warnings if w.code == "icl.region"]
+    assert found == [("region", "ap-south"), ("region", "eu-west"), ("exclude_region", "us-wset")]
+    typo = [w for w in result.warnings if w.value == "us-wset"][0]
+    assert "`us-west`" in typo.fix and "rent-gpu/supports" in typo.rule

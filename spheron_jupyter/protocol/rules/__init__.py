@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from ..errors import Finding, IclError
 from ..icl import IclDocument, load_icl
-from . import document, safety
+from . import document, regions, safety
 from . import mode as mode_rules
 from .context import Rule, RuleContext
 from .names import suggest
@@ -47,7 +47,7 @@ class CheckResult:
         return self.to_text() or f"ICL document valid in {self.mode} mode."
 
 
-RULES: list[Rule] = [*document.RULES, *mode_rules.RULES, *safety.RULES]
+RULES: list[Rule] = [*document.RULES, *regions.RULES, *mode_rules.RULES, *safety.RULES]
 
 
 def check(doc: IclDocument, mode: str | None = None) -> CheckResult:
