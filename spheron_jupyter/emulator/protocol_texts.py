@@ -10,7 +10,8 @@ time above an hour) the choice is ours and marked unverified in docs/spheron-pro
 from __future__ import annotations
 
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any
+from collections.abc import Iterable
 
 # `Services running:` lists each service by its bare name, then its fields indented under it.
 SERVICE_INDENT = "  "
