@@ -136,3 +136,23 @@ def test_icl_deploy_reaches_available_on_the_documented_get(shell, fake, monkeyp
     assert "web: provider.provider.devnetasphn.com:42100 -> 8888 (TCP)" in text
     assert "replicas" in text and "web 1/1" in text
     assert "sphnctl: Order matched successfully." in out.stdout  # the progress lines streamed
+
+
+def test_warnings_never_block_a_create(shell, fake, tmp_path):
+    """A document whose only findings are warnings (a tier spelling, a registry the docs do not
+    name) reaches sphnctl; the password of its credentials is shown nowhere."""
+    from tests.test_magic_protocol import LAB
+
+    text = LAB.replace("    - community\n", "    - secure\n").replace(
+        "    image: quay.io/jupyter/pytorch-notebook:cuda12-2024-07-29\n",
+        "    image: nvcr.io/nvidia/pytorch:24.05-py3\n    credentials:\n      registry: nvcr.io\n"
+        "      username: $oauthtoken\n      password: ngc-secret-value-123\n")
+    path = tmp_path / "ngc.yml"
+    path.write_text(text)
+    out = shell.ok(f"%spheron deployment create {path}")
+    assert "Created deployment 44" in repr(out.result)
+    assert "deployment create" in (fake / "calls").read_text()
+    assert "ngc-secret-value-123" not in out.text + repr(out.result)
+    warned = [line for line in out.stdout.splitlines() if "warning:" in line]
+    assert any("'nvcr.io'" in line and "may work" in line for line in warned)
+    assert any("'secure'" in line and "protocol-sdk" in line for line in warned)

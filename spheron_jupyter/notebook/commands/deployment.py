@@ -85,6 +85,8 @@ def create(args):
     report = check_or_refuse(read_icl_file(args.file), "%spheron deployment create")
     sphnctl = driver()
     progress = Progress(f"Creating a deployment from {args.file}").start()
+    for finding in report.result.warnings:  # shown, never blocking
+        progress.update("warning", f"warning: {finding.message}")
     try:
         created = create_lease(sphnctl, args.file, progress)
     finally:

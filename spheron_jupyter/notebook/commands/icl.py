@@ -29,6 +29,10 @@ DESCRIPTION = """The cell is an ICL document (Spheron Protocol, YAML).
   %%spheron icl --mode fizz        check it as if it were a fizz (or provider) deployment
   %%spheron icl --deploy           check, then create it with sphnctl and wait until available
 
+Errors are what the network refuses (the Provider/Fizz rules, values such as `duration: 1hr`) and
+block --deploy; warnings (tiers, registries, GPU names, tokens, regions: facts of Spheron's docs
+that may lag, each naming its source) never do. A create has no time limit; interrupted, sphnctl
+finishes it on its own and the cell says how to find the lease.
 Line numbers in findings count the cell's lines: the %%spheron line is line 1.
 """
 
