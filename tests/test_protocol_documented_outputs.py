@@ -156,3 +156,27 @@ def test_warnings_never_block_a_create(shell, fake, tmp_path):
     warned = [line for line in out.stdout.splitlines() if "warning:" in line]
     assert any("'nvcr.io'" in line and "may work" in line for line in warned)
     assert any("'secure'" in line and "protocol-sdk" in line for line in warned)
+
+
+def test_magic_logs_and_events_on_the_documented_text(shell, fake, monkeypatch):
+    (fake / "growing.log").write_text(doc("docs_logs.txt"))
+    logs = shell.ok("%spheron deployment logs --lid 46").stdout
+    assert "Entered start.sh with args: jupyter lab" in logs and "Here is the logs" not in logs
+    (fake / "growing.log").write_text(doc("docs_logs_startup.txt"))
+    startup = shell.ok("%spheron deployment logs --lid 44 --startup").stdout
+    assert "[Fizz Node] Deployment startup complete" in startup and "Startup logs for" not in startup
+    monkeypatch.setenv("FAKE_EVENTS", "docs_events.txt")
+    events = shell.ok("%spheron deployment events --lid 46").stdout.splitlines()
+    assert [line.split()[:2] for line in events if line.strip()] == [["Normal", "Scheduled"], ["Normal", "Pulled"]]
+
+
+def test_follow_skips_the_documented_header(fake, monkeypatch):
+    import threading
+
+    monkeypatch.setenv("FAKE_FOLLOW_LOGS", "docs_logs.txt")
+    cancel = threading.Event()
+    lines = Sphnctl().follow_logs(46, cancel=cancel)
+    first = next(lines)
+    cancel.set()
+    lines.close()  # ends the hanging `--follow` stand-in (its process group)
+    assert (first.kind, first.service, first.text) == ("service", "web", "Entered start.sh with args: jupyter lab")
