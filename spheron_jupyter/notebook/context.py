@@ -25,10 +25,10 @@ class Context:
     def session(self, value) -> None:
         self._session = value
 
-    def use(self, backend: str | None, url: str | None = None):
+    def use(self, backend: str | None, url: str | None = None, state: str | None = None):
         from ..session.core import Session
 
-        session = Session(backend, url=url, notebook=self.notebook_path())
+        session = Session(backend, url=url, notebook=self.notebook_path(), emulator_state=state)
         if self._session is not None:
             self._session.disconnect()
         self._session = session

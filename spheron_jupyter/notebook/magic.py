@@ -84,6 +84,8 @@ def dispatch(context: Any, line: str, cell: str | None = None) -> Any:
         from .display import Text
 
         return Text(shown.text.rstrip())
+    if getattr(module, "RAW_LINE", False):  # exec: the command's words as typed, quotes kept
+        args.raw_line = line
     if cell is not None and not getattr(module, "CELL", False):
         raise UsageError(f"%%spheron {name} takes no cell body: use the line form %spheron {name}")
     result = module.run(context, args, cell)

@@ -49,6 +49,35 @@ def split_line(line: str) -> list[str]:
         raise UsageError(f"%spheron: cannot parse the line ({exc}): check the quotes") from None
 
 
+def raw_tail(line: str, count: int) -> str | None:
+    """The text of the last ``count`` words of ``line`` exactly as typed (quotes kept).
+
+    ``exec ID -- CMD ...`` sends this to the remote shell, so what the user quoted stays quoted
+    there and ``&&``, pipes and redirections keep their meaning. None when the line cannot be
+    cut into words the way ``split_line`` does (the caller then joins the words itself).
+    """
+    starts: list[int] = []
+    i, n = 0, len(line)
+    while i < n:
+        if line[i].isspace():
+            i += 1
+            continue
+        starts.append(i)
+        while i < n and not line[i].isspace():
+            if line[i] == "\\":
+                i += 2
+            elif line[i] in "'\"":
+                quote, i = line[i], i + 1
+                while i < n and line[i] != quote:
+                    i += 2 if quote == '"' and line[i] == "\\" else 1
+                i += 1
+            else:
+                i += 1
+    if count <= 0 or len(starts) != len(split_line(line)) or count > len(starts):
+        return None
+    return line[starts[-count]:].strip()
+
+
 def positive_int(text: str) -> int:
     try:
         value = int(text)

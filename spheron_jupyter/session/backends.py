@@ -41,13 +41,20 @@ def emulator_state_dir() -> Path:
 
 
 def connect_local(url: str | None = None, api_key: str | None = None,
-                  emulator_options: dict[str, Any] | None = None) -> Connection:
-    """Reuse the emulator this user already runs, or start one (a separate process)."""
+                  emulator_options: dict[str, Any] | None = None,
+                  emulator_state: str | Path | None = None) -> Connection:
+    """Reuse the emulator this user already runs, or start one (a separate process).
+
+    Any other emulator (``spheron-jupyter emulator`` started by hand) is reached by its URL with
+    its key: given, from ``SPHERON_API_KEY``, or read from its ``--state`` directory.
+    """
     if url and api_key:
         key = wrap_key(api_key, "emulator")
         return Connection("local", url.rstrip("/"), key, key.describe())
     from ..emulator import process
 
+    if emulator_state is not None:
+        return _connect_state(process, Path(emulator_state).expanduser(), url)
     state = emulator_state_dir()
     running = process.find_running(state)
     if running is not None and (url is None or running.url.rstrip("/") == url.rstrip("/")):
@@ -55,7 +62,7 @@ def connect_local(url: str | None = None, api_key: str | None = None,
         return Connection("local", running.url.rstrip("/"), key, key.describe(),
                           emulator_state=str(state))
     if url:
-        raise SessionError(f"no embedded emulator of yours answers at {url}: run %spheron use local")
+        return _connect_url(url.rstrip("/"))
     options = {
         "boot_seconds": float(os.environ.get(ENV_BOOT_SECONDS, 2.0)),
         "minimum_runtime": os.environ.get(ENV_MINIMUM_RUNTIME, "20m"),
@@ -68,6 +75,45 @@ def connect_local(url: str | None = None, api_key: str | None = None,
         note=f"started the embedded emulator at {emu.url} (state in {state})",
         emulator_state=str(state),
     )
+
+
+def _connect_state(process, state: Path, url: str | None) -> Connection:
+    """The emulator serving ``state`` (its --state DIR), with the key it wrote there."""
+    running = process.find_running(state)
+    if running is None:
+        raise SessionError(f"no emulator answers for the state directory {state}: start one with "
+                           f"spheron-jupyter emulator --state {state}")
+    if url and running.url.rstrip("/") != url.rstrip("/"):
+        raise SessionError(f"the emulator of {state} serves {running.url}, not {url}: "
+                           f"drop --url or give that emulator's --state")
+    key = wrap_key(running.api_key, f"emulator state {state}")
+    return Connection("local", running.url.rstrip("/"), key, key.describe(),
+                      emulator_state=str(state))
+
+
+def _connect_url(url: str) -> Connection:
+    """An emulator someone else started, with the key from SPHERON_API_KEY.
+
+    Only the environment variable: a key from the keyring or the config file is the user's
+    real Spheron key, which must not go to whatever listens at an arbitrary URL.
+    """
+    import urllib.error
+    import urllib.request
+
+    value = os.environ.get("SPHERON_API_KEY", "").strip()
+    if not value:
+        raise SessionError(f"which key does the emulator at {url} take? Set SPHERON_API_KEY to the "
+                           f"key it printed, or add --state DIR (its --state directory)")
+    try:  # one line now rather than a failure at the first command
+        with urllib.request.urlopen(url + "/api/providers", timeout=5):
+            pass
+    except urllib.error.HTTPError:
+        pass  # something answers HTTP; a wrong key shows at the first request
+    except (OSError, ValueError) as exc:
+        raise SessionError(f"nothing answers at {url} ({exc}): start it with "
+                           f"spheron-jupyter emulator, or check the URL") from None
+    key = wrap_key(value, "env SPHERON_API_KEY")
+    return Connection("local", url, key, key.describe())
 
 
 def _start_on_the_same_port(process, state: Path, options: dict[str, Any]):
@@ -122,10 +168,11 @@ def wrap_key(value: Any, source: str) -> Any:
 
 
 def choose(backend: str | None, url: str | None = None, api_key: str | None = None,
-           emulator_options: dict[str, Any] | None = None) -> Connection:
+           emulator_options: dict[str, Any] | None = None,
+           emulator_state: str | Path | None = None) -> Connection:
     """Explicit backend, else cloud when a key is configured, else local (saying so)."""
-    if backend == "local":
-        return connect_local(url, api_key, emulator_options)
+    if backend == "local" or emulator_state is not None:
+        return connect_local(url, api_key, emulator_options, emulator_state)
     if backend == "cloud":
         return connect_cloud(url, api_key)
     if backend is not None:

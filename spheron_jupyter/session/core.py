@@ -35,8 +35,9 @@ class Session(LaunchMixin, ReachMixin, ResourcesMixin):
     def __init__(self, backend: str | None = None, *, url: str | None = None,
                  api_key: Any = None, notebook: str | None = None,
                  ledger: Ledger | None = None, emulator_options: dict | None = None,
-                 client: Any = None):
-        self._conn = backends.choose(backend, url, api_key, emulator_options)
+                 client: Any = None, emulator_state: str | None = None):
+        # emulator_state: a hand-started emulator's --state dir (backend "local"; its key is there)
+        self._conn = backends.choose(backend, url, api_key, emulator_options, emulator_state)
         self.ledger = ledger or Ledger()
         self.notebook = notebook
         self._client = client  # injectable: a SpheronClient on a scripted transport
