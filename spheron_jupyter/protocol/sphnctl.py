@@ -29,6 +29,7 @@ from .parsers import (
     EventStreamDecoder,
     LogLine,
     parse_close,
+    parse_create,
     parse_events,
     parse_get,
     is_logs_header,
@@ -250,18 +251,24 @@ class Sphnctl:
         return LineStream([*self.prefix, *args], len(self.prefix), env=self.env, cancel=cancel)
 
     # ------------------------------------------------------------ commands
-    def create(self, icl_file: str | os.PathLike, *, on_line: Callable[[str], None] | None = None,
-               log_dir: Path | None = None) -> CreateResult:
-        """Create the lease, with no timeout (protocol/create.py says why); ``on_line`` sees each
-        progress line. An interrupt raises ``CreateInterrupted``: sphnctl goes on by itself."""
-        from .create import run_create
+    def _onchain(self, args: list[str], on_line, log_dir, lid: int | None = None) -> str:
+        """create, update and close: no timeout, sphnctl left to finish if interrupted
+        (protocol/create.py says why)."""
+        from .create import run_onchain
 
         def failed(args, returncode, stdout, stderr):
             return SphnctlCommandError(_one_line_error(args, returncode, stdout, stderr),
                                        returncode=returncode, stdout=stdout, stderr=stderr)
 
+        return run_onchain(self.prefix, args, env=self.env, on_line=on_line, log_dir=log_dir, lid=lid, error=failed)
+
+    def create(self, icl_file: str | os.PathLike, *, on_line: Callable[[str], None] | None = None,
+               log_dir: Path | None = None) -> CreateResult:
+        """Create the lease; ``on_line`` sees each progress line. An interrupt raises
+        ``CreateInterrupted``: sphnctl goes on by itself."""
+        text = self._onchain(["deployment", "create", str(Path(icl_file))], on_line, log_dir)
         try:
-            return run_create(self.prefix, icl_file, env=self.env, on_line=on_line, log_dir=log_dir, error=failed)
+            return parse_create(text)
         except ValueError:  # finished, yet no lease id printed: whether a lease exists is unknown
             raise SphnctlError("sphnctl deployment create finished without printing a lease id: "
                                "`deployment list` shows whether a lease was created") from None
@@ -274,12 +281,16 @@ class Sphnctl:
         active ones (docs/spheron-protocol.md: sphnctl's `-a` filters, its default shows all)."""
         return parse_list(self.run("deployment", "list", *(["-a"] if active_only else [])).stdout)
 
-    def update(self, lid: int, icl_file: str | os.PathLike) -> str:
-        return self.run("deployment", "update", "--lid", str(lid), str(Path(icl_file))).stdout
+    def update(self, lid: int, icl_file: str | os.PathLike, *, on_line: Callable[[str], None] | None = None,
+               log_dir: Path | None = None) -> str:
+        """Update the lease (no timeout; an interrupt raises ``OnChainInterrupted``)."""
+        return self._onchain(["deployment", "update", "--lid", str(lid), str(Path(icl_file))], on_line, log_dir, lid)
 
-    def close(self, lid: int) -> str | None:
-        """Close the lease; returns the transaction of `Close request sent to provider: <tx>`."""
-        return parse_close(self.run("deployment", "close", "--lid", str(lid)).stdout)
+    def close(self, lid: int, *, on_line: Callable[[str], None] | None = None,
+              log_dir: Path | None = None) -> str | None:
+        """Close the lease (no timeout: a close that never goes out keeps billing); returns the
+        transaction of `Close request sent to provider: <tx>`."""
+        return parse_close(self._onchain(["deployment", "close", "--lid", str(lid)], on_line, log_dir, lid))
 
     @staticmethod
     def _log_args(lid: int, tail: int | None, service: str | None, startup: bool, json: bool) -> list[str]:

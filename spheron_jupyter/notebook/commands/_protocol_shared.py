@@ -101,26 +101,48 @@ def check_or_refuse(text: str, what: str, mode: str | None = None, *, in_cell: b
     return report
 
 
+def interrupted_message(stopped) -> str:
+    """What an interrupted on-chain command means (protocol/create.py): sphnctl goes on by
+    itself, so say what may happen and how to look; never suggest running it again."""
+    lid = stopped.lid
+    lease = f"lease {lid}" if lid else "the lease"
+    by_lid = f"--lid {lid}" if lid else "--lid N"
+    if stopped.verb == "create":
+        advice = (f"so it may exist and bill. %spheron deployment list -a shows the active leases; "
+                  f"%spheron deployment close {by_lid} ends it.")
+    elif stopped.verb == "close":
+        advice = ("until the close request is sent it keeps billing: %spheron deployment list -a shows "
+                  "whether it is still active.")
+    else:
+        advice = f"%spheron deployment get {by_lid} shows when its new containers are available."
+    doing = {"create": "creating", "update": "updating", "close": "closing"}.get(stopped.verb, stopped.verb)
+    return (f"interrupted: sphnctl goes on {doing} {lease} in the background, {advice} "
+            f"sphnctl's output: {stopped.log_path}")
+
+
+def on_chain(run, progress=None):
+    """Run an on-chain sphnctl command (create, update, close); if interrupted, say so in the
+    cell and return None. ``run(on_line)`` runs it, each progress line going to ``on_line``."""
+    from ...protocol.create import OnChainInterrupted
+
+    def on_line(line: str) -> None:
+        if progress is not None and line.strip():
+            progress.update("sphnctl", f"sphnctl: {line.strip()}")
+
+    try:
+        return run(on_line)
+    except OnChainInterrupted as stopped:
+        if progress is not None:
+            progress.flush()
+        print(interrupted_message(stopped), flush=True)
+        return None
+
+
 def create_lease(sphnctl, path, progress):
     """Run `sphnctl deployment create`, each progress line into ``progress``, with no timeout
     (protocol/create.py: a create killed half-way can leave a funded lease without its manifest).
-
-    Interrupted, sphnctl goes on in the background; the user is told the lease may exist and
-    how to find it and end it, and nothing suggests creating again. Returns None then.
-    """
-    from ...protocol.create import CreateInterrupted
-
-    try:
-        return sphnctl.create(path, on_line=lambda line: line.strip() and progress.update(
-            "create", f"sphnctl: {line.strip()}"))
-    except CreateInterrupted as stopped:
-        progress.flush()
-        lease = f"lease {stopped.lid}" if stopped.lid else "the lease"
-        close = f"--lid {stopped.lid}" if stopped.lid else "--lid N"
-        print(f"interrupted: sphnctl goes on creating {lease} in the background, so it may exist and bill. "
-              f"%spheron deployment list -a shows the active leases; %spheron deployment close {close} ends it. "
-              f"sphnctl's output: {stopped.log_path}", flush=True)
-        return None
+    Interrupted, sphnctl goes on in the background and None is returned."""
+    return on_chain(lambda on_line: sphnctl.create(path, on_line=on_line), progress)
 
 
 def price_with_token(price: str | None, document) -> str | None:

@@ -18,6 +18,7 @@ from ._protocol_shared import (
     check_or_refuse,
     create_lease,
     details_display,
+    on_chain,
     price_with_token,
     driver,
     follow_into_cell,
@@ -157,16 +158,25 @@ def event_line(event) -> str:
 def update(args):
     check_or_refuse(read_icl_file(args.file), "%spheron deployment update")
     sphnctl = driver()
-    output = sphnctl.update(args.lid, args.file)
+    progress = Progress(f"Updating deployment {args.lid} from {args.file}").start()
+    try:
+        output = on_chain(lambda on_line: sphnctl.update(args.lid, args.file, on_line=on_line), progress)
+    finally:
+        progress.flush()
+    if output is None:
+        return None
     said = [line.strip() for line in output.splitlines() if line.strip()]
-    return KeyValues({"lease id": args.lid, "ICL file": args.file, "sphnctl": "; ".join(said) or "ok"},
+    return KeyValues({"lease id": args.lid, "ICL file": args.file, "sphnctl": said[-1] if said else "ok"},
                      title=f"Updated deployment {args.lid}",
                      footer=f"the lease stays {args.lid}; %spheron deployment get --lid {args.lid} "
                             "shows when the new containers are available")
 
 
 def close(args):
-    transaction = driver().close(args.lid)
+    sphnctl = driver()
+    transaction = on_chain(lambda on_line: sphnctl.close(args.lid, on_line=on_line) or "")
+    if transaction is None:
+        return None
     detail = f" (close request {transaction})" if transaction else ""
     return Text(f"closed deployment {args.lid}{detail}: its containers stop and billing ends")
 
