@@ -15,7 +15,7 @@ import pytest
 from spheron_jupyter.emulator.protocol_state import ProtocolStore
 
 
-# The complete provider-mode document of spheron-protocol.md (Jupyter on 8888, one rtx4090).
+# The complete provider-mode document of Spheron's docs (Jupyter on 8888, one rtx4090).
 LAB = """\
 version: "1.0"
 services:

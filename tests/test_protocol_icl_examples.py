@@ -1,4 +1,4 @@
-"""The documented ICL examples parse and validate as spheron-protocol.md and seed 000 say."""
+"""The documented ICL examples parse and validate as docs/spheron-protocol.md says."""
 
 from pathlib import Path
 

@@ -1,4 +1,4 @@
-"""The Provider/Fizz mode table of spheron-protocol.md, row by row, in both modes.
+"""The Provider/Fizz mode table of docs/spheron-protocol.md, row by row, in both modes.
 
 Each case changes one thing in a document that is valid in both modes and lists the errors
 expected in provider mode and in fizz mode as (rule code, path).  Every case runs twice per mode:

@@ -1,6 +1,7 @@
-"""Higher-level deployment flows: seed 000's troubleshooting advice, turned into behaviour.
+"""Higher-level deployment flows: the troubleshooting advice of Spheron's "Provider Mode vs
+Fizz Mode" page (docs/spheron-protocol.md, source MODES), turned into behaviour.
 
-The seed says: when a deployment is not available and its replicas are 0, wait a few minutes
+The page says: when a deployment is not available and its replicas are 0, wait a few minutes
 for the image pull and container start and check again; then look at the logs and at the events
 (image pull or container start failures). In fizz mode, "Deployment details not available. No
 response from host." means: read the start-up logs (`logs --startup`); a fizz node can also go
@@ -86,7 +87,7 @@ def startup_logs(driver: Sphnctl, lid: int, *, tail: int | None = 50) -> Report:
 def troubleshoot(driver: Sphnctl, lid: int, *, mode: str | None = None,
                  details: DeploymentDetails | None = None, log_tail: int = 20,
                  event_tail: int = 20) -> list[Report]:
-    """Everything the seed suggests looking at for a deployment that is not available."""
+    """Everything that page suggests looking at for a deployment that is not available."""
     details = details or driver.get(lid)
     if details.no_response_from_host or (mode == "fizz" and not details.services):
         return [Report("no-response", f"{NO_RESPONSE_FROM_HOST} The fizz node of deployment {lid} may still be "

@@ -1,7 +1,7 @@
 """%%spheron icl [--mode provider|fizz] [--check | --deploy]: the cell is an ICL document.
 
 --check (the default) shows what the document asks for and every finding; --deploy checks
-first, then creates the deployment through sphnctl and follows seed 000's troubleshooting
+first, then creates the deployment through sphnctl and follows the troubleshooting advice of Spheron's docs (docs/spheron-protocol.md)
 advice while it waits (replicas at 0: wait, then show recent logs and events; a fizz node that
 does not answer: its start-up logs).
 

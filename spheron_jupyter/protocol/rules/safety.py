@@ -1,8 +1,8 @@
 """Warnings about habits that cost money or leak access, not about validity.
 
 An unpinned image changes under a running lease; an interactive app (Jupyter, TensorBoard) on a
-public port is reachable by anyone who scans the provider's address.  PRODUCT.md's rule for
-instances — private by default, reach UIs through our SSH tunnel — applies to deployments too.
+public port is reachable by anyone who scans the provider's address.  The README's rule for
+instances ("Private by default": reach UIs through our SSH tunnel) applies to deployments too.
 """
 
 from __future__ import annotations
