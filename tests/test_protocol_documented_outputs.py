@@ -47,6 +47,12 @@ def test_get_bare_name_form_gives_service_ports_replicas_and_lease_facts():
     assert not details.available and not details.no_response_from_host
 
 
+def test_get_name_colon_form_gives_the_same_facts():
+    bare = parse_get(doc("docs_get.txt"))
+    colon = parse_get(doc("docs_get.txt").replace("  ollama-test\n", "  ollama-test:\n"))
+    assert colon.services == bare.services and colon.services[0].name == "ollama-test"
+
+
 def test_get_older_form_with_deployment_details_and_ips_list():
     details = parse_get(doc("docs_get_old.txt"))
     assert (details.lid, details.status, details.provider) == (44, "Matched", "avaaaa")

@@ -159,6 +159,9 @@ def test_fizz_startup_logs_polling_follow_and_node_gone(driver, tmp_path):
     startup = [line.text for line in driver.logs(lid, startup=True)]
     assert "Pulling container image: python:3.11-slim" in startup
     assert all(line.kind == "startup" for line in driver.logs(lid, startup=True))
+    # The raw text opens like the docs' example (tests/data/sphnctl/docs_logs_startup.txt).
+    raw = driver.run("deployment", "logs", "--lid", str(lid), "--startup").stdout.splitlines()
+    assert raw[:2] == [f"Startup logs for Lease ID: {lid}", ""] and raw[2].startswith("[Fizz Node] ")
 
     # sphnctl refuses --follow here, so the driver polls with --tail and never repeats a line.
     follower = Follower(lambda cancel: driver.follow_logs(lid, cancel=cancel, poll_interval=0.2))
