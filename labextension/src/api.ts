@@ -15,6 +15,32 @@ export interface IInstance {
   created_at: number | string | null;
   lease_seconds: number | null;
   api_url: string;
+  // Lifecycle (spheron_jupyter/session/lifecycle.py): what ends it, when, and SSH readiness.
+  ssh_ready?: boolean;
+  ends_at?: number | null;
+  ends_because?: string | null;
+  ends_text?: string;
+  ending_soon?: boolean;
+}
+
+export interface IEnded {
+  id: string;
+  name: string | null;
+  status: string | null;
+  at: number | null;
+}
+
+export interface IGpu {
+  instance_id: string;
+  gpus: number;
+  utilization: number | null;
+  memory_used_mib: number;
+  memory_total_mib: number;
+  temperature_c: number | null;
+  sparkline: string;
+  idle_warning: string | null;
+  summary: string;
+  error: string | null;
 }
 
 export interface ITunnel {
@@ -34,12 +60,25 @@ export interface IState {
   burn_text: string;
   instances: IInstance[];
   tunnels: ITunnel[];
+  ended?: IEnded[];
+  budget_usd?: number | null;
+  budget_text?: string | null;
 }
 
 /** GET spheron/api/state; any failure is an Error with a one-line message. */
 export async function fetchState(): Promise<IState> {
+  return (await getJson('state')) as IState;
+}
+
+/** GET spheron/api/gpu: per running instance, its GPU figures (sampled only when asked). */
+export async function fetchGpu(): Promise<IGpu[]> {
+  const body = (await getJson('gpu')) as { gpus: IGpu[] };
+  return body.gpus || [];
+}
+
+async function getJson(route: string): Promise<unknown> {
   const settings = ServerConnection.makeSettings();
-  const url = URLExt.join(settings.baseUrl, 'spheron', 'api', 'state');
+  const url = URLExt.join(settings.baseUrl, 'spheron', 'api', route);
   let response: Response;
   try {
     response = await ServerConnection.makeRequest(url, {}, settings);
@@ -57,9 +96,9 @@ export async function fetchState(): Promise<IState> {
     } catch {
       // not JSON: the status line says enough
     }
-    throw new Error(`state request failed: ${response.status} ${detail || response.statusText}`.trim());
+    throw new Error(`${route} request failed: ${response.status} ${detail || response.statusText}`.trim());
   }
-  return (await response.json()) as IState;
+  return await response.json();
 }
 
 /** The absolute URL of a tunnel's proxy, under Jupyter's base URL. */

@@ -7,6 +7,7 @@ import { IStatusBar } from '@jupyterlab/statusbar';
 
 import { BurnMeter } from './burn';
 import { StateModel } from './model';
+import { Notifier } from './notify';
 import { SpheronSidebar } from './sidebar';
 import { TunnelTabs } from './tabs';
 
@@ -40,6 +41,7 @@ const plugin: JupyterFrontEndPlugin<void> = {
         rank: 900
       });
     }
+    new Notifier(model);
     void model.refresh();
   }
 };

@@ -3,7 +3,7 @@
 // browser tab is hidden.
 import { ISignal, Signal } from '@lumino/signaling';
 
-import { fetchState, IState } from './api';
+import { fetchGpu, fetchState, IGpu, IState } from './api';
 
 const FAST_MS = 5000;
 const SLOW_MS = 30000;
@@ -11,6 +11,9 @@ const SLOW_MS = 30000;
 export class StateModel {
   state: IState | null = null;
   error: string | null = null;
+  // GPU figures by instance id: asked for only while the sidebar is shown (the server then
+  // samples over SSH, at most every 3 s per instance), cleared when it is hidden.
+  gpu = new Map<string, IGpu>();
 
   get changed(): ISignal<this, void> {
     return this._changed;
@@ -32,6 +35,15 @@ export class StateModel {
     try {
       this.state = await fetchState();
       this.error = null;
+      if (this._fast && this.state.instances.some(i => i.status === 'running')) {
+        try {
+          this.gpu = new Map((await fetchGpu()).map(g => [g.instance_id, g]));
+        } catch {
+          this.gpu = new Map(); // no figures is not an error worth a line
+        }
+      } else {
+        this.gpu = new Map();
+      }
     } catch (error) {
       this.error = String((error as Error).message || error).split('\n')[0];
     }

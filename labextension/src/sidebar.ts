@@ -78,11 +78,8 @@ export class SpheronSidebar extends Widget {
         this._list.appendChild(this._tunnelRow(tunnel));
       }
     }
-    // Tunnels whose instance the ledger no longer lists still get a row (and Open).
-    const known = new Set(state.instances.map(i => i.id));
-    for (const tunnel of state.tunnels.filter(t => !known.has(t.instance_id))) {
-      this._list.appendChild(this._tunnelRow(tunnel));
-    }
+    // A tunnel shows only under an instance the state lists: an ended instance's tunnels go
+    // with it (the server drops them too), never under another instance.
   }
 
   private _instanceRow(instance: IInstance, now: number): HTMLElement {
@@ -98,12 +95,31 @@ export class SpheronSidebar extends Widget {
       `${instance.hourly_rate_text}/h`,
       `${instance.cost_so_far_text} so far`
     ];
-    const created = toEpoch(instance.created_at);
-    if (instance.lease_seconds && created !== null) {
-      const left = created + instance.lease_seconds - now;
-      parts.push(left > 0 ? `lease ${duration(left)} left` : 'lease over');
-    }
     row.appendChild(el('div', 'spheron-sidebar-detail', parts.join(' · ')));
+    // What ends it and when (session/lifecycle.py), or that nothing will.
+    const ends = el('div', 'spheron-sidebar-ends');
+    if (instance.ends_at) {
+      const left = instance.ends_at - now;
+      const what = instance.ends_because === 'lease' ? 'lease ends' : 'scheduled: terminates';
+      const at = new Date(instance.ends_at * 1000).toLocaleTimeString([], {
+        hour: '2-digit',
+        minute: '2-digit'
+      });
+      ends.textContent = left > 0 ? `${what} in ${duration(left)} (${at})` : `${what} now`;
+      ends.classList.toggle('spheron-ending-soon', !!instance.ending_soon);
+    } else if (status === 'running') {
+      ends.textContent = 'no lease: runs until terminated';
+    }
+    row.appendChild(ends);
+    const gpu = this._model.gpu.get(instance.id);
+    if (gpu && status === 'running') {
+      const line = el('div', 'spheron-sidebar-gpu', gpu.error ? `GPU: ${gpu.error}` : `GPU ${gpu.summary}`);
+      line.title = 'utilisation · memory used/total · temperature · recent utilisation';
+      row.appendChild(line);
+      if (gpu.idle_warning) {
+        row.appendChild(el('div', 'spheron-sidebar-gpu-idle', gpu.idle_warning));
+      }
+    }
     row.title = `${instance.id} (${instance.backend}, ${instance.api_url})`;
     return row;
   }

@@ -45,6 +45,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "keys": ("keys", "SSH keys: list, add PATH, rm ID"),
     "teams": ("teams", "your teams, roles and balances"),
     "team": ("team", "team use TEAM: the team for new resources"),
+    "lease": ("lease", "lease ID +2h | --cancel: extend or cancel what ends an instance"),
     "terminate": ("terminate", "terminate an instance (explains the 20-minute minimum)"),
     "icl": ("icl", "%%spheron icl: check an ICL document, or --deploy it (Spheron Protocol)"),
     "deployment": ("deployment", "Spheron Protocol deployments: create, get, list, logs, events, update, close"),

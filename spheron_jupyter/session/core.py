@@ -187,7 +187,9 @@ class Session(LaunchMixin, ReachMixin, ResourcesMixin):
             hourly_rate=view.hourly_rate,
             terminated_at=view.stopped_at if not view.active else None,
             extra={"gpu": view.gpu, "gpu_count": view.gpu_count, "provider": view.provider,
-                   "region": view.region, **self._emulator_extra()},
+                   "region": view.region, **self._emulator_extra(),
+                   # where the Lab server's GPU read-out reaches it (server/gpu_state.py)
+                   **({"ssh": [view.ip, view.ssh_port, view.user]} if view.ip else {})},
         ))
 
     def _emulator_extra(self) -> dict[str, str]:

@@ -1,0 +1,97 @@
+"""One lifecycle in every view: what ends an instance and when (session/lifecycle.py), the
+``%spheron lease ID +2h | --cancel`` controls, ``status``'s countdown, and the sidebar state's
+lifecycle fields (server/lifecycle_state.py), on the emulator with real reaper processes."""
+
+from __future__ import annotations
+
+import time
+
+from spheron_jupyter.session.lifecycle import lifecycle_of
+
+
+def _record(session, name):
+    view = session.resolve(name)
+    return view, session.ledger.instance(session.api_url, view.id)
+
+
+def _alive(pid: int) -> bool:
+    """Running (a zombie child of this test process, not yet reaped, counts as ended)."""
+    try:
+        stat = open(f"/proc/{pid}/stat").read()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def test_lease_extend_cancel_and_every_view_says_when_it_ends(emulator_shell):
+    sh = emulator_shell
+    session = sh.context.session
+    sh.ok("%spheron launch --gpu rtx-4090 --name leased --lease 30m --yes")
+    view, rec = _record(session, "leased")
+    life = lifecycle_of(rec, session.ledger.events(session.api_url, view.id))
+    assert life.ends_because == "lease" and life.ssh_ready
+    assert 29 * 60 < life.ends_at - time.time() <= 30 * 60
+    status = sh.ok("%spheron status leased").text
+    assert "lease ends in 2" in status or "lease ends in 3" in status  # 29m.., 30m
+
+    first_reaper = rec.reaper_pid
+    out = sh.ok("%spheron lease leased +2h").text
+    assert "lease now ends at" in out and ("in 2h29m" in out or "in 2h30m" in out)
+    _, rec = _record(session, "leased")
+    assert rec.reaper_pid and rec.reaper_pid != first_reaper
+    deadline = time.monotonic() + 10
+    while _alive(first_reaper) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(first_reaper)  # the old end is gone, not only hidden
+    life = lifecycle_of(rec, session.ledger.events(session.api_url, view.id))
+    assert 149 * 60 < life.ends_at - time.time() <= 150 * 60
+
+    from spheron_jupyter.server.sidebar_state import LedgerReader
+
+    state = LedgerReader(session.ledger).state()
+    (row,) = [r for r in state["instances"] if r["id"] == view.id]
+    assert row["ends_because"] == "lease" and row["ssh_ready"] and "lease ends in 2h" in row["ends_text"]
+    assert row["ending_soon"] is False and state["budget_text"].startswith("$")
+
+    second_reaper = rec.reaper_pid
+    assert "now runs until you terminate it" in sh.ok("%spheron lease leased --cancel").text
+    _, rec = _record(session, "leased")
+    assert not rec.reaper_pid
+    life = lifecycle_of(rec, session.ledger.events(session.api_url, view.id))
+    assert life.ends_at is None and not life.scheduled
+    assert "no lease: runs (and bills) until terminated" in sh.ok("%spheron status leased").text
+    deadline = time.monotonic() + 10
+    while _alive(second_reaper) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _alive(second_reaper)
+    assert "nothing to cancel" in sh.ok("%spheron lease leased --cancel").text
+
+
+def test_lease_bad_input_is_one_line_and_changes_nothing(emulator_shell):
+    sh = emulator_shell
+    sh.ok("%spheron launch --gpu rtx-4090 --name plain --yes")
+    assert "either +DURATION" in sh.usage_error("%spheron lease plain")
+    assert "plus sign" in sh.usage_error("%spheron lease plain 2h")
+    assert "cannot read the duration" in sh.usage_error("%spheron lease plain +soon")
+    session = sh.context.session
+    _, rec = _record(session, "plain")
+    assert not rec.reaper_pid
+
+
+def test_ended_instances_leave_the_live_state_with_their_tunnels(emulator_shell):
+    from spheron_jupyter.server.lifecycle_state import add_lifecycle
+    from spheron_jupyter.server.sidebar_state import sidebar_state
+    from spheron_jupyter.session.ledger import InstanceRecord, TunnelRecord
+
+    ledger = emulator_shell.context.session.ledger
+    now = time.time()
+    ledger.record_instance(InstanceRecord("http://x", "gone1", "local", name="old",
+                                          status="terminated", terminated_at=now - 30))
+    ledger.record_instance(InstanceRecord("http://x", "live1", "local", name="new",
+                                          status="running", created_at=now - 60))
+    tunnels = [TunnelRecord("t1", "http://x", "gone1", "jupyter", 9999),
+               TunnelRecord("t2", "http://x", "live1", "jupyter", 9998)]
+    live = ledger.instances(active_only=True)
+    state = add_lifecycle(sidebar_state(live, tunnels, now), ledger, live, now)
+    assert [t["id"] for t in state["tunnels"]] == ["t2"]  # never under another instance
+    assert [e["id"] for e in state["ended"]] == ["gone1"]
