@@ -95,3 +95,32 @@ def test_ended_instances_leave_the_live_state_with_their_tunnels(emulator_shell)
     state = add_lifecycle(sidebar_state(live, tunnels, now), ledger, live, now)
     assert [t["id"] for t in state["tunnels"]] == ["t2"]  # never under another instance
     assert [e["id"] for e in state["ended"]] == ["gone1"]
+
+
+def test_dashboard_shows_the_end_and_its_buttons_extend_and_cancel_it(emulator_session, closing):
+    from spheron_jupyter.notebook.widgets.dashboard import Dashboard
+    from tests.test_widgets_panels import wait_for
+
+    session = emulator_session
+    session.launch(session.plan_launch(gpu="rtx-4090", name="dash-life", lease="30m"))
+    board = Dashboard(session, refresh_seconds=0.5)
+    closing(board)
+    wait_for(lambda: board.refreshes >= 1, what="the first refresh")
+
+    def row():
+        board.ui.flush()
+        return board.rows[board.row_of("dash-life")]
+
+    wait_for(lambda: "lease ends in" in row()["cells"]["ends"].value, what="the lease's end")
+    assert not row()["actions"]["cancel"].disabled and not row()["actions"]["extend"].disabled
+    row()["actions"]["extend"].click()
+    assert board.wait_idle(60)
+    assert "lease now ends at" in board.last_message[0]
+    wait_for(lambda: "lease ends in 1h2" in row()["cells"]["ends"].value
+             or "lease ends in 1h30m" in row()["cells"]["ends"].value, what="the later end")
+    row()["actions"]["cancel"].click()
+    assert board.wait_idle(60)
+    assert "runs until you terminate it" in board.last_message[0]
+    wait_for(lambda: "no lease" in row()["cells"]["ends"].value, what="no end any more")
+    assert row()["actions"]["cancel"].disabled
+    assert row()["buttons"].layout.visibility == "visible"

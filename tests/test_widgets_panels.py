@@ -39,7 +39,9 @@ def test_offers_browser_filters_sorts_and_pages(session, closing):
     everything = len(browser.matches)
     assert everything > PAGE_ROWS and f"of {everything}" in browser.count_label.value
     # The same answer as the API-side selection `%spheron offers` uses.
-    assert [o.offer_id for o in browser.matches] == [o.offer_id for o in session.offers()]
+    # (CPU-only machines are behind their own filter in this GPU browser.)
+    assert [o.offer_id for o in browser.matches] == [o.offer_id for o in session.offers()
+                                                    if o.gpu_count]
     prices = [float(o.hourly_price) for o in browser.matches]
     assert prices == sorted(prices)  # cheapest first by default
 
@@ -62,7 +64,7 @@ def test_offers_browser_filters_sorts_and_pages(session, closing):
     browser.headers[vram].click()  # most VRAM first
     browser.ui.flush()
     totals = [o.total_vram_gb for o in browser.matches]
-    assert totals == sorted(totals, reverse=True) and browser.headers[vram].description == "VRAM v"
+    assert totals == sorted(totals, reverse=True) and browser.headers[vram].description == "VRAM ▼"
     browser.headers[vram].click()  # and the other way round
     assert [o.total_vram_gb for o in browser.matches] == sorted(totals)
     per_gb = next(i for i, c in enumerate(COLUMNS) if c.title == "$/VRAM-GB")
@@ -72,7 +74,9 @@ def test_offers_browser_filters_sorts_and_pages(session, closing):
     assert ratios == sorted(ratios)
     first = browser.rows[0]
     assert first[0].description == f"{browser.matches[0].gpu_count}x rtx-4090"
-    assert [c.value for c in first[4:6]] == [f"${browser.matches[0].hourly_price:,.2f}",
+    best = browser.matches[0]
+    assert [c.value for c in first[4:7]] == [f"${best.hourly_price:,.2f}",
+                                             f"${best.hourly_price / best.gpu_count:,.2f}",
                                              f"${ratios[0]:.4f}"]
 
     browser.gpu.value = ""
@@ -87,14 +91,20 @@ def test_offers_browser_filters_sorts_and_pages(session, closing):
     assert browser.matches and all(o.provider == "tensordock" and o.gpu_count == 2
                                    for o in browser.matches)
     shown = browser.matches[0]  # every column of the row shows this offer
-    assert [c.value for c in browser.rows[0][6:]] == [
+    assert [c.value for c in browser.rows[0][7:]] == [
         f"{shown.total_vram_gb:g} GB", f"{shown.vcpus:g}", f"{shown.memory:g} GB",
         shown.interconnect_type or "-", "available"]
     browser.provider.value = browser.count.value = "any"
     browser.gpu.value = "cpu"  # CPU-only offers: the API's interconnect "None" reads "-"
     browser.ui.flush()
-    assert browser.matches and browser.rows[0][9].value == "-"
+    assert browser.matches and browser.rows[0][10].value == "-"
     browser.gpu.value = ""
+    browser.ui.flush()  # a GPU browser: CPU-only offers only behind their filter
+    assert browser.matches and not any(o.gpu_count == 0 for o in browser.matches)
+    browser.cpu_only.value = True
+    browser.ui.flush()
+    assert any(o.gpu_count == 0 for o in browser.matches)
+    browser.cpu_only.value = False
     available = len(browser.matches)
     browser.unavailable.value = True
     browser.ui.flush()

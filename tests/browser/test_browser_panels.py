@@ -87,7 +87,7 @@ def journey(home_emulator, jupyterlab, page) -> None:
         arg=[count.element_handle(), everything])
     page.wait_for_function(FILTERED)  # every row shown is a dedicated RTX 4090
     offers.locator(".spheron-sort", has_text="$/VRAM-GB").click()
-    offers.locator(".spheron-sort", has_text="$/VRAM-GB ^").wait_for()
+    offers.locator(".spheron-sort", has_text="$/VRAM-GB ▲").wait_for()
     page.wait_for_function(SORTED_PER_VRAM)  # the rows as shown, not only the header
     first = offers.locator(".spheron-offer-pick").first
     assert "rtx-4090" in first.inner_text()

@@ -22,12 +22,13 @@ from ..htmltext import attr, text as html_text
 from ._base import COLORS, Panel, button, message_html
 
 MAX_ROWS = 16
-CELLS = [("name", "150px"), ("status", "130px"), ("gpu", "110px"), ("GPU use", "210px"),
-         ("$/hour", "60px"), ("up", "60px"), ("cost so far", "85px"),
-         ("can terminate", "105px")]
+CELLS = [("name", "140px"), ("status", "150px"), ("gpu", "105px"), ("GPU use", "200px"),
+         ("$/hour", "65px"), ("up", "60px"), ("cost so far", "85px"),
+         ("can terminate", "105px"), ("ends", "170px")]
 ACTIONS = [("jupyter", "Jupyter", "80px"), ("tensorboard", "TensorBoard", "115px"),
            ("logs", "logs", "60px"), ("exec", "exec", "60px"),
-           ("terminate", "terminate", "200px")]
+           ("terminate", "terminate", "190px"), ("extend", "+1h lease", "85px"),
+           ("cancel", "cancel end", "95px")]
 
 _live: weakref.WeakKeyDictionary[Any, Dashboard] = weakref.WeakKeyDictionary()
 
@@ -51,6 +52,7 @@ class Dashboard(Panel):
         self._fetch_lock = threading.Lock()
         self._gpu = telemetry.for_session(session).watch()  # GPU figures while this is open
         self.gpu_readings: dict[str, Any] = {}  # instance id -> the latest GpuReading
+        self._life: dict[str, Any] = {}  # instance id -> session.lifecycle.Lifecycle
         self._build()
         if start:
             previous = _live.get(session)
@@ -99,7 +101,7 @@ class Dashboard(Panel):
         buttons.add_class("spheron-row-actions")
         box = W.HBox([*cells.values(), buttons], layout=W.Layout(flex_flow="row wrap"))
         box.add_class(f"spheron-row-{index}")
-        return {"box": box, "cells": cells, "actions": actions}
+        return {"box": box, "cells": cells, "actions": actions, "buttons": buttons}
 
     # -- the loop ---------------------------------------------------------------------------
     def tick(self) -> None:
@@ -126,6 +128,7 @@ class Dashboard(Panel):
             self._last_fetch = time.monotonic()
             views = self.session.instances(all=self.show_all.value)
             self._update_countdowns(views)
+            self._update_lifecycles(views)
             self.views = views
             self.refreshes += 1
             self._fetched_at = time.time()
@@ -192,6 +195,7 @@ class Dashboard(Panel):
             "up": format_duration(view.runtime_seconds),
             "cost so far": html_text(usd(view.cost_so_far)),
             "can terminate": html_text(self._countdown(view)),
+            "ends": self._ends_cell(view),
         }
         for title, value in values.items():
             self.ui.set(cells[title], value=value)
@@ -199,9 +203,15 @@ class Dashboard(Panel):
         for key in ("jupyter", "tensorboard", "logs", "exec"):
             self.ui.set(actions[key], disabled=not running)
         allowed = self._terminate_allowed(view)
-        label = "terminate" if allowed or not view.active else "terminate when allowed"
+        label = "terminate now" if allowed or not view.active else "terminate when allowed"
+        life = self._life.get(view.id)
+        scheduled = bool(life and life.scheduled) or view.termination_scheduled
         self.ui.set(actions["terminate"], description=label,
-                    disabled=not view.active or view.termination_scheduled)
+                    disabled=not view.active or (scheduled and not allowed))
+        self.ui.set(actions["extend"], disabled=not view.active)
+        self.ui.set(actions["cancel"], disabled=not scheduled)
+        # An ended row keeps no (greyed) buttons: there is nothing left to do with it.
+        self.ui.set(row["buttons"].layout, visibility="visible" if view.active else "hidden")
 
     def _gpu_cell(self, view: Any) -> str:
         reading = self.gpu_readings.get(view.id) if view.status == "running" else None
@@ -213,6 +223,27 @@ class Dashboard(Panel):
             return (f"<span class='spheron-gpu-idle' title='{attr(warning)}' "
                     f"style='color:{COLORS['warn']}'>{line}<br>idle while billing</span>")
         return f"<span class='spheron-gpu-use'>{line}</span>"
+
+    def _update_lifecycles(self, views: list[Any]) -> None:
+        from ...session.lifecycle import lifecycle_of
+
+        ledger, url = self.session.ledger, self.session.api_url
+        for view in views:
+            rec = ledger.instance(url, view.id) if view.active else None
+            if rec is None:
+                self._life.pop(view.id, None)
+            else:
+                self._life[view.id] = lifecycle_of(rec, ledger.events(url, view.id))
+
+    def _ends_cell(self, view: Any) -> str:
+        if not view.active:
+            return "-"
+        life = self._life.get(view.id)
+        text = life.countdown() if life else ""
+        if not text:
+            return html_text("no lease")
+        css = "spheron-ends-scheduled"
+        return f"<span class='{css}' title='{attr(text)}'>{html_text(text)}</span>"
 
     def _terminate_allowed(self, view: Any) -> bool:
         allowed = self._allowed_at.get(view.id)
@@ -256,6 +287,12 @@ class Dashboard(Panel):
             self._show_detail(ExecBox(self.session, view.id, title=view.name or view.id))
         elif action == "terminate":
             self._confirm_terminate(view)
+        elif action in ("extend", "cancel"):
+            from ...session import lifecycle
+
+            work = ((lambda: lifecycle.extend(self.session, view.id, 3600.0)) if action == "extend"
+                    else (lambda: lifecycle.cancel(self.session, view.id)))
+            self.jobs.run(action, work, on_done=self._lifecycle_changed)
 
     def _show_detail(self, panel: Panel | None, *extra: W.Widget) -> None:
         if self.detail_panel is not None:
@@ -296,6 +333,10 @@ class Dashboard(Panel):
 
         yes.on_click(go)
         self._show_detail(None, W.HBox([question, yes, no]))
+
+    def _lifecycle_changed(self, message: str) -> None:
+        self.say(message, "ok")
+        self.fetch()
 
     def _terminated(self, result: Any) -> None:
         self.say(result.message, "ok")

@@ -44,6 +44,14 @@ def _per_vram(o) -> float | None:
     return _price(o) / o.total_vram_gb if o.total_vram_gb else None
 
 
+def _per_gpu(o) -> float | None:
+    return _price(o) / o.gpu_count if o.gpu_count else None
+
+
+def _is_cpu_only(o) -> bool:
+    return not o.gpu_count or (o.gpu_type or "").lower() == "cpu"
+
+
 def _availability(o) -> str:
     if o.maintenance:
         return "maintenance"
@@ -63,22 +71,31 @@ def _num(value: Any, unit: str = "") -> str:
 COLUMNS = [
     Column("offer", "150px", lambda o: f"{o.gpu_count}x {o.gpu_type}",
            lambda o: (o.gpu_type or "", o.gpu_count)),
-    Column("type", "80px", lambda o: o.kind, lambda o: o.kind),
-    Column("provider", "110px", lambda o: o.provider or "-", lambda o: o.provider or ""),
-    Column("region", "120px", lambda o: ", ".join(o.regions[:2]) + (" ..." if len(o.regions) > 2 else ""),
+    Column("type", "90px", lambda o: o.kind, lambda o: o.kind),
+    Column("provider", "125px", lambda o: o.provider or "-", lambda o: o.provider or ""),
+    Column("region", "150px", lambda o: ", ".join(o.regions[:2]) + (" ..." if len(o.regions) > 2 else ""),
            lambda o: ",".join(o.regions)),
-    Column("$/hour", "70px", lambda o: f"${_price(o):,.2f}", _price),
-    Column("$/VRAM-GB", "80px",
+    Column("$/hour", "85px", lambda o: f"${_price(o):,.2f}", _price),
+    Column("$/GPU-hour", "110px", lambda o: f"${_per_gpu(o):,.2f}" if _per_gpu(o) is not None else "-",
+           lambda o: (_per_gpu(o) is None, _per_gpu(o) or 0.0)),
+    Column("$/VRAM-GB", "110px",
            lambda o: f"${_per_vram(o):.4f}" if _per_vram(o) is not None else "-",
            lambda o: (_per_vram(o) is None, _per_vram(o) or 0.0)),
-    Column("VRAM", "70px", lambda o: _num(o.total_vram_gb, " GB"), lambda o: o.total_vram_gb,
+    Column("VRAM", "85px", lambda o: _num(o.total_vram_gb, " GB"), lambda o: o.total_vram_gb,
            descending_first=True),
-    Column("vCPUs", "55px", lambda o: _num(o.vcpus), lambda o: o.vcpus or 0, descending_first=True),
-    Column("memory", "70px", lambda o: _num(o.memory, " GB"), lambda o: o.memory or 0,
+    Column("vCPUs", "75px", lambda o: _num(o.vcpus), lambda o: o.vcpus or 0, descending_first=True),
+    Column("memory", "90px", lambda o: _num(o.memory, " GB"), lambda o: o.memory or 0,
            descending_first=True),
-    Column("interconnect", "95px", lambda o: _interconnect(o) or "-", _interconnect),
-    Column("availability", "95px", _availability, _availability),
+    Column("interconnect", "120px", lambda o: _interconnect(o) or "-", _interconnect),
+    Column("availability", "115px", _availability, _availability),
 ]
+# Cells wrap between words instead of cutting a region name off mid-word; headers never wrap,
+# and their widths above leave room for the title and its sort arrow.
+TABLE_CSS = """<style>
+.spheron-offers-table .widget-label { white-space: normal; overflow-wrap: break-word;
+  height: auto; line-height: 1.3; }
+.spheron-offers-table .spheron-sort { padding: 0 4px; }
+</style>"""
 
 
 class OffersBrowser(Panel):
@@ -102,7 +119,7 @@ class OffersBrowser(Panel):
         self._build_table()
         self.launcher_box = W.VBox()
         self.root = W.VBox([
-            W.HTML("<h4 style='margin:4px 0'>Spheron offers</h4>"),
+            W.HTML("<h4 style='margin:4px 0'>Spheron offers</h4>" + TABLE_CSS),
             self.filter_box, self.table, self.pager, self.status, self.launcher_box,
         ])
         self.root.add_class("spheron-offers")
@@ -126,19 +143,23 @@ class OffersBrowser(Panel):
                                continuous_update=False, layout=small)
         self.unavailable = W.Checkbox(value=False, description="show unavailable", indent=False,
                                       layout=W.Layout(width="150px"))
+        # A GPU browser shows GPU offers; CPU-only machines are one tick away.
+        self.cpu_only = W.Checkbox(value=False, description="show CPU-only", indent=False,
+                                   layout=W.Layout(width="130px"))
         self.reload = button("refresh", css="spheron-offers-refresh", width="90px",
                              tooltip="fetch the catalog again")
         self._wanted = {"count": count, "region": region, "provider": provider}
         for widget, css in ((self.gpu, "gpu"), (self.count, "count"), (self.type, "type"),
                             (self.region, "region"), (self.provider, "provider"),
                             (self.max_price, "max-price"), (self.min_vram, "min-vram"),
-                            (self.unavailable, "unavailable")):
+                            (self.unavailable, "unavailable"), (self.cpu_only, "cpu-only")):
             widget.add_class(f"spheron-filter-{css}")
             widget.observe(lambda change: self.apply_filters(), names="value")
         self.reload.on_click(lambda _: self.refresh())
         self.filter_box = W.VBox([
             W.HBox([self.gpu, self.count, self.type, self.region]),
-            W.HBox([self.provider, self.max_price, self.min_vram, self.unavailable, self.reload]),
+            W.HBox([self.provider, self.max_price, self.min_vram, self.unavailable,
+                    self.cpu_only, self.reload]),
         ])
 
     def _build_table(self) -> None:
@@ -223,7 +244,11 @@ class OffersBrowser(Panel):
 
         with self._matches_lock:
             try:
-                self.matches = select_offers(self.catalog, self.query())
+                query = self.query()
+                self.matches = select_offers(self.catalog, query)
+                asked_cpu = query.count == 0 or (query.gpu or "").lower() == "cpu"
+                if not self.cpu_only.value and not asked_cpu:
+                    self.matches = [o for o in self.matches if not _is_cpu_only(o)]
             except (SpheronError, ValueError) as exc:
                 self.matches = []
                 self.say(str(exc), "warn")
@@ -252,7 +277,7 @@ class OffersBrowser(Panel):
 
     def _refresh_sort_labels(self) -> None:
         for index, (head, column) in enumerate(zip(self.headers, COLUMNS)):
-            arrow = (" v" if self.sort_descending else " ^") if index == self.sort_column else ""
+            arrow = (" ▼" if self.sort_descending else " ▲") if index == self.sort_column else ""
             self.ui.set(head, description=column.title + arrow)
 
     def turn(self, step: int) -> None:
@@ -279,7 +304,7 @@ class OffersBrowser(Panel):
                     self.ui.set(cell, description=text, disabled=not offer.usable,
                                 tooltip=f"{offer.offer_id}: open the launcher")
                 else:
-                    self.ui.set(cell, value=text)
+                    self.ui.set(cell, value=text, tooltip=text)
             children.extend(cells)
         self.ui.set(self.table, children=tuple(children))
         start = self.page * PAGE_ROWS
