@@ -27,6 +27,9 @@ TERMINATION_WAIT = 120.0
 DEMO_ENV = {
     "SPHERON_EMULATOR_BOOT_SECONDS": "2",
     "SPHERON_EMULATOR_MINIMUM_RUNTIME": "15s",
+    # Several processes of the demo (kernel, reaper, tunnel agent) share the loopback address;
+    # the live figure (100/15m, the emulator's default) would make the demo wait for minutes.
+    "SPHERON_EMULATOR_RATE_LIMIT": "2000/15m",
 }
 
 

@@ -58,13 +58,26 @@ def test_attempts_are_bounded_and_the_last_error_is_raised():
     assert len(api.requests) == 3 and len(client._core.clock.sleeps) == 2
 
 
-def test_long_rate_limit_is_not_waited_out():
-    """fake: stands in for the live create limit (15 minutes) seen on a GET."""
-    api = ScriptedApi().on("GET", "/api/gpu-offers", reply(429, {"retryAfter": 900}))
+def test_rate_limit_over_a_minute_is_waited_out_and_told():
+    """fake: stands in for the live general limit's 429 with retryAfter 90 s (public clients saw
+    retryAfter well over a minute; tests/data/live/README.md)."""
+    api = ScriptedApi().on("GET", "/api/gpu-offers", reply(429, {"code": "RATE_LIMIT_EXCEEDED",
+                                                                  "retryAfter": 90}), CATALOG)
+    notices = []
+    client = api.client(on_retry=notices.append)
+    assert client.gpu_offers() == []
+    assert len(api.requests) == 2 and 90 <= client._core.clock.sleeps[0] < 91
+    assert [n.kind for n in notices] == ["rate-limit"]
+    assert notices[0].text.startswith("Spheron API rate limit reached; waiting 90 s")
+
+
+def test_rate_limit_longer_than_a_window_is_not_waited_out():
+    """fake: a 429 asking for more than one 15-minute window is raised at once."""
+    api = ScriptedApi().on("GET", "/api/gpu-offers", reply(429, {"retryAfter": 3600}))
     client = api.client()
     with pytest.raises(RateLimitedError) as info:
         client.gpu_offers()
-    assert info.value.retry_after == 900
+    assert info.value.retry_after == 3600
     assert len(api.requests) == 1 and client._core.clock.sleeps == []
 
 

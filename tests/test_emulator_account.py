@@ -43,7 +43,7 @@ def test_every_api_route_but_providers_and_offers_needs_the_key(emulator):
 
 def test_balance_falls_while_an_instance_runs(emulator_client):
     team = teams_by_name(emulator_client)["Personal"]
-    offer = pick_offer(emulator_client, provider="sesterce", gpu_type="b200")  # dear: visible cost
+    offer = pick_offer(emulator_client, provider="sesterce", gpu_type="B200_SXM6")  # dear: visible cost
     instance = emulator_client.post("/api/deployments", json=create_body(offer, team["teamId"])).json()
     wait_for_status(emulator_client, instance["id"], "running")
     time.sleep(0.2)

@@ -21,8 +21,10 @@ from ._models import (Balance, CanTerminate, GpuGroup, Instance, Offer, SshKey, 
 from ._offers import (OFFER_TYPES, SORT_KEYS, OfferQuery, flatten_offers,
                       offer_to_create_request, select_offers, unique_instance_name)
 from ._requests import CloudInit, CreateRequest, WriteFile
-from ._retry import Clock, RetryPolicy, SystemClock
+from ._pacing import RequestBudget, shared_budget
+from ._retry import Clock, RetryNotice, RetryPolicy, SystemClock
 from .providers import ssh_users
+from .regions import match_region, region_matches
 from .statuses import KNOWN_STATUSES, TERMINAL_STATUSES, is_billing, is_known, is_terminal
 
 __all__ = [
@@ -51,6 +53,8 @@ __all__ = [
     "OfferError",
     "OfferQuery",
     "RateLimitedError",
+    "RequestBudget",
+    "RetryNotice",
     "RetryPolicy",
     "ServiceUnavailableError",
     "SpheronClient",
@@ -69,9 +73,12 @@ __all__ = [
     "is_billing",
     "is_known",
     "is_terminal",
+    "match_region",
     "normalize_gpu",
     "offer_to_create_request",
+    "region_matches",
     "select_offers",
+    "shared_budget",
     "ssh_users",
     "unique_instance_name",
 ]

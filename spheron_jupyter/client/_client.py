@@ -19,7 +19,8 @@ import httpx
 from ..config.credentials import ApiKey
 from ..config.settings import DEFAULT_API_URL
 from ._errors import (ApiUnreachableError, AuthenticationError, CreateOutcomeUnknownError,
-                      InvalidRequestError, NotFoundError, ServiceUnavailableError, SpheronError)
+                      InvalidRequestError, NotFoundError, RateLimitedError,
+                      ServiceUnavailableError, SpheronError)
 from ._http import HttpCore, is_lost_response
 from ._models import (Balance, CanTerminate, GpuGroup, Instance, Offer, Team, TeamBalance,
                       TerminateResult)
@@ -27,7 +28,8 @@ from ._offers import OfferQuery, flatten_offers, select_offers, unique_instance_
 from ._paging import collect_pages, extract_items, parse_list, parse_one, unwrap_object
 from ._requests import CreateRequest
 from ._resources import AccountResources
-from ._retry import Clock, RetryPolicy
+from ._pacing import RequestBudget, shared_budget
+from ._retry import Clock, RetryHook, RetryPolicy
 
 __all__ = ["SpheronClient"]
 
@@ -43,6 +45,12 @@ class SpheronClient(AccountResources):
     ``transport`` (an httpx transport) and ``clock`` (``time()``/``sleep()``) are injectable
     so tests can stand in for the network and for time.  ``team_id`` pins the team; without
     it the current team from ``/api/balance`` is used and cached.
+
+    ``pacing``: the request budget under the general rate limit.  By default every client of
+    the process talking to the same host shares one (client/_pacing.py); a client on an
+    injected transport (a test's stand-in for the network) has none unless given one.
+    ``on_retry``: called with a :class:`RetryNotice` for each retry or wait worth a line
+    (settable later as ``client.on_retry``).
     """
 
     def __init__(self, base_url: str = DEFAULT_API_URL, api_key: str | ApiKey | None = None, *,
@@ -50,12 +58,17 @@ class SpheronClient(AccountResources):
                  timeout: float = 30.0, team_id: str | None = None,
                  retry: RetryPolicy | None = None, page_size: int = 100,
                  rng: random.Random | None = None, reconcile_attempts: int = 3,
-                 reconcile_delay: float = 2.0) -> None:
+                 reconcile_delay: float = 2.0,
+                 pacing: RequestBudget | None | str = "shared",
+                 on_retry: RetryHook | None = None) -> None:
         if api_key is not None and not isinstance(api_key, ApiKey):
             api_key = ApiKey(api_key, "given")
         self._key = api_key
+        if isinstance(pacing, str):
+            pacing = shared_budget(base_url) if transport is None else None
         self._core = HttpCore(base_url, api_key, transport=transport, clock=clock,
-                              timeout=timeout, retry=retry, rng=rng)
+                              timeout=timeout, retry=retry, rng=rng, pacing=pacing,
+                              on_retry=on_retry)
         self._team_id = team_id
         self._resolved_team_id: str | None = None
         self.page_size = page_size
@@ -67,6 +80,19 @@ class SpheronClient(AccountResources):
     @property
     def base_url(self) -> str:
         return self._core.base_url
+
+    @property
+    def on_retry(self) -> RetryHook | None:
+        """The hook told about retries and rate-limit waits (one RetryNotice each)."""
+        return self._core.on_retry
+
+    @on_retry.setter
+    def on_retry(self, hook: RetryHook | None) -> None:
+        self._core.on_retry = hook
+
+    @property
+    def pacing(self) -> RequestBudget | None:
+        return self._core.pacing
 
     @property
     def has_key(self) -> bool:
@@ -203,10 +229,22 @@ class SpheronClient(AccountResources):
         return self.get_instance(instance_id)
 
     def can_terminate(self, instance_id: str) -> CanTerminate:
-        payload = self._call("GET", f"/api/deployments/{self._segment(instance_id)}/can-terminate",
-                             what=f"instance '{instance_id}'")
-        return parse_one(CanTerminate, unwrap_object(payload or {}, ()),
-                         f"the termination check of instance '{instance_id}'")
+        """The minimum-runtime pre-check.  When the route fails (it is missing from newer API
+        docs, docs/spheron-api.md "Terminating") the answer is ``checked=False`` and
+        ``can_terminate=True``: go ahead with :meth:`terminate`, whose DELETE answers with
+        the same facts (a 400 naming the minutes left) if it is too early."""
+        what = f"the termination check of instance '{instance_id}'"
+        try:
+            payload = self._call("GET",
+                                 f"/api/deployments/{self._segment(instance_id)}/can-terminate",
+                                 what=what)
+            return parse_one(CanTerminate, unwrap_object(payload or {}, ()), what)
+        except (AuthenticationError, RateLimitedError):
+            raise
+        except SpheronError as exc:
+            log.info("%s failed (%s); DELETE's answer will decide", what, exc.message)
+            return CanTerminate(can_terminate=True, checked=False,
+                                reason=f"the pre-check failed ({exc.message.rstrip('.')})")
 
     def create_instance(self, request: CreateRequest, *,
                         known_ids: Iterable[str] | None = None) -> Instance:

@@ -16,9 +16,12 @@ import httpx
 
 from .. import __version__
 from ..config.credentials import ApiKey
-from ._errors import (ApiUnreachableError, InvalidRequestError, ServiceUnavailableError,
-                      SpheronError, UnexpectedResponseError, error_from_response)
-from ._retry import Clock, RetryPolicy, SystemClock, call_with_retries
+from ._errors import (ApiUnreachableError, InvalidRequestError, RateLimitedError,
+                      ServiceUnavailableError, SpheronError, UnexpectedResponseError,
+                      error_from_response)
+from ._pacing import RequestBudget
+from ._retry import (Clock, RetryHook, RetryNotice, RetryPolicy, SystemClock,
+                     call_with_retries)
 
 __all__ = ["USER_AGENT", "HttpCore", "is_lost_response"]
 
@@ -44,7 +47,8 @@ class HttpCore:
 
     def __init__(self, base_url: str, api_key: ApiKey | None, *,
                  transport: httpx.BaseTransport | None, clock: Clock | None, timeout: float,
-                 retry: RetryPolicy | None, rng: random.Random | None) -> None:
+                 retry: RetryPolicy | None, rng: random.Random | None,
+                 pacing: RequestBudget | None = None, on_retry: RetryHook | None = None) -> None:
         self.base_url = (base_url or "").strip().rstrip("/")
         if not self.base_url.lower().startswith(("http://", "https://")):
             # Caught here, once: as a transport error it would be retried with backoff.
@@ -53,6 +57,10 @@ class HttpCore:
         self.clock = clock or SystemClock()
         self.retry_policy = retry or RetryPolicy()
         self._rng = rng or random.Random()
+        # The process's request budget under the general limit (client/_pacing.py), or None.
+        self.pacing = pacing
+        # Told each retry/wait worth a line (RetryNotice); the session shows them.
+        self.on_retry = on_retry
         self._http = httpx.Client(
             base_url=self.base_url,
             transport=transport,
@@ -81,11 +89,23 @@ class HttpCore:
         if not retry:
             return once()
         return call_with_retries(once, policy=self.retry_policy, clock=self.clock,
-                                 rng=self._rng, describe=f"{method} {path}")
+                                 rng=self._rng, describe=f"{method} {path}",
+                                 on_retry=self.on_retry)
+
+    def _budget_wait(self, seconds: float, reason: str, describe: str) -> None:
+        if self.on_retry is not None and seconds >= self.retry_policy.notice_after:
+            try:
+                self.on_retry(RetryNotice("budget" if reason == "request budget" else
+                                          "rate-limit", 1, 1, seconds, describe))
+            except Exception:  # a broken display must not break the request
+                log.exception("the retry hook failed")
 
     def _exchange(self, method: str, path: str, params: dict[str, Any], body: Any,
                   what: str) -> Any:
         url = f"{self.base_url}{path}"
+        if self.pacing is not None:
+            self.pacing.take(lambda seconds, reason: self._budget_wait(
+                seconds, reason, f"{method} {path}"))
         try:
             response = self._http.request(method, path, params=params or None,
                                           json=body if body is not None else None)
@@ -102,6 +122,8 @@ class HttpCore:
                 f"The connection to the Spheron API at {self.base_url} broke during {what} "
                 f"({_reason(exc)}).", url=url) from None
         log.debug("%s %s -> %s", method, path, response.status_code)
+        if self.pacing is not None:
+            self.pacing.adopt(response.headers)
         payload = _parse_body(response)
         if 200 <= response.status_code < 300:
             if payload is _NOT_JSON:
@@ -116,8 +138,12 @@ class HttpCore:
                 "API URL.", status=response.status_code)
         if payload is _NOT_JSON:
             payload = response.text
-        raise error_from_response(response.status_code, payload, response.headers, what=what,
-                                  base_url=self.base_url)
+        error = error_from_response(response.status_code, payload, response.headers, what=what,
+                                    base_url=self.base_url)
+        if isinstance(error, RateLimitedError) and self.pacing is not None:
+            # Every request of the process waits, not just this one's retry.
+            self.pacing.block_for(error.retry_after or self.retry_policy.base_delay)
+        raise error
 
     def __repr__(self) -> str:
         return f"HttpCore({self.base_url!r})"

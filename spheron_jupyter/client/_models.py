@@ -17,6 +17,7 @@ from typing import Annotated, Any
 from pydantic import (AliasChoices, BaseModel, BeforeValidator, ConfigDict, Field,
                       WrapValidator, model_validator)
 
+from .regions import region_keys
 from .statuses import is_billing, is_terminal
 
 __all__ = [
@@ -169,8 +170,9 @@ class Offer(ApiModel):
 
     @cached_property
     def region_keys(self) -> frozenset[str]:
-        """``regions`` lower-cased, for case-blind region filters (computed once per offer)."""
-        return _lower_set(tuple(self.clusters) if self.clusters else (self.region or "",))
+        """Every form ``regions`` answer to: lower-cased, and without a routing prefix in the
+        loose form of client/regions.py (computed once per offer)."""
+        return region_keys(tuple(self.clusters) if self.clusters else (self.region or "",))
 
     @property
     def total_vram_gb(self) -> float:
@@ -206,11 +208,6 @@ def _offer_kind(instance_type: str | None, deployment_type: str, gpu_type: str |
     if instance_type == "SPOT":
         return "spot"
     return "dedicated"
-
-
-@lru_cache(maxsize=4096)
-def _lower_set(regions: tuple[str, ...]) -> frozenset[str]:
-    return frozenset(r.lower() for r in regions if r)
 
 
 class GpuGroup(ApiModel):
@@ -293,8 +290,12 @@ class Instance(ApiModel):
 
 
 class CanTerminate(ApiModel):
+    """The minimum-runtime pre-check.  ``checked`` is False when the route could not be asked
+    (it is missing from newer API docs): then DELETE's own answer decides."""
+
     can_terminate: Annotated[bool, _default(False)] = Field(
         False, validation_alias=_alias("canTerminate"))
+    checked: bool = Field(True, exclude=True)
     reason: OptStr = None
     minimum_runtime: OptFloat = Field(None, validation_alias=_alias("minimumRuntime"))
     time_remaining: OptFloat = Field(None, validation_alias=_alias("timeRemaining"))

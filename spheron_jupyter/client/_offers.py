@@ -27,6 +27,7 @@ from ._errors import OfferError, UnknownGpuError
 from ._gpu_names import GpuSpec, normalize_gpu, normalize_interconnect, normalize_provider
 from ._models import GpuGroup, Offer
 from ._requests import CloudInit, CreateRequest
+from .regions import match_region, region_key
 
 __all__ = [
     "OFFER_TYPES",
@@ -150,7 +151,7 @@ def offer_to_create_request(offer: Offer, *, name: str | None = None, team_id: s
         offer_id=offer.offer_id,
         gpu_type=offer.gpu_type,
         gpu_count=offer.gpu_count,
-        region=_pick(region, offer.regions, "region", label),
+        region=_pick_region(region, offer.regions, label),
         operating_system=_pick(os, offer.os_options, "operating system", label)
         if offer.os_options or os else None,
         instance_type=offer.instance_type,
@@ -179,7 +180,8 @@ def _model_matches(offer: Offer, want: GpuSpec) -> bool:
         if have.model != want.model:
             continue
         if want.interconnect:
-            offered = normalize_interconnect(offer.interconnect_type) or have.interconnect
+            # A live gpuType names its interconnect (H100_SXM5): that wins over the field.
+            offered = have.interconnect or normalize_interconnect(offer.interconnect_type)
             if not offered or not offered.startswith(want.interconnect):
                 continue
         return True
@@ -204,8 +206,8 @@ def _filters(query: OfferQuery) -> list:
     if query.type is not None:
         checks.append(lambda o, kind=query.type: o.kind == kind)
     if query.region:
-        region = query.region.strip().lower()
-        checks.append(lambda o: region in o.region_keys)
+        wanted = {query.region.strip().lower(), region_key(query.region)} - {""}
+        checks.append(lambda o: not wanted.isdisjoint(o.region_keys))
     if query.provider:
         provider = normalize_provider(query.provider)
         checks.append(lambda o: normalize_provider(o.provider) == provider)
@@ -259,6 +261,17 @@ def _pick(wanted: str | None, choices: list[str], what: str, label: str) -> str:
         return partial[0]
     raise OfferError(f"Offer {label} has no {what} '{wanted}'; choose one of: "
                      f"{', '.join(choices)}.")
+
+
+def _pick_region(wanted: str | None, choices: list[str], label: str) -> str:
+    """The offer's verbatim cluster id for what the user typed (client/regions.py)."""
+    if wanted is None or not choices:
+        return _pick(wanted, choices, "region", label)
+    found = match_region(wanted, choices)
+    if found is None:
+        raise OfferError(f"Offer {label} has no region '{wanted}'; choose one of: "
+                         f"{', '.join(choices)}.")
+    return found
 
 
 def _label(offer: Offer) -> str:

@@ -2,7 +2,8 @@
 
 Only requests that are safe to repeat come here (GETs); creates are reconciled instead (see
 ``_client.SpheronClient.create_instance``).  Waiting goes through an injected clock, so tests
-drive the whole policy without sleeping.
+drive the whole policy without sleeping.  Retries are told, as one line each, to the caller's
+``on_retry`` hook (the session shows them), once they last longer than a blip.
 """
 
 from __future__ import annotations
@@ -14,11 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-import tenacity
-
 from ._errors import ApiUnreachableError, RateLimitedError, ServiceUnavailableError
 
-__all__ = ["Clock", "RetryPolicy", "SystemClock", "call_with_retries"]
+__all__ = ["Clock", "RetryHook", "RetryNotice", "RetryPolicy", "SystemClock", "call_with_retries"]
 
 log = logging.getLogger("spheron_jupyter.client")
 
@@ -49,14 +48,20 @@ class SystemClock:
 class RetryPolicy:
     """Bounded exponential backoff with jitter; a server's ``retryAfter`` is a floor.
 
-    A rate limit asking for longer than ``max_retry_after`` is not waited out: the caller
-    gets the :class:`RateLimitedError` at once (a notebook cell should not hang for minutes).
+    A 429 is waited out as long as its ``retryAfter`` is at most ``max_retry_after`` (one
+    window of the live general limit, 15 minutes: live 429s ask for well over a minute,
+    docs/spheron-api.md), up to ``rate_limit_attempts`` times; a longer one is raised at once.
+    Other transient failures (5xx, no answer) are tried ``attempts`` times in all.
+    ``notice_after``: retries are told to the caller's hook only once they have taken that
+    long, so a blip that heals in a second stays silent.
     """
 
     attempts: int = 4
     base_delay: float = 0.5
     max_delay: float = 8.0
-    max_retry_after: float = 60.0
+    max_retry_after: float = 900.0
+    rate_limit_attempts: int = 5
+    notice_after: float = 3.0
 
     def should_retry(self, exc: BaseException) -> bool:
         if isinstance(exc, RateLimitedError):
@@ -74,25 +79,67 @@ class RetryPolicy:
         return wait
 
 
+@dataclass(frozen=True)
+class RetryNotice:
+    """What a retry hook is told: one line worth showing (``text``) and its parts.
+
+    ``kind``: ``retry`` (5xx or no answer), ``rate-limit`` (a 429, waiting its retryAfter) or
+    ``budget`` (this process's own pacing under the general limit, client/_pacing.py).
+    """
+
+    kind: str
+    attempt: int
+    attempts: int
+    wait_seconds: float
+    what: str
+
+    @property
+    def text(self) -> str:
+        if self.kind == "rate-limit":
+            return (f"Spheron API rate limit reached; waiting {self.wait_seconds:.0f} s as it "
+                    f"asks, then retrying ({self.attempt}/{self.attempts})…")
+        if self.kind == "budget":
+            return (f"Pacing requests under the Spheron API's rate limit; waiting "
+                    f"{self.wait_seconds:.0f} s…")
+        return f"Spheron API slow/unavailable, retrying ({self.attempt}/{self.attempts})…"
+
+
+RetryHook = Callable[[RetryNotice], None]
+
+
 def call_with_retries(func: Callable[[], T], *, policy: RetryPolicy, clock: Clock,
-                      rng: random.Random, describe: str) -> T:
+                      rng: random.Random, describe: str, on_retry: RetryHook | None = None) -> T:
     """``func()``, repeated per ``policy`` on transient failures; the last error is raised."""
+    started = clock.time()
+    failures = limited = 0
+    while True:
+        try:
+            return func()
+        except Exception as exc:
+            if not policy.should_retry(exc):
+                raise
+            if isinstance(exc, RateLimitedError):
+                limited += 1
+                if limited >= max(1, policy.rate_limit_attempts):
+                    raise
+                kind, attempt, bound = "rate-limit", limited + 1, policy.rate_limit_attempts
+                wait = policy.delay(limited, exc, rng)
+            else:
+                failures += 1
+                if failures >= max(1, policy.attempts):
+                    raise
+                kind, attempt, bound = "retry", failures + 1, policy.attempts
+                wait = policy.delay(failures, exc, rng)
+            log.info("retrying %s in %.1f s (%s, attempt %d of %d) after: %s", describe, wait,
+                     kind, attempt, bound, exc)
+            if on_retry is not None and (
+                    kind == "rate-limit" or clock.time() - started + wait >= policy.notice_after):
+                _tell(on_retry, RetryNotice(kind, attempt, bound, wait, describe))
+            clock.sleep(wait)
 
-    def wait(state: tenacity.RetryCallState) -> float:
-        exc = state.outcome.exception() if state.outcome else None
-        return policy.delay(state.attempt_number, exc, rng)
 
-    def before_sleep(state: tenacity.RetryCallState) -> None:
-        exc = state.outcome.exception() if state.outcome else None
-        log.info("retrying %s in %.1f s (attempt %d of %d) after: %s", describe,
-                 state.upcoming_sleep, state.attempt_number + 1, policy.attempts, exc)
-
-    retrying = tenacity.Retrying(
-        stop=tenacity.stop_after_attempt(max(1, policy.attempts)),
-        wait=wait,
-        retry=tenacity.retry_if_exception(policy.should_retry),
-        sleep=clock.sleep,
-        before_sleep=before_sleep,
-        reraise=True,
-    )
-    return retrying(func)
+def _tell(hook: RetryHook, notice: RetryNotice) -> None:
+    try:
+        hook(notice)
+    except Exception:  # a broken display must not break the request
+        log.exception("the retry hook failed")

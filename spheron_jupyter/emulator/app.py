@@ -24,8 +24,9 @@ from .catalog import generate_offers
 from . import errors
 from .errors import ApiError
 from .faults import FaultPlan, parse_faults
+from .ratelimit import GENERAL_LIMIT, GENERAL_WINDOW_SECONDS, GeneralLimit
 from .runtime import InstanceRuntime, NoopRuntime
-from .store import ACTIVE, Store
+from .store import INACTIVE, Store
 
 DROP = errors.DROP  # re-exported: httpserver and handlers use it
 
@@ -71,8 +72,12 @@ class Route:
 class EmulatorApp:
     def __init__(self, state_dir: Path, *, boot_seconds: float = 2.0,
                  minimum_runtime_seconds: float = 1200.0, faults: FaultPlan | None = None,
-                 runtime: InstanceRuntime | None = None):
+                 runtime: InstanceRuntime | None = None,
+                 rate_limit: int | None = GENERAL_LIMIT,
+                 rate_window_seconds: float = GENERAL_WINDOW_SECONDS):
         self.store = Store(Path(state_dir))
+        # The live service's general limit, on by default (ratelimit.py); tests raise it.
+        self.general_limit = GeneralLimit(rate_limit, rate_window_seconds)
         self.boot_seconds = boot_seconds
         self.minimum_runtime_seconds = minimum_runtime_seconds
         self.faults = faults or parse_faults("")
@@ -106,7 +111,9 @@ class EmulatorApp:
         elif route.auth == "required":
             raise ApiError.unauthorized()
 
-    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes):
+    def handle(self, method: str, target: str, headers: dict[str, str], body: bytes, *,
+               client: str = "127.0.0.1"):
+        """``client`` is the caller's address: the general rate limit counts per address."""
         parts = urlsplit(target)
         path = parts.path.rstrip("/") or "/"
         request = Request(method.upper(), path, dict(parse_qsl(parts.query)),
@@ -119,20 +126,34 @@ class EmulatorApp:
             elif fault.status == 429:
                 return self._error(ApiError.rate_limited(
                     fault.retry_after, "Too many requests, please try again later."))
+            elif fault.status == 404:
+                return Response(404, {"error": "Not Found", "message": f"No route for {path}."})
             else:
                 return Response(fault.status, {"error": "Service Unavailable",
                                                "message": "The service is temporarily unavailable."})
+        limit_headers: dict[str, str] = {}
+        if not path.startswith("/_emulator/"):  # admin routes are never limited, like faults
+            wait, remaining = self.general_limit.take(client, time.time())
+            if wait is not None:
+                return self._error(ApiError.rate_limited(
+                    wait, "Too many requests from this IP, please try again later."))
+            limit_headers = self.general_limit.headers(remaining)
         try:
             route = self._match(request)
             self._authenticate(request, route)
             self.advance()
             result = route.handler(self, request)
         except ApiError as exc:
-            return self._error(exc)
-        if result is DROP or isinstance(result, Response):
+            response = self._error(exc)
+            response.headers.update(limit_headers)
+            return response
+        if result is DROP:
             return result
-        status, payload = result
-        return Response(status, payload)
+        if not isinstance(result, Response):
+            status, payload = result
+            result = Response(status, payload)
+        result.headers.update(limit_headers)
+        return result
 
     def _match(self, request: Request) -> Route:
         allowed = []
@@ -225,7 +246,7 @@ class EmulatorApp:
         """Resume the runtime for instances that outlived a restart, then start the ticker."""
         with self.store.lock:
             survivors = [self.store.runtime_instance(d, time.time())
-                         for d in self.store.deployments.values() if d["status"] in ACTIVE]
+                         for d in self.store.deployments.values() if d["status"] not in INACTIVE]
         for instance in survivors:
             endpoint = self.runtime.resume(instance)
             if endpoint:  # (ip, ssh_port, user) when the runtime had to move the endpoint

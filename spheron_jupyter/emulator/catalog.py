@@ -1,9 +1,17 @@
 """The emulator's offer catalog: generated from a fixed seed, so it is the same on every run.
 
-Spellings (what clients see):
-- ``gpuType``: lower-case slugs, e.g. ``h100``, ``h100-sxm5``, ``a100-80g``, ``rtx-4090``, ``cpu``;
-  bare-metal offers carry the ``-baremetal`` suffix (``h100-sxm5-baremetal``, displayName
-  ``H100 SXM5 BAREMETAL``) and form their own group with the same ``baseGpuType``.
+It serves the value formats public clients measured on the live service (docs/spheron-api.md,
+"Live value formats"), because an idealised catalog hides exactly the bugs they cause:
+- ``gpuType``: upper case with underscores, e.g. ``H100_SXM5``, ``H100_PCIE``, ``A100_80G``,
+  ``A4000_PCIE``, ``RTX4090_PCIE``, ``MI300X``, ``CPU``; bare-metal offers carry a ``_BAREMETAL``
+  suffix (``H100_SXM5_BAREMETAL``, displayName ``H100 SXM5 BAREMETAL``) and form their own group
+  with the same ``baseGpuType``.
+- cluster (region) ids are free text, some with a routing prefix that goes back verbatim on
+  create: ``166e655a:culpeper-usa-1``, ``Finland 3``, ``EU North 1``, ``Texas-1``.  The volume
+  regions of seed 004 (``dallas-tx-1``, ``FIN-01``..``FIN-03``) stay as the docs spell them.
+- ``os_options`` like ``Ubuntu 24.04 LTS (CUDA 13)``.
+- ``available`` is true on every offer, also on those in maintenance: read ``maintenance``.
+- providers beyond the docs' list: ``verda`` (data-crunch's new name) and ``spheron-am`` (AMD).
 - ``instanceType``: ``SPOT`` (with ``spot_price``), ``DEDICATED`` (VM or bare metal), ``CLUSTER``
   (voltage-park 8x H100 SXM5, ``extras.deployment_type == "cluster"``, InfiniBand, Kubernetes add-on).
 - ``price`` is USD per hour for the whole instance; for SPOT offers it equals ``spot_price``.
@@ -17,30 +25,44 @@ from dataclasses import dataclass
 
 SEED = 20240601
 
-PROVIDERS = ["spheron-ai", "voltage-park", "data-crunch", "massed-compute", "sesterce", "tensordock"]
+PROVIDERS = ["spheron-ai", "voltage-park", "data-crunch", "verda", "massed-compute", "sesterce",
+             "tensordock", "spheron-es", "spheron-am"]
 
+# Cluster ids as clients saw them live (docs/spheron-api.md); the prefixed one must be sent back
+# verbatim.  voltage-park's Dallas and data-crunch's FIN-0N are the volume regions of seed 004.
 REGIONS = {
-    "spheron-ai": ["us-east-1", "us-west-1", "eu-central-1"],
-    "voltage-park": ["dallas-tx-1", "salt-lake-ut-1"],
-    "data-crunch": ["FIN-01", "FIN-02", "FIN-03", "ICE-01"],
-    "massed-compute": ["kansas-city-mo-1", "des-moines-ia-1"],
-    "sesterce": ["fr-paris-1", "us-east-va-1"],
+    "spheron-ai": ["CANADA-1", "US Central 1"],
+    "voltage-park": ["dallas-tx-1", "us-east-virginia-1"],
+    "data-crunch": ["FIN-01", "FIN-02", "FIN-03"],
+    "verda": ["Finland 3", "Iceland 1"],
+    "massed-compute": ["Texas-1", "California-1", "us-central-2"],
+    "sesterce": ["166e655a:culpeper-usa-1", "kansascity-usa-1", "amsterdam-netherlands-2"],
     "tensordock": ["us-tx-austin", "ca-qc-montreal", "de-fra-1"],
+    "spheron-es": ["EU North 1", "EU West 1"],
+    "spheron-am": ["US Central 1"],
 }
 
+PREFIXED_CLUSTER = "166e655a:culpeper-usa-1"
+
 OS_OPTIONS = {
-    "spheron-ai": ["ubuntu-22.04", "ubuntu-24.04"],
+    "spheron-ai": ["Ubuntu 22.04 LTS (CUDA 12.8)", "Ubuntu 24.04 LTS (CUDA 13)"],
     "voltage-park": ["Ubuntu Server 22.04 LTS R570 CUDA 12.8", "Ubuntu Server 24.04 LTS R570 CUDA 12.8"],
-    "data-crunch": ["ubuntu-22.04-cuda-12.4", "ubuntu-24.04-cuda-12.8"],
-    "massed-compute": ["ubuntu-22.04"],
-    "sesterce": ["ubuntu-22.04", "ubuntu-20.04"],
-    "tensordock": ["ubuntu-22.04"],
+    "data-crunch": ["Ubuntu 22.04 LTS (CUDA 12.4)", "Ubuntu 24.04 LTS (CUDA 12.8)"],
+    "verda": ["Ubuntu 24.04 LTS (CUDA 13)", "Ubuntu 22.04 LTS (CUDA 12.8)"],
+    "massed-compute": ["Ubuntu 22.04 LTS (CUDA 12.8)"],
+    "sesterce": ["Ubuntu 22.04 LTS (CUDA 12.8)", "Ubuntu 20.04 LTS (CUDA 12.2)"],
+    "tensordock": ["Ubuntu 22.04 LTS (CUDA 12.4)"],
+    "spheron-es": ["Ubuntu 24.04 LTS (CUDA 13)"],
+    "spheron-am": ["Ubuntu 22.04 LTS (ROCm 6.2)"],
 }
 
 # Providers that sell interruptible capacity, and how their prices compare (1.0 = list price).
 SPOT_PROVIDERS = {"spheron-ai", "data-crunch", "tensordock", "sesterce"}
-PRICE_FACTOR = {"spheron-ai": 0.95, "voltage-park": 1.0, "data-crunch": 1.05,
-                "massed-compute": 1.1, "sesterce": 1.08, "tensordock": 0.9}
+PRICE_FACTOR = {"spheron-ai": 0.95, "voltage-park": 1.0, "data-crunch": 1.05, "verda": 1.04,
+                "massed-compute": 1.1, "sesterce": 1.08, "tensordock": 0.9, "spheron-es": 1.0,
+                "spheron-am": 0.97}
+# Share of offers in maintenance (one live catalog: 106 of 312, all still `available`).
+MAINTENANCE_SHARE = 0.3
 
 
 @dataclass(frozen=True)
@@ -53,36 +75,37 @@ class GpuModel:
     counts: tuple[int, ...]
     providers: tuple[str, ...]
     popularity: int
+    live_type: str  # the gpuType the live catalog spells it as
 
 
 # fmt: off
 GPU_MODELS = [
-    GpuModel("h100", "H100 PCIe", 80, 2.10, ("PCIe",), (1, 2, 4, 8), ("spheron-ai", "massed-compute", "sesterce", "tensordock"), 98),
-    GpuModel("h100-sxm5", "H100 SXM5", 80, 2.49, ("SXM5",), (1, 2, 4, 8), ("voltage-park", "data-crunch", "sesterce"), 100),
-    GpuModel("h200", "H200 SXM", 141, 3.29, ("SXM5",), (1, 2, 4, 8), ("data-crunch", "sesterce", "spheron-ai"), 90),
-    GpuModel("b200", "B200 SXM6", 180, 4.99, ("SXM6",), (1, 2, 4, 8), ("data-crunch", "sesterce"), 85),
-    GpuModel("gh200", "GH200 Grace Hopper", 96, 1.89, ("NVLink-C2C",), (1,), ("spheron-ai", "sesterce"), 60),
-    GpuModel("a100-80g", "A100 80GB", 80, 1.29, ("SXM4", "PCIe"), (1, 2, 4, 8), ("data-crunch", "massed-compute", "spheron-ai", "tensordock"), 95),
-    GpuModel("a100-40g", "A100 40GB", 40, 0.89, ("PCIe",), (1, 2, 4, 8), ("data-crunch", "tensordock"), 70),
-    GpuModel("l40s", "L40S", 48, 0.89, ("PCIe",), (1, 2, 4, 8), ("data-crunch", "massed-compute", "sesterce", "spheron-ai"), 88),
-    GpuModel("l40", "L40", 48, 0.79, ("PCIe",), (1, 2, 4), ("massed-compute", "tensordock"), 55),
-    GpuModel("rtx-6000-ada", "RTX 6000 Ada", 48, 0.79, ("PCIe",), (1, 2, 4, 8), ("data-crunch", "massed-compute", "tensordock"), 75),
-    GpuModel("a6000", "RTX A6000", 48, 0.49, ("PCIe",), (1, 2, 4, 8), ("massed-compute", "tensordock", "spheron-ai"), 80),
-    GpuModel("a5000", "RTX A5000", 24, 0.29, ("PCIe",), (1, 2, 4), ("massed-compute", "tensordock"), 50),
-    GpuModel("a4000", "RTX A4000", 16, 0.17, ("PCIe",), (1, 2, 4), ("tensordock", "spheron-ai"), 45),
-    GpuModel("a40", "A40", 48, 0.39, ("PCIe",), (1, 2, 4, 8), ("massed-compute", "tensordock"), 52),
-    GpuModel("rtx-5090", "RTX 5090", 32, 0.69, ("PCIe",), (1, 2, 4), ("spheron-ai", "tensordock"), 92),
-    GpuModel("rtx-4090", "RTX 4090", 24, 0.34, ("PCIe",), (1, 2, 4, 8), ("spheron-ai", "tensordock", "sesterce", "massed-compute"), 96),
-    GpuModel("rtx-3090", "RTX 3090", 24, 0.19, ("PCIe",), (1, 2, 4), ("spheron-ai", "tensordock"), 65),
-    GpuModel("l4", "L4", 24, 0.39, ("PCIe",), (1, 2, 4), ("spheron-ai", "tensordock"), 58),
-    GpuModel("a10", "A10", 24, 0.32, ("PCIe",), (1, 2), ("spheron-ai", "massed-compute"), 48),
-    GpuModel("v100", "Tesla V100", 16, 0.24, ("SXM2", "PCIe"), (1, 2, 4, 8), ("data-crunch", "tensordock"), 40),
-    GpuModel("t4", "Tesla T4", 16, 0.14, ("PCIe",), (1, 2, 4), ("spheron-ai", "tensordock"), 42),
-    GpuModel("mi300x", "AMD MI300X", 192, 2.69, ("Infinity Fabric",), (1, 8), ("sesterce",), 62),
+    GpuModel("h100", "H100 PCIe", 80, 2.10, ("PCIe",), (1, 2, 4, 8), ("spheron-ai", "massed-compute", "sesterce", "tensordock"), 98, "H100_PCIE"),
+    GpuModel("h100-sxm5", "H100 SXM5", 80, 2.49, ("SXM5",), (1, 2, 4, 8), ("voltage-park", "data-crunch", "verda", "sesterce", "spheron-es"), 100, "H100_SXM5"),
+    GpuModel("h200", "H200 SXM", 141, 3.29, ("SXM5",), (1, 2, 4, 8), ("data-crunch", "verda", "sesterce", "spheron-ai"), 90, "H200_SXM5"),
+    GpuModel("b200", "B200 SXM6", 180, 4.99, ("SXM6",), (1, 2, 4, 8), ("data-crunch", "sesterce"), 85, "B200_SXM6"),
+    GpuModel("gh200", "GH200 Grace Hopper", 96, 1.89, ("NVLink-C2C",), (1,), ("spheron-ai", "sesterce"), 60, "GH200"),
+    GpuModel("a100-80g", "A100 80GB", 80, 1.29, ("SXM4", "PCIe"), (1, 2, 4, 8), ("data-crunch", "massed-compute", "spheron-ai", "tensordock"), 95, "A100_80G"),
+    GpuModel("a100-40g", "A100 40GB", 40, 0.89, ("PCIe",), (1, 2, 4, 8), ("data-crunch", "tensordock"), 70, "A100_40G"),
+    GpuModel("l40s", "L40S", 48, 0.89, ("PCIe",), (1, 2, 4, 8), ("data-crunch", "verda", "massed-compute", "sesterce", "spheron-ai", "spheron-es"), 88, "L40S_PCIE"),
+    GpuModel("l40", "L40", 48, 0.79, ("PCIe",), (1, 2, 4), ("massed-compute", "tensordock"), 55, "L40_PCIE"),
+    GpuModel("rtx-6000-ada", "RTX 6000 Ada", 48, 0.79, ("PCIe",), (1, 2, 4, 8), ("data-crunch", "massed-compute", "tensordock"), 75, "RTX6000ADA_PCIE"),
+    GpuModel("a6000", "RTX A6000", 48, 0.49, ("PCIe",), (1, 2, 4, 8), ("massed-compute", "tensordock", "spheron-ai"), 80, "A6000_PCIE"),
+    GpuModel("a5000", "RTX A5000", 24, 0.29, ("PCIe",), (1, 2, 4), ("massed-compute", "tensordock"), 50, "A5000_PCIE"),
+    GpuModel("a4000", "RTX A4000", 16, 0.17, ("PCIe",), (1, 2, 4), ("tensordock", "spheron-ai", "massed-compute"), 45, "A4000_PCIE"),
+    GpuModel("a40", "A40", 48, 0.39, ("PCIe",), (1, 2, 4, 8), ("massed-compute", "tensordock"), 52, "A40_PCIE"),
+    GpuModel("rtx-5090", "RTX 5090", 32, 0.69, ("PCIe",), (1, 2, 4), ("spheron-ai", "tensordock"), 92, "RTX5090_PCIE"),
+    GpuModel("rtx-4090", "RTX 4090", 24, 0.34, ("PCIe",), (1, 2, 4, 8), ("spheron-ai", "tensordock", "sesterce", "massed-compute"), 96, "RTX4090_PCIE"),
+    GpuModel("rtx-3090", "RTX 3090", 24, 0.19, ("PCIe",), (1, 2, 4), ("spheron-ai", "tensordock"), 65, "RTX3090_PCIE"),
+    GpuModel("l4", "L4", 24, 0.39, ("PCIe",), (1, 2, 4), ("spheron-ai", "tensordock"), 58, "L4_PCIE"),
+    GpuModel("a10", "A10", 24, 0.32, ("PCIe",), (1, 2), ("spheron-ai", "massed-compute"), 48, "A10_PCIE"),
+    GpuModel("v100", "Tesla V100", 16, 0.24, ("SXM2", "PCIe"), (1, 2, 4, 8), ("data-crunch", "tensordock"), 40, "V100"),
+    GpuModel("t4", "Tesla T4", 16, 0.14, ("PCIe",), (1, 2, 4), ("spheron-ai", "tensordock"), 42, "T4_PCIE"),
+    GpuModel("mi300x", "AMD MI300X", 192, 2.69, ("Infinity Fabric",), (1, 8), ("sesterce", "spheron-am"), 62, "MI300X"),
 ]
 # fmt: on
 
-# Bare metal: full servers of these models, sold dedicated under a "-baremetal" gpuType.
+# Bare metal: full servers of these models, sold dedicated under a "_BAREMETAL" gpuType.
 BAREMETAL = {"h100-sxm5": ("voltage-park", "data-crunch"), "h200": ("data-crunch",),
              "a100-80g": ("massed-compute",), "rtx-4090": ("tensordock",)}
 
@@ -93,7 +116,7 @@ def _offer_id(*parts) -> str:
 
 def _make_offer(rng: random.Random, model: GpuModel, provider: str, count: int, kind: str,
                 interconnect: str, baremetal: bool = False) -> dict:
-    gpu_type = f"{model.slug}-baremetal" if baremetal else model.slug
+    gpu_type = f"{model.live_type}_BAREMETAL" if baremetal else model.live_type
     display = f"{model.display} BAREMETAL" if baremetal else model.display
     per_gpu = model.price * PRICE_FACTOR[provider] * rng.uniform(0.92, 1.12)
     if baremetal:
@@ -116,8 +139,9 @@ def _make_offer(rng: random.Random, model: GpuModel, provider: str, count: int, 
         "memory": count * rng.choice([32, 64, 96, 128]) if not baremetal else count * 250,
         "storage": count * rng.choice([100, 200, 500, 1000]),
         "price": price,
-        "available": rng.random() > 0.1,
-        "maintenance": rng.random() < 0.05,
+        # Live: `available` stays true on offers in maintenance (docs/spheron-api.md).
+        "available": True,
+        "maintenance": rng.random() < MAINTENANCE_SHARE,
         "clusters": clusters,
         "region": clusters[0],
         "os_options": list(OS_OPTIONS[provider]),
@@ -143,13 +167,13 @@ def _make_offer(rng: random.Random, model: GpuModel, provider: str, count: int, 
 
 def _cpu_offers(rng: random.Random) -> list[dict]:
     offers = []
-    for provider in ("spheron-ai", "data-crunch", "massed-compute", "tensordock"):
+    for provider in ("spheron-ai", "data-crunch", "verda", "massed-compute", "tensordock"):
         for vcpus in (4, 16, 32):
             region = rng.choice(REGIONS[provider])
             offers.append({
                 "provider": provider, "offerId": _offer_id(provider, "cpu", vcpus),
                 "name": f"CPU {vcpus} vCPU", "description": f"CPU-only node, {vcpus} vCPU",
-                "gpuType": "cpu", "gpuModel": "CPU only", "gpuCount": 0, "gpu_memory": 0,
+                "gpuType": "CPU", "gpuModel": "CPU only", "gpuCount": 0, "gpu_memory": 0,
                 "vcpus": vcpus, "memory": vcpus * 4, "storage": 100,
                 "price": round(vcpus * 0.012 * PRICE_FACTOR[provider], 3),
                 "available": True, "maintenance": False, "clusters": [region], "region": region,
@@ -181,9 +205,16 @@ def generate_offers(seed: int = SEED) -> list[dict]:
             offer["offerId"] = _offer_id("voltage-park", "cluster-2")
         offers.append(offer)
     offers.extend(_cpu_offers(rng))
-    # Keep a few always-usable offers so demos and tests have something to launch.
+    # Keep a few always-usable offers so demos and tests have something to launch, among them
+    # offers in the prefixed cluster (sesterce) and on massed-compute (login user ubuntu, no
+    # `user` field), where the live formats matter most.
     for offer in offers:
-        if offer["provider"] == "spheron-ai" and offer["gpuType"] in ("rtx-4090", "t4"):
+        if ((offer["provider"] == "spheron-ai" and offer["gpuType"] in ("RTX4090_PCIE", "T4_PCIE"))
+                or (offer["provider"] in ("sesterce", "massed-compute")
+                    and offer["gpuType"] == "RTX4090_PCIE" and offer["instanceType"] != "SPOT")):
             offer.update(available=True, maintenance=False, supportsCloudInit=True)
             offer.pop("minimumRuntimeMinutes", None)
+            if offer["provider"] == "sesterce" and PREFIXED_CLUSTER not in offer["clusters"]:
+                offer["clusters"] = [PREFIXED_CLUSTER] + offer["clusters"]
+                offer["region"] = PREFIXED_CLUSTER
     return offers

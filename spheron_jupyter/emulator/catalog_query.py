@@ -8,7 +8,7 @@ import re
 from .catalog import GPU_MODELS
 from .errors import ApiError
 
-_POPULARITY = {m.slug: m.popularity for m in GPU_MODELS}
+_POPULARITY = {m.live_type: m.popularity for m in GPU_MODELS}
 SORT_KEYS = {
     "popularity": "popularity",
     "lowestPrice": "lowestPrice",
@@ -25,7 +25,7 @@ def _squash(text: str) -> str:
 
 
 def base_gpu_type(gpu_type: str) -> str:
-    return gpu_type.removesuffix("-baremetal")
+    return gpu_type.removesuffix("_BAREMETAL")
 
 
 def _group(gpu_type: str, offers: list[dict]) -> dict:
@@ -64,7 +64,7 @@ def _int_param(query: dict, name: str, default: int, maximum: int | None = None)
 
 def _matches_type(offer: dict, wanted: str) -> bool:
     if wanted == "BAREMETAL":
-        return offer["gpuType"].endswith("-baremetal")
+        return offer["gpuType"].endswith("_BAREMETAL")
     return offer["instanceType"] == wanted
 
 

@@ -28,7 +28,9 @@ fault spec: comma-separated items; '*N' limits an item to the next N matches (de
   ssh-drop=DURATION[*N]           drop an instance's SSH connections DURATION after running (N times)
 examples: '429@/api/gpu-offers*2'  '503@GET /api/deployments*1'  'lose-create*1'  'reclaim-spot=30s'
 admin routes (API key required): GET /_emulator/state, POST /_emulator/faults {"spec"},
-  POST /_emulator/instances/ID/reclaim|fail|drop-ssh, POST /_emulator/teams/ID/credit {"amount"}
+  POST /_emulator/instances/ID/reclaim|fail|drop-ssh, POST /_emulator/teams/ID/credit {"amount"},
+  POST /_emulator/instances/ID/status {"status": "ANY"} (terminal ones end billing, others keep it)
+rate limits (as live): 10 creates / 15 min per user; --rate-limit requests per client address
 """
 
 
@@ -37,6 +39,25 @@ def _duration(text: str) -> float:
         return parse_duration(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _rate_limit(text: str) -> tuple[int | None, float]:
+    """``100/15m``, ``500`` (per 15 minutes) or ``off``."""
+    from .ratelimit import GENERAL_WINDOW_SECONDS
+
+    text = text.strip().lower()
+    if text in ("off", "none", "0"):
+        return None, GENERAL_WINDOW_SECONDS
+    count, _, window = text.partition("/")
+    try:
+        limit = int(count)
+        seconds = parse_duration(window) if window else GENERAL_WINDOW_SECONDS
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a rate limit; use N/DURATION such as 100/15m, or off") from None
+    if limit < 1 or seconds <= 0:
+        raise argparse.ArgumentTypeError("the rate limit needs a positive count and window")
+    return limit, seconds
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -52,9 +73,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="minimum runtime before termination (default 20m; an offer's "
                              "minimumRuntimeMinutes wins when larger)")
     parser.add_argument("--faults", default="", help="faults to inject (grammar below)")
+    parser.add_argument("--rate-limit", type=_rate_limit, default=None, metavar="N[/DURATION]",
+                        help="general limit per client address, like the live service's "
+                             "(default 100/15m; 'off' disables it)")
     parser.add_argument("--runtime", default="auto", choices=["auto", "sandbox", "noop"],
                         help="instance runtime: SSH sandboxes when available (auto), or none")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+
+
+def _limit_kwargs(value: tuple[int | None, float] | None) -> dict:
+    if value is None:
+        return {}
+    return {"rate_limit": value[0], "rate_window_seconds": value[1]}
 
 
 def run(args: argparse.Namespace) -> int:
@@ -88,7 +118,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         app = EmulatorApp(state_dir, boot_seconds=args.boot_seconds,
                           minimum_runtime_seconds=args.minimum_runtime, faults=faults,
-                          runtime=runtime)
+                          runtime=runtime, **_limit_kwargs(args.rate_limit))
     except (ValueError, KeyError, OSError) as exc:  # unreadable state: say which file
         print(f"spheron-jupyter emulator: cannot load the state in {state_dir / 'state.json'}: "
               f"{exc!r}; move it away to start afresh.", file=sys.stderr)

@@ -9,6 +9,7 @@ without its query string; the method is optional) and ACTION is one of:
     429[=DURATION]   answer 429 {"code": "RATE_LIMIT_EXCEEDED", "retryAfter": S} and a
                      Retry-After header (S = DURATION rounded up, default 1 s)
     500..599         answer that status with {"error", "message"}
+    404              answer 404 Not Found (a route the service no longer has, e.g. can-terminate)
     slow=DURATION    wait DURATION, then handle the request normally
     drop             close the connection without any response (nothing is done)
 
@@ -144,11 +145,11 @@ def _parse_http(item: str, action_text: str, match_text: str, count: int | None)
     elif re.fullmatch(r"429(=.+)?", action_text):
         fault.status = 429
         fault.seconds = _duration(action_text[4:], item) if "=" in action_text else 1.0
-    elif re.fullmatch(r"5\d\d", action_text):
+    elif re.fullmatch(r"5\d\d|404", action_text):
         fault.status = int(action_text)
     else:
         raise FaultSpecError(
-            f"fault {item!r}: unknown action {action_text!r}; use 429[=S], 5xx, slow=S or drop")
+            f"fault {item!r}: unknown action {action_text!r}; use 429[=S], 404, 5xx, slow=S or drop")
     return fault
 
 

@@ -40,7 +40,8 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         try:
-            result = self.server.app.handle(self.command, self.path, dict(self.headers), body)
+            result = self.server.app.handle(self.command, self.path, dict(self.headers), body,
+                                            client=self.client_address[0])
         except Exception as exc:  # a bug in a handler is a 500, never a hung client
             print(f"emulator: {self.command} {self.path} failed: {exc!r}", file=sys.stderr,
                   flush=True)

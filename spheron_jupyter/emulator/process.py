@@ -91,10 +91,12 @@ def _duration_arg(value) -> str:
 
 
 def start_emulator(state_dir, *, boot_seconds=2.0, minimum_runtime="20m", faults=None, port=0,
-                   timeout=30, host="127.0.0.1", runtime="auto", verbose=False) -> EmulatorProcess:
+                   timeout=30, host="127.0.0.1", runtime="auto", verbose=False,
+                   rate_limit=None) -> EmulatorProcess:
     """Start ``spheron-jupyter emulator`` on ``state_dir`` and wait for its two ready lines.
 
-    Its stderr goes to ``STATE/emulator.log``."""
+    ``rate_limit``: the general limit as ``N/DURATION`` or ``off`` (default: the live figure,
+    100/15m).  Its stderr goes to ``STATE/emulator.log``."""
     state_dir = Path(state_dir).resolve()
     state_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
     command = [sys.executable, "-m", "spheron_jupyter", "emulator", "--host", host,
@@ -103,6 +105,8 @@ def start_emulator(state_dir, *, boot_seconds=2.0, minimum_runtime="20m", faults
                "--minimum-runtime", _duration_arg(minimum_runtime), "--runtime", runtime]
     if faults:
         command += ["--faults", faults]
+    if rate_limit:
+        command += ["--rate-limit", str(rate_limit)]
     if verbose:
         command.append("--verbose")
     with open(state_dir / "emulator.log", "ab") as log:

@@ -5,6 +5,10 @@ POST /_emulator/faults {"spec": "..."}     replace the fault plan (grammar in fa
 POST /_emulator/instances/{id}/reclaim     spot reclaim: -> terminated-provider
 POST /_emulator/instances/{id}/fail        -> failed
 POST /_emulator/instances/{id}/drop-ssh    the runtime drops the instance's SSH connections
+POST /_emulator/instances/{id}/status {"status": "<any string>"}   the status the API reports
+                                           from now on; a terminal one (terminated,
+                                           terminated-provider, failed) ends billing like a
+                                           reclaim, any other (e.g. stopped) keeps billing
 POST /_emulator/teams/{id}/credit {"amount": USD}   add (or, negative, remove) credit; 403 for
                                            teams where the user is a member: only owners and
                                            admins manage billing
@@ -17,7 +21,7 @@ from collections import Counter
 
 from .errors import ApiError
 from .faults import FaultSpecError, parse_faults
-from .store import ACTIVE
+from .store import INACTIVE
 
 
 def state(app, request):
@@ -51,7 +55,7 @@ def _end(app, request, status: str, reason: str):
         dep = app.store.deployments.get(request.params["id"])
         if dep is None:
             raise ApiError.not_found("Deployment", request.params["id"])
-        if dep["status"] not in ACTIVE:
+        if dep["status"] in INACTIVE:
             raise ApiError.bad_request(f"Instance {dep['id']} is already {dep['status']}.")
         events = app.end_instance(dep, status, now, reason)
         app.store.save()
@@ -66,6 +70,27 @@ def reclaim(app, request):
 
 def fail(app, request):
     return _end(app, request, "failed", "The instance failed on the provider's side.")
+
+
+def set_status(app, request):
+    status = request.json().get("status")
+    if not isinstance(status, str) or not status.strip():
+        raise ApiError.bad_request("status must be a non-empty string.")
+    if status in INACTIVE:
+        return _end(app, request, status, f"Status set to {status} by the emulator's admin route.")
+    now = time.time()
+    with app.store.lock:
+        dep = app.store.deployments.get(request.params["id"])
+        if dep is None:
+            raise ApiError.not_found("Deployment", request.params["id"])
+        if dep["status"] in INACTIVE:
+            raise ApiError.bad_request(f"Instance {dep['id']} is already {dep['status']}.")
+        # Billing continues: the cost runs from createdTs until stoppedTs, which stays unset.
+        dep["status"] = status
+        if dep["startedTs"] is None and status != "deploying":
+            dep["startedTs"] = now
+        app.store.save()
+        return 200, app.store.deployment_view(dep, now)
 
 
 def drop_ssh(app, request):
@@ -102,4 +127,5 @@ def register(app) -> None:
     app.route("POST", "/_emulator/instances/{id}/reclaim", reclaim)
     app.route("POST", "/_emulator/instances/{id}/fail", fail)
     app.route("POST", "/_emulator/instances/{id}/drop-ssh", drop_ssh)
+    app.route("POST", "/_emulator/instances/{id}/status", set_status)
     app.route("POST", "/_emulator/teams/{id}/credit", credit)

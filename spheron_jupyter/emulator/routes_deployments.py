@@ -20,7 +20,7 @@ from .create_validation import (check_against_offer, check_cloud_init, check_kub
 from .errors import ApiError
 from .paging import envelope, page_params, window
 from .routes_account import parse_public_key, resolve_team
-from .store import ACTIVE, INACTIVE
+from .store import INACTIVE
 
 TEAM_REQUIRED = "Team ID is required for authenticated deployments"
 
@@ -127,7 +127,8 @@ def list_deployments(app, request):
         team = resolve_team(app, query.get("teamId"))
         deps = app.store.deployments_of(team["teamId"])
         if status == "active":
-            deps = [d for d in deps if d["status"] in ACTIVE]
+            # Any status that is not terminal bills, also one set through the admin route.
+            deps = [d for d in deps if d["status"] not in INACTIVE]
         elif status == "inactive":
             deps = [d for d in deps if d["status"] in INACTIVE]
         elif status:

@@ -19,8 +19,10 @@ import time
 from datetime import datetime, timezone
 from pathlib import Path
 
+from .runtime import NO_USER_FIELD_PROVIDERS
+
 STATE_FILE = "state.json"
-ACTIVE = ("deploying", "running", "stopped")
+# Terminal statuses end billing; every other status (also one the admin route set) bills.
 INACTIVE = ("terminated", "terminated-provider", "failed")
 STARTING_CREDIT = {"Personal": 250.00, "Research Lab": 1000.00}
 
@@ -141,7 +143,8 @@ class Store:
             "instanceType": dep["instanceType"], "operatingSystem": dep["operatingSystem"],
             "sshKeyId": dep["sshKeyId"], "sshKeyName": dep["sshKeyName"],
             "sshKeyFingerprint": dep["sshKeyFingerprint"], "ipAddress": ip, "user": user,
-            "sshPort": port, "sshCommand": f"ssh -p {port} {user}@{ip}" if ip else None,
+            # No `sshCommand`: documented, but absent from live answers (docs/spheron-api.md).
+            "sshPort": port,
             "status": dep["status"], "startedAt": iso(dep["startedTs"]),
             "stoppedAt": iso(dep["stoppedTs"]), "createdAt": iso(dep["createdTs"]),
             "lastCreditDeduction": iso(dep["stoppedTs"] if dep["stoppedTs"] is not None else now),
@@ -152,6 +155,8 @@ class Store:
             "supportsCloudInit": dep["supportsCloudInit"],
             "minimumRuntime": dep["minimumRuntimeMinutes"],
         }
+        if dep["providerId"] in NO_USER_FIELD_PROVIDERS:
+            del view["user"]
         if dep.get("kubernetesAddon") is not None:
             view["kubernetesAddon"] = dict(dep["kubernetesAddon"])
         if dep.get("statusReason"):
@@ -161,6 +166,7 @@ class Store:
     def runtime_instance(self, dep: dict, now: float) -> dict:
         """What the InstanceRuntime sees: the public view plus cloud-init and the login key."""
         view = self.deployment_view(dep, now)
+        view["user"] = dep["user"]  # the runtime knows the login user even where the API hides it
         view["cloudInit"] = dep.get("cloudInit")
         view["sshPublicKey"] = dep.get("sshPublicKey")
         return view

@@ -19,6 +19,7 @@ DEFAULT_CLOUD_URL = "https://app.spheron.ai"
 # Emulator knobs for demos and tests; users never need them.
 ENV_BOOT_SECONDS = "SPHERON_EMULATOR_BOOT_SECONDS"
 ENV_MINIMUM_RUNTIME = "SPHERON_EMULATOR_MINIMUM_RUNTIME"
+ENV_RATE_LIMIT = "SPHERON_EMULATOR_RATE_LIMIT"
 
 
 @dataclass
@@ -66,6 +67,8 @@ def connect_local(url: str | None = None, api_key: str | None = None,
     options = {
         "boot_seconds": float(os.environ.get(ENV_BOOT_SECONDS, 2.0)),
         "minimum_runtime": os.environ.get(ENV_MINIMUM_RUNTIME, "20m"),
+        # The general rate limit (default: the live figure, 100/15m); the demo raises it.
+        "rate_limit": os.environ.get(ENV_RATE_LIMIT) or None,
     }
     options.update(emulator_options or {})
     emu = _start_on_the_same_port(process, state, options)

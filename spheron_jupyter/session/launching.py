@@ -13,6 +13,7 @@ import time
 from typing import Any
 from collections.abc import Callable, Iterable
 
+from ..client.regions import match_region
 from . import backends, sshbridge
 from .errors import (LaunchOutcomeUnknownError, LaunchWaitStoppedError, NameInUseError,
                      NoMatchingOfferError, OverBudgetError, SessionError, UnknownGpuError)
@@ -316,12 +317,16 @@ def _pick_region(offer: Any, region: str | None) -> str | None:
     choices = clusters or ([single] if single else [])
     if region is None:
         return choices[0] if choices else None
-    if choices and region not in choices:
+    if not choices:
+        return region
+    # Live ids may carry a routing prefix or be free text: match loosely, send the verbatim id.
+    found = match_region(region, map(str, choices))
+    if found is None:
         raise NoMatchingOfferError(
             f"offer {_field(offer, 'offer_id', 'offerId')} is not in region {region!r}; "
             f"it offers {', '.join(map(str, choices))}"
         )
-    return region
+    return found
 
 
 def _pick_os(offer: Any, os: str | None) -> str | None:
