@@ -63,7 +63,7 @@ def test_search_and_server_side_query_are_passed_through(emulator):
     groups = client.gpu_offers(search="h100", instance_type="CLUSTER")
     offers = [o for g in groups for o in g.offers]
     assert offers and all(o.instance_type == "CLUSTER" for o in offers)
-    assert all("h100" in (g.gpu_type or "") for g in groups)
+    assert all("H100" in (g.gpu_type or "") for g in groups)
 
 
 def test_offer_selection_on_the_real_catalog(emulator):
@@ -87,7 +87,7 @@ def test_offer_selection_on_the_real_catalog(emulator):
         assert prices == sorted(prices)
     spellings = [client.find_offers(OfferQuery(gpu=g)) for g in ("RTX4090", "rtx-4090", "RTX 4090")]
     assert spellings[0] and spellings[0] == spellings[1] == spellings[2]
-    assert all(o.gpu_type.startswith("rtx-4090") for o in spellings[0])
+    assert all(o.gpu_type.startswith("RTX4090_") for o in spellings[0])
     with pytest.raises(UnknownGpuError, match="'H900'"):
         client.find_offers(OfferQuery(gpu="H900"))
 
@@ -114,7 +114,7 @@ def test_instance_lifecycle(emulator_factory, caplog):
 
     offer = cheapest(client, gpu="RTX 4090", type="dedicated")
     created = client.create_instance(offer_to_create_request(offer, ssh_key_id=key.id))
-    assert re.fullmatch(r"sj-rtx-4090-[0-9a-f]{8}", created.name)
+    assert re.fullmatch(r"sj-rtx4090-pcie-[0-9a-f]{8}", created.name)
     assert created.status == "deploying" and created.gpu_count == offer.gpu_count
 
     assert [i.id for i in client.list_instances(status="active")] == [created.id]

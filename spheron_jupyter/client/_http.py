@@ -140,8 +140,10 @@ class HttpCore:
             payload = response.text
         error = error_from_response(response.status_code, payload, response.headers, what=what,
                                     base_url=self.base_url)
-        if isinstance(error, RateLimitedError) and self.pacing is not None:
-            # Every request of the process waits, not just this one's retry.
+        if (isinstance(error, RateLimitedError) and self.pacing is not None
+                and not (method == "POST" and path == "/api/deployments")):
+            # Every request of the process waits, not just this one's retry.  A create's 429
+            # is the create limit (10 / 15 min per user), which leaves other requests free.
             self.pacing.block_for(error.retry_after or self.retry_policy.base_delay)
         raise error
 

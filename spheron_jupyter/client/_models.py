@@ -117,6 +117,7 @@ class Offer(ApiModel):
     description: OptStr = None
     gpu_type: OptStr = Field(None, validation_alias=_alias("gpuType", "gpu_type"))
     display_name: OptStr = Field(None, validation_alias=_alias("displayName", "display_name"))
+    gpu_model: OptStr = Field(None, validation_alias=_alias("gpuModel", "gpu_model"))
     vcpus: OptFloat = None
     memory: OptFloat = None
     storage: OptFloat = None
@@ -271,6 +272,16 @@ class Instance(ApiModel):
     memory: OptFloat = None
     storage: OptFloat = None
     port_forwards: AnyList = Field([], validation_alias=_alias("portForwards"))
+    # Known but not relied on (docs/spheron-api.md, "The deployment object"): named here so
+    # that `doctor` reports only fields new to us.
+    team_id: OptId = Field(None, validation_alias=_alias("teamId"))
+    offer_id: OptId = Field(None, validation_alias=_alias("offerId"))
+    operating_system: OptStr = Field(None, validation_alias=_alias("operatingSystem"))
+    temp_ssh_key_id: OptId = Field(None, validation_alias=_alias("tempSshKeyId"))
+    volume_ids: StrList = Field([], validation_alias=_alias("volumes"))
+    supports_cloud_init: bool | None = Field(None, validation_alias=_alias("supportsCloudInit"))
+    minimum_runtime: OptFloat = Field(None, validation_alias=_alias("minimumRuntime"))
+    status_reason: OptStr = Field(None, validation_alias=_alias("statusReason"))
     # May carry a kubeconfig: kept, but out of reprs.
     kubernetes_addon: Any = Field(None, validation_alias=_alias("kubernetesAddon"), repr=False)
 

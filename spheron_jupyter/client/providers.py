@@ -12,7 +12,15 @@ from __future__ import annotations
 
 from typing import Any
 
-__all__ = ["FALLBACK_SSH_USERS", "PROVIDER_SSH_USERS", "provider_slug", "ssh_users"]
+__all__ = ["FALLBACK_SSH_USERS", "KNOWN_PROVIDERS", "PROVIDER_SSH_USERS", "provider_slug",
+           "ssh_users"]
+
+# Provider slugs we know of (docs/spheron-api.md, "Providers"): an open list, never used to
+# refuse a value; `doctor` names the ones outside it.  spheron-am sells AMD GPUs (CUDA images
+# fail there); verda is data-crunch's new name; tensordock is gone from current docs.
+KNOWN_PROVIDERS = frozenset({"spheron-ai", "voltage-park", "data-crunch", "verda",
+                             "massed-compute", "sesterce", "tensordock", "spheron-es",
+                             "spheron-am"})
 
 # provider slug -> its default login user when the deployment carries no `user`.
 # massed-compute: root is refused, the user is `ubuntu` (docs/spheron-api.md, "Deployment

@@ -24,9 +24,10 @@ __all__ = [
 # The statuses that end billing (docs/spheron-api.md, "Statuses"): terminated by the user,
 # reclaimed by the provider (spot preemption, hardware), or failed to deploy.
 TERMINAL_STATUSES = frozenset({"terminated", "terminated-provider", "failed"})
-# The billing statuses we know by name.  An unknown one bills too; this list is only for
-# telling the user (and `doctor`) that a status is new to us.
-BILLING_STATUSES = frozenset({"deploying", "running", "stopped"})
+# The documented billing statuses.  Any other bills too (`stopped`, shown in the dashboard
+# but not in the API docs, is one); this list only tells the user (and `doctor`) that a
+# status is not one the API documents.
+BILLING_STATUSES = frozenset({"deploying", "running"})
 KNOWN_STATUSES = TERMINAL_STATUSES | BILLING_STATUSES
 
 
@@ -48,5 +49,5 @@ def is_billing(status: object) -> bool:
 
 
 def is_known(status: object) -> bool:
-    """Whether the client knows this status by name (``doctor`` reports the others)."""
+    """Whether the API documents this status (``doctor`` reports the others, e.g. stopped)."""
     return normalize_status(status) in KNOWN_STATUSES
