@@ -17,6 +17,7 @@ SUBCOMMANDS = {
     # name: (module, one-line help)
     "emulator": ("spheron_jupyter.emulator.cli", "run the embedded Spheron emulator until stopped"),
     "sphnctl": ("spheron_jupyter.emulator.protocol_cli", "an offline sphnctl: Protocol deployments run as local processes"),
+    "doctor": ("spheron_jupyter.doctor", "check the configured backend read-only; name each answer that differs from our models"),
     "demo": ("spheron_jupyter.demo", "run the main job: the example against the embedded emulator"),
     "tunnel-agent": ("spheron_jupyter.ssh.tunnel_agent", "run the per-user tunnel agent (started on demand)"),
 }

@@ -126,6 +126,17 @@ class SpheronClient(AccountResources):
         extra = {"keys": keys} if keys else {}
         return collect_pages(fetch, limit=self.page_size, what=what, **extra)
 
+    def get_json(self, path: str, params: dict[str, Any] | None = None, *, auth: bool = True,
+                 what: str | None = None) -> Any:
+        """One GET as the API answers it (parsed JSON, unvalidated): for ``doctor``, which
+        compares raw answers with our models.  Read-only by construction."""
+        return self._call("GET", path, auth=auth, params=params, what=what or f"GET {path}")
+
+    @property
+    def key_description(self) -> str:
+        """Where the key came from, masked; never the key."""
+        return self._key.describe() if self._key is not None else "no API key"
+
     @staticmethod
     def _segment(value: str) -> str:
         return quote(str(value), safe="")

@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "use": ("use", "choose the backend: local (embedded emulator) or cloud"),
     "login": ("login", "store your Spheron API key (never shown)"),
     "whoami": ("whoami", "backend, URL, key source (masked), team, balance"),
+    "doctor": ("doctor", "check the backend read-only; name each answer that differs from our models"),
     "offers": ("offers", "browse GPU offers with filters and sorting"),
     "launch": ("launch", "launch an instance (price and worst case first)"),
     "ls": ("ls", "your instances with $/hour and cost so far"),

@@ -1,0 +1,153 @@
+"""The emulator serves the live service as public clients measured it (tests/data/live/README.md):
+the general rate limit on by default, a status route for statuses the API reports beyond its
+docs, massed-compute's missing `user` with root refused, and the prefixed cluster ids; the
+client copes over real HTTP.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import httpx
+import paramiko
+import pytest
+
+from spheron_jupyter.client import RequestBudget, SpheronClient
+from tests.support.client_fakes import FakeClock
+from tests.support.emulator_ssh import Api, connect, make_key, pinned_host_key_cloud_init, public_line
+
+
+def test_the_general_limit_is_on_by_default_at_the_documented_figure(emulator_factory):
+    emulator = emulator_factory(rate_limit=None)  # the emulator's own default
+    with httpx.Client(base_url=emulator.url) as http:
+        answers = [http.get("/api/providers") for _ in range(100)]
+        assert all(a.status_code == 200 for a in answers)
+        assert answers[0].headers["RateLimit-Policy"] == "100;w=900"
+        refused = http.get("/api/providers")
+    assert refused.status_code == 429
+    body = refused.json()
+    assert body["code"] == "RATE_LIMIT_EXCEEDED" and 800 < body["retryAfter"] <= 900
+    assert refused.headers["Retry-After"] == str(body["retryAfter"])
+    # Admin routes are never limited, so a test can always look and repair.
+    state = httpx.get(emulator.url + "/_emulator/state",
+                      headers={"Authorization": f"Bearer {emulator.api_key}"})
+    assert state.status_code == 200
+
+
+def test_clients_sharing_the_process_budget_stay_under_the_limit(emulator_factory):
+    """A dashboard refreshing, a launch waiting and `ls` running, in one process: each has its
+    own client, all share the process's budget for that host, and no request is refused."""
+    emulator = emulator_factory(rate_limit="20/4s")
+    refused: list[BaseException] = []
+    done: list[int] = []
+
+    def user(work):
+        try:
+            with SpheronClient(emulator.url, emulator.api_key) as client:
+                for _ in range(15):
+                    work(client)
+                done.append(1)
+        except BaseException as exc:  # noqa: BLE001 - the test reports it
+            refused.append(exc)
+
+    works = [lambda c: c.list_instances(), lambda c: c.balance(),
+             lambda c: c.get_json("/api/gpu-offers", {"limit": 5})]
+    threads = [threading.Thread(target=user, args=(w,)) for w in works]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert not refused and len(done) == 3
+    budget = SpheronClient(emulator.url, emulator.api_key).pacing
+    assert (budget.limit, budget.window) == (20, 4.0)  # adopted from RateLimit-Policy
+
+
+def test_a_long_429_during_a_wait_is_waited_out(emulator_factory):
+    """The emulator answers a real 429 with retryAfter 90 s; the client waits it on an injected
+    clock (so the test does not take 90 s) and the poll then finishes."""
+    emulator = emulator_factory()
+    api = Api(emulator)
+    key, _ = make_key(emulator.state_dir, "client")
+    created = api.create(api.offer("spheron-ai"), "waits", {"ssh_public_key": public_line(key)},
+                         None)
+    clock = FakeClock()
+    notices = []
+    client = SpheronClient(emulator.url, emulator.api_key, clock=clock,
+                           pacing=RequestBudget(clock=clock), on_retry=notices.append)
+    api.call("POST", "/_emulator/faults", json={"spec": "429=90s@GET /api/deployments/**1"})
+    instance = client.get_instance(created["id"])  # during the launch's wait for running
+    assert instance.id == created["id"]
+    assert clock.sleeps and clock.sleeps[0] >= 90
+    assert [n.kind for n in notices][:1] == ["rate-limit"]
+    assert "waiting 90 s" in notices[0].text
+
+
+def test_status_route_sets_any_status_and_billing_follows(emulator):
+    api = Api(emulator)
+    key, _ = make_key(emulator.state_dir, "client")
+    created = api.create(api.offer("spheron-ai"), "paused", {"ssh_public_key": public_line(key)},
+                         None)
+    api.wait_running(created["id"])
+    stopped = api.call("POST", f"/_emulator/instances/{created['id']}/status",
+                       json={"status": "stopped"})
+    assert stopped["status"] == "stopped" and stopped["stoppedAt"] is None
+    active = api.call("GET", "/api/deployments", params={"status": "active"})["deployments"]
+    assert [d["id"] for d in active] == [created["id"]]
+    first = api.call("GET", f"/api/deployments/{created['id']}")["totalCost"]
+    later = httpx.get(f"{emulator.url}/api/deployments/{created['id']}",
+                      headers={"Authorization": f"Bearer {emulator.api_key}"}).json()
+    assert later["status"] == "stopped" and later["totalCost"] >= first  # still billing
+    odd = api.call("POST", f"/_emulator/instances/{created['id']}/status",
+                   json={"status": "hibernating"})
+    assert odd["status"] == "hibernating"
+    api.terminate(created["id"])  # terminate works on a status the API never documented
+    gone = api.call("GET", f"/api/deployments/{created['id']}")
+    assert gone["status"] == "terminated" and gone["stoppedAt"] is not None
+    ended = api.http.post(f"/_emulator/instances/{created['id']}/status",
+                          json={"status": "running"})
+    assert ended.status_code == 400
+
+
+def test_terminal_status_through_the_route_ends_billing(emulator):
+    api = Api(emulator)
+    key, _ = make_key(emulator.state_dir, "client")
+    created = api.create(api.offer("spheron-ai"), "failing",
+                         {"ssh_public_key": public_line(key)}, None)
+    ended = api.call("POST", f"/_emulator/instances/{created['id']}/status",
+                     json={"status": "terminated-provider"})
+    assert ended["status"] == "terminated-provider" and ended["stoppedAt"] is not None
+
+
+def test_massed_compute_has_no_user_field_and_refuses_root(emulator, tmp_path):
+    api = Api(emulator)
+    client_key, _ = make_key(tmp_path, "client")
+    host_key, host_key_path = make_key(tmp_path, "host")
+    created = api.create(api.offer("massed-compute"), "mc",
+                         {"ssh_public_key": public_line(client_key)},
+                         pinned_host_key_cloud_init(host_key_path))
+    assert "user" not in created and "sshCommand" not in created
+    assert created["ipAddress"]  # set while still deploying: not a readiness signal
+    running = api.wait_running(created["id"])
+    assert "user" not in running
+    from spheron_jupyter.client import Instance, ssh_users
+
+    users = ssh_users(Instance.model_validate(running))
+    assert users == ["ubuntu"]
+    with pytest.raises(paramiko.AuthenticationException):
+        connect(running["sshPort"], "root", client_key, host_key, timeout=10)
+    with connect(running["sshPort"], users[0], client_key, host_key) as ssh:
+        _, out, _ = ssh.exec_command("echo $USER")
+        assert out.read().decode().strip() == "ubuntu"
+    api.terminate(created["id"])
+
+
+def test_prefixed_cluster_is_found_by_its_name_and_sent_verbatim(emulator_session):
+    session = emulator_session
+    offers = session.offers(region="culpeper-usa-1")
+    assert offers and all("166e655a:culpeper-usa-1" in o.regions for o in offers)
+    plan = session.plan_launch(gpu="rtx-4090", provider="sesterce", region="culpeper-usa-1")
+    assert plan.region == "166e655a:culpeper-usa-1"
+    view = session.launch(plan, wait=False)
+    raw = session.client.get_json(f"/api/deployments/{view.id}")
+    assert raw["region"] == "166e655a:culpeper-usa-1"
+    assert session.offers(region="finland-3")  # free text, loosely: "Finland 3"
