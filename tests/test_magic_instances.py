@@ -19,7 +19,7 @@ def test_whoami_offers_teams_keys(emulator_shell):
     who = sh.ok("%spheron whoami").text
     assert "local" in who and "Personal" in who and "$250.00" in who
     offers = sh.ok("%spheron offers --gpu 'RTX 4090' --sort price --limit 3").text
-    assert "rtx-4090" in offers and "$/hour" in offers and "offers" in offers
+    assert "RTX4090_PCIE" in offers and "$/hour" in offers and "offers" in offers
     html = sh.context.session  # the same rows render as HTML in a notebook
     from spheron_jupyter.notebook.commands.offers import offer_row
     from spheron_jupyter.notebook.display import Table

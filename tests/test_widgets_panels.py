@@ -48,7 +48,7 @@ def test_offers_browser_filters_sorts_and_pages(session, closing):
     browser.gpu.value = "RTX 4090"  # any spelling the client understands
     browser.type.value = "spot"
     browser.ui.flush()
-    assert browser.matches and all(o.gpu_type == "rtx-4090" and o.kind == "spot"
+    assert browser.matches and all(o.gpu_type == "RTX4090_PCIE" and o.kind == "spot"
                                    for o in browser.matches)
     browser.type.value = "any"
     browser.min_vram.value = "20"
@@ -73,7 +73,7 @@ def test_offers_browser_filters_sorts_and_pages(session, closing):
     ratios = [o.hourly_price / o.total_vram_gb for o in browser.matches]
     assert ratios == sorted(ratios)
     first = browser.rows[0]
-    assert first[0].description == f"{browser.matches[0].gpu_count}x rtx-4090"
+    assert first[0].description == f"{browser.matches[0].gpu_count}x RTX4090_PCIE"
     best = browser.matches[0]
     assert [c.value for c in first[4:7]] == [f"${best.hourly_price:,.2f}",
                                              f"${best.hourly_price / best.gpu_count:,.2f}",
