@@ -12,8 +12,6 @@ import json
 import subprocess
 import sys
 
-import httpx
-
 from spheron_jupyter.client import GpuGroup, Instance, SpheronClient
 from spheron_jupyter.client.conformance import check_items
 from spheron_jupyter.doctor import run_doctor

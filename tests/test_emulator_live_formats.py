@@ -47,7 +47,7 @@ def test_clients_sharing_the_process_budget_stay_under_the_limit(emulator_factor
                 for _ in range(15):
                     work(client)
                 done.append(1)
-        except BaseException as exc:  # noqa: BLE001 - the test reports it
+        except BaseException as exc:  # the test reports it
             refused.append(exc)
 
     works = [lambda c: c.list_instances(), lambda c: c.balance(),

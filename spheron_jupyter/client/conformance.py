@@ -127,7 +127,7 @@ def _values(model: type[BaseModel], item: dict[str, Any]) -> Iterable[tuple[str,
         yield ("status", "unknown-value",
                f"status {item['status']!r} is not one of the documented statuses "
                "(shown as is and counted as billing)")
-    provider_key = {Offer: "provider", Instance: "providerId"}.get(model)
+    provider_key = {Offer: "provider", Instance: "providerId"}.get(model, "")
     provider = item.get(provider_key) if provider_key else None
     if isinstance(provider, str) and provider and not _known_provider(provider):
         yield (provider_key, "unknown-value", f"provider {provider!r} is not one we know")
@@ -143,8 +143,7 @@ def _values(model: type[BaseModel], item: dict[str, Any]) -> Iterable[tuple[str,
 def _known_provider(value: str) -> bool:
     text = value.strip().lower()
     # providerId sometimes carries an id suffix (docs/spheron-api.md).
-    return any(text == p or text.startswith(p + "-") or text.startswith(p + "_")
-               for p in KNOWN_PROVIDERS)
+    return any(text == p or text.startswith((p + "-", p + "_")) for p in KNOWN_PROVIDERS)
 
 
 def check_items(route: str, model: type[BaseModel], items: Iterable[Any],
@@ -170,7 +169,7 @@ def check_items(route: str, model: type[BaseModel], items: Iterable[Any],
         for key, value in item.items():
             name = keys.get(key)
             kind = kinds.get(name) if name else None
-            if value is None or kind is None or name in _NESTED.get(model, {}):
+            if value is None or kind is None or name is None or name in _NESTED.get(model, {}):
                 continue
             if not _fits(kind, value, name):
                 found.append(Difference(route, f"{at}.{key}", "mistyped-field",

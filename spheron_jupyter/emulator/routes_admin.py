@@ -49,14 +49,20 @@ def set_faults(app, request):
     return 200, {"spec": spec, "faults": app.faults.describe()}
 
 
+def _billing_deployment(app, request) -> dict:
+    """The deployment named in the path, still billing; the caller holds the store's lock."""
+    dep = app.store.deployments.get(request.params["id"])
+    if dep is None:
+        raise ApiError.not_found("Deployment", request.params["id"])
+    if dep["status"] in INACTIVE:
+        raise ApiError.bad_request(f"Instance {dep['id']} is already {dep['status']}.")
+    return dep
+
+
 def _end(app, request, status: str, reason: str):
     now = time.time()
     with app.store.lock:
-        dep = app.store.deployments.get(request.params["id"])
-        if dep is None:
-            raise ApiError.not_found("Deployment", request.params["id"])
-        if dep["status"] in INACTIVE:
-            raise ApiError.bad_request(f"Instance {dep['id']} is already {dep['status']}.")
+        dep = _billing_deployment(app, request)
         events = app.end_instance(dep, status, now, reason)
         app.store.save()
         view = app.store.deployment_view(dep, now)
@@ -80,11 +86,7 @@ def set_status(app, request):
         return _end(app, request, status, f"Status set to {status} by the emulator's admin route.")
     now = time.time()
     with app.store.lock:
-        dep = app.store.deployments.get(request.params["id"])
-        if dep is None:
-            raise ApiError.not_found("Deployment", request.params["id"])
-        if dep["status"] in INACTIVE:
-            raise ApiError.bad_request(f"Instance {dep['id']} is already {dep['status']}.")
+        dep = _billing_deployment(app, request)
         # Billing continues: the cost runs from createdTs until stoppedTs, which stays unset.
         dep["status"] = status
         if dep["startedTs"] is None and status != "deploying":
