@@ -131,44 +131,39 @@ def test_a_launched_instance_and_its_tunnel_reach_the_sidebar_and_the_proxy(
         (tunnel.id, "proxied", "forward")]
     prefix = f"/spheron/proxy/{tunnel.id}"
 
-    status, _, body = _request(jupyterlab, "GET", f"{prefix}/some/path?x=1")
+    # The entry (Jupyter's auth) sends the browser to the tunnel's capability URL.
+    status, headers, _ = _request(jupyterlab, "GET", f"{prefix}/some/path?x=1")
+    assert status == 302, headers
+    location = headers["Location"]
+    assert re.fullmatch(rf"/spheron/tunnel/{tunnel.id}/[0-9a-f]{{32}}/some/path\?x=1", location)
+    status, _, body = _request(jupyterlab, "GET", location, token=False)
     assert status == 200, body
-    echoed = json.loads(body)
-    assert echoed["path"] == "/some/path?x=1"  # prefix stripped, query kept
-    # Our Jupyter's credentials stay here: the service runs on a rented machine.
-    assert jupyterlab.token not in json.dumps(echoed["headers"])
-    status, _, body = _request(jupyterlab, "GET", f"{prefix}/q?x=1&token={jupyterlab.token}",
-                               token=False)  # a browser tab may carry the token in the URL
-    assert status == 200 and json.loads(body)["path"] == "/q?x=1"
+    assert json.loads(body)["path"] == "/some/path?x=1"  # prefix stripped, query kept
+    base = _tunnel_base(jupyterlab, tunnel.id)
+    status, headers, _ = _request(jupyterlab, "GET", prefix)  # relative links need the slash
+    assert status == 302 and headers["Location"] == base
 
-    # What a browser sends: Lab's login cookie first, then others (_xsrf at least).
-    login = "username-" + re.sub(r"[^A-Za-z0-9]", "-", jupyterlab.url.split("//", 1)[1])
-    status, _, body = _request(jupyterlab, "GET", f"{prefix}/c", headers={
-        "Cookie": f"{login}=secret-login-value; _xsrf=2|abc; theme=dark"})
-    assert status == 200, body
-    sent = json.loads(body)["headers"]
-    assert sent["Cookie"] == "_xsrf=2|abc; theme=dark" and "secret-login-value" not in body.decode()
-
-    status, _, body = _request(jupyterlab, "POST", f"{prefix}/submit", body=b"payload",
+    status, _, body = _request(jupyterlab, "POST", f"{base}submit", token=False, body=b"payload",
                                headers={"Content-Type": "text/plain"})
     assert status == 200 and json.loads(body)["body"] == "payload"
 
-    status, headers, _ = _request(jupyterlab, "GET", prefix)  # relative links need the slash
-    assert status in (301, 302) and headers["Location"].endswith(f"{prefix}/")
-
+    # Without Jupyter's auth the entry gives nothing away, and a wrong MAC is a closed tunnel.
     status, headers, body = _request(jupyterlab, "GET", f"{prefix}/some/path", token=False)
     assert status in (302, 403) and b"/some/path\"" not in body
+    assert "spheron/tunnel" not in headers.get("Location", "")
     if status == 302:
         assert "login" in headers["Location"]
-    status, _, body = _request(jupyterlab, "POST", f"{prefix}/submit", token=False, body=b"x")
-    assert status == 403 and b"submit" not in body
+    wrong = re.sub(r"/[0-9a-f]{32}/", "/" + "0" * 32 + "/", base)
+    status, _, body = _request(jupyterlab, "GET", f"{wrong}some/path")
+    assert status == 404 and b"/some/path\"" not in body
 
     status, _, body = _request(jupyterlab, "GET", "/spheron/proxy/tnosuch/some/path")
     assert status == 404 and "%spheron tensorboard" in json.loads(body)["message"]
 
     session.close(tunnel.id)
-    status, _, body = _request(jupyterlab, "GET", f"{prefix}/some/path")
-    assert status == 404 and "forward" in json.loads(body)["message"]
+    for path in (f"{prefix}/some/path", f"{base}some/path"):
+        status, _, body = _request(jupyterlab, "GET", path)
+        assert status == 404 and "forward" in json.loads(body)["message"]
     assert _state(jupyterlab)[0]["tunnels"] == []
 
     # The agent dies with a tunnel open (its ledger row stays open): no Open, no forwarding.
@@ -185,6 +180,13 @@ def test_a_launched_instance_and_its_tunnel_reach_the_sidebar_and_the_proxy(
     status, _, _ = _request(jupyterlab, "GET", f"/spheron/proxy/{again.id}/x")
     assert status == 404
     assert "Traceback" not in jupyterlab.log()
+
+
+def _tunnel_base(lab, tunnel_id: str) -> str:
+    """The capability URL the authenticated entry redirects to (with its trailing slash)."""
+    status, headers, body = _request(lab, "GET", f"/spheron/proxy/{tunnel_id}/")
+    assert status == 302, body
+    return headers["Location"]
 
 
 class _WebSocketEcho:
@@ -235,18 +237,23 @@ async def _ws_roundtrip(url: str, headers: dict) -> str:
         conn.close()
 
 
-def test_a_websocket_goes_through_the_proxy_with_auth_only(jupyterlab, session):
+def test_a_websocket_goes_through_the_proxy_by_its_capability_only(jupyterlab, session):
     from tornado.httpclient import HTTPClientError
 
     echo = _WebSocketEcho()
     try:
         view = session.launch(session.plan_launch(gpu="rtx-4090", lease="1h", name="ws"))
         tunnel = session.forward(view.id, echo.port)
-        url = jupyterlab.url.replace("http", "ws", 1) + f"/spheron/proxy/{tunnel.id}/socket"
-        reply = asyncio.run(_ws_roundtrip(url, {"Authorization": f"token {jupyterlab.token}"}))
-        assert reply == "/socket:ping"
-        with pytest.raises(HTTPClientError) as refused:
-            asyncio.run(_ws_roundtrip(url, {}))
-        assert refused.value.code == 403
+        base = _tunnel_base(jupyterlab, tunnel.id)
+        url = jupyterlab.url.replace("http", "ws", 1) + f"{base}socket"
+        # What a sandboxed page sends: no cookie, no token, and an opaque origin.
+        assert asyncio.run(_ws_roundtrip(url, {"Origin": "null"})) == "/socket:ping"
+        for refused_url in (re.sub(r"/[0-9a-f]{32}/", "/" + "f" * 32 + "/", url),
+                            jupyterlab.url.replace("http", "ws", 1)
+                            + f"/spheron/proxy/{tunnel.id}/socket"):
+            with pytest.raises(HTTPClientError) as refused:
+                asyncio.run(_ws_roundtrip(refused_url,
+                                          {"Authorization": f"token {jupyterlab.token}"}))
+            assert refused.value.code in (400, 404)
     finally:
         echo.stop()

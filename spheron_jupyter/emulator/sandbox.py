@@ -2,19 +2,26 @@
 
 An emulated instance is not a VM. It is a directory tree under the emulator's state dir
 (``<state>/instances/<id>/root``) that stands in for the instance's filesystem, plus the
-processes started on its behalf. Commands run for real on this machine, so absolute paths
-in a command still reach the host; what the emulator itself writes (cloud-init files, the
-host key, the startup log) always lands under the instance root. Code that must work on a
-real instance too finds instance paths through environment variables
-(``SPHERON_STARTUP_LOG``), never by assuming ``/var/log``.
+processes started on its behalf. Commands run for real on this machine, as the user running the
+emulator, so a command that names a host path (``cat /etc/passwd``) still reaches it; what the
+emulator itself writes (cloud-init files, the host key, the startup log) always lands under the
+instance root, and so does whatever a command writes to its HOME, TMPDIR or Python environment.
+Our own log reader resolves absolute paths inside the root (ssh/logs_remote.py). Code that must
+work on a real instance too finds instance paths through environment variables
+(``SPHERON_STARTUP_LOG``), never by assuming ``/var/log``. docs/emulator.md says what is and is
+not isolated.
 
 What a command on an instance sees (``<root>`` = the instance root):
 - cwd and ``HOME``: ``<root>/home/<user>`` (``<root>/root`` when the login user is root);
 - ``PATH``: ``<root>/usr/local/sbin`` first (shims: systemctl, service, sudo, apt, apt-get,
-  cloud-init), then the emulator's own Python bin dir (python3, jupyter, tensorboard when
-  installed), then the usual system dirs;
+  cloud-init), then the instance's own Python (``<root>/opt/spheron-python/bin``: python3,
+  pip, jupyter, tensorboard; see sandbox_python.py), then the usual system dirs, never the
+  emulator's own bin dir;
 - ``SPHERON_STARTUP_LOG`` (``<root>/var/log/cloud-init-output.log``), ``SPHERON_INSTANCE_ROOT``,
-  ``SPHERON_INSTANCE_ID``, ``SPHERON_EMULATOR=1``, ``TMPDIR=<root>/tmp``, ``LANG``;
+  ``SPHERON_INSTANCE_ID``, ``SPHERON_EMULATOR=1``, ``TMPDIR=<root>/tmp``, ``LANG``, and where
+  JupyterLab's assets are (``JUPYTER_PATH``, ``JUPYTERLAB_DIR``);
+- every signal at its default disposition, as sshd leaves them, even when the emulator itself
+  runs under ``nohup`` (SIGHUP ignored);
 - attached volumes at ``<root>/mnt/<name>`` and ``~/volumes/<name>``.
 """
 
@@ -25,13 +32,12 @@ import re
 import signal
 import subprocess
 import sys
-import sysconfig
 import threading
 from pathlib import Path
 
 import paramiko
 
-from spheron_jupyter.emulator import sandbox_shims
+from spheron_jupyter.emulator import sandbox_python, sandbox_shims
 from spheron_jupyter.emulator.sandbox_keys import ensure_host_key, load_host_key
 
 #: Where a real Ubuntu instance keeps things, relative to the instance root.
@@ -50,10 +56,38 @@ def safe_name(text: str) -> str:
     return cleaned or "unnamed"
 
 
-def python_bin_dirs() -> list[str]:
-    """The emulator's own interpreter and console scripts: python3, jupyter, tensorboard."""
-    dirs = [os.path.dirname(sys.executable), sysconfig.get_path("scripts")]
-    return list(dict.fromkeys(d for d in dirs if d))
+def _default_signals_prefix() -> list[str]:
+    """argv prefix that resets every signal to its default before the command starts.
+
+    A child inherits ignored signals across exec: under ``nohup`` (or a CI runner that
+    ignores SIGHUP) every instance command would ignore the hang-up sshd sends when its client
+    leaves. coreutils' ``env --default-signal`` (9.0+) resets them in the child only; elsewhere
+    a tiny Python does the same (Popen's preexec_fn is not safe with threads).
+    """
+    try:
+        ok = subprocess.run(["env", "--default-signal", "true"], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        ok = False
+    if ok:
+        return ["env", "--default-signal"]
+    return [sys.executable, "-c", _RESET_SIGNALS]
+
+
+_RESET_SIGNALS = ("import os, signal, sys\n"
+                  "for s in signal.valid_signals():\n"
+                  "    try: signal.signal(s, signal.SIG_DFL)\n"
+                  "    except (OSError, ValueError): pass\n"
+                  "os.execvp(sys.argv[1], sys.argv[1:])")
+_SIGNALS_PREFIX: list[str] | None = None
+
+
+def default_signals_prefix() -> list[str]:
+    global _SIGNALS_PREFIX
+    if _SIGNALS_PREFIX is None:
+        _SIGNALS_PREFIX = _default_signals_prefix()
+    return _SIGNALS_PREFIX
 
 
 class InstanceSandbox:
@@ -71,6 +105,7 @@ class InstanceSandbox:
         self.cloud_dir = self.root / CLOUD_DIR
         self.shim_dir = self.root / SHIM_DIR
         self.request_dir = self.root / REQUEST_DIR
+        self.python_bin = self.root / sandbox_python.PYTHON_DIR / "bin"
         self._processes: set[subprocess.Popen] = set()
         self._lock = threading.Lock()
 
@@ -83,6 +118,7 @@ class InstanceSandbox:
             (self.root / relative).mkdir(parents=True, exist_ok=True)
         self.home.mkdir(parents=True, exist_ok=True)
         (self.root / "tmp").chmod(0o1777)
+        self.python_bin = sandbox_python.ensure(self.root)
         ensure_host_key(self.host_key_path)
         sandbox_shims.install(self.shim_dir, self.request_dir, self.cloud_dir)
         self._let_jupyter_run_as_root()
@@ -128,9 +164,12 @@ class InstanceSandbox:
         Built from scratch rather than inherited, so nothing of the emulator's own environment
         (API keys among it) leaks into the instance.
         """
-        path = [str(self.shim_dir), *python_bin_dirs(),
+        path = [str(self.shim_dir), str(self.python_bin),
                 "/usr/local/bin", "/usr/bin", "/bin", "/usr/sbin", "/sbin"]
+        # Not the emulator's own bin dir: its pip would install into the user's venv. (Should
+        # that be /usr/bin, the instance's own python3 and pip still come first.)
         return {
+            **sandbox_python.emulator_data_env(),
             "PATH": os.pathsep.join(dict.fromkeys(path)),
             "LANG": "C.UTF-8",
             "SHELL": "/bin/bash",
@@ -161,8 +200,8 @@ class InstanceSandbox:
     def spawn(self, argv: list[str], *, env: dict[str, str], cwd: Path, **popen_args
               ) -> subprocess.Popen:
         """Start a process of this instance in its own process group, and remember it."""
-        process = subprocess.Popen(argv, env=env, cwd=str(cwd), start_new_session=True,
-                                   close_fds=True, **popen_args)
+        process = subprocess.Popen([*default_signals_prefix(), *argv], env=env, cwd=str(cwd),
+                                   start_new_session=True, close_fds=True, **popen_args)
         with self._lock:
             self._processes = {p for p in self._processes if p.poll() is None}
             self._processes.add(process)

@@ -38,6 +38,14 @@ SERVICE_LOG_DIR = "~/.spheron/logs"
 TAIL_SCRIPT = r"""
 f=$1; ino=$2; off=$3; follow=$4; tailn=$5; chunk=$6; poll=$7
 case $f in "~/"*) f="$HOME/${f#"~/"}";; esac
+if [ -n "${SPHERON_INSTANCE_ROOT:-}" ]; then
+  # An emulated instance (spheron_jupyter/emulator/sandbox.py): its "/" is this directory, so an
+  # absolute path is read there, and a path that climbs out of it is refused.
+  r=${SPHERON_INSTANCE_ROOT%/}
+  case $f in "$r"/*) ;; /*) f="$r$f";; *) f="$PWD/$f";; esac
+  n=$(realpath -m -s -- "$f" 2>/dev/null) || n=
+  case $n in "$r"/*) f=$n;; *) printf 'X refused: %s is outside this emulated instance\n' "$1"; exit 0;; esac
+fi
 st() { stat -L -c '%i %s' -- "$1" 2>/dev/null; }
 nap() { sleep "$poll" 2>/dev/null || sleep 1; }
 emit() {  # emit <file> <from> <count>: one D record of exactly <count> bytes
