@@ -39,8 +39,8 @@ class SpheronProxy(Configurable):
 def _load_jupyter_server_extension(serverapp) -> None:
     # Imported here: jupyter-server-proxy pulls in aiohttp, only worth it in a running server.
     from . import gpu_state, tunnel_guard
-    from .tunnel_proxy import (CAPABILITY_SETTING, GenericProxyRefused, TunnelEntryHandler,
-                               TunnelProxyHandler)
+    from .tunnel_proxy import (CAPABILITY_SETTING, GenericProxyRefused, StorageShimHandler,
+                               TunnelEntryHandler, TunnelProxyHandler)
 
     web_app = serverapp.web_app
     base_url = web_app.settings["base_url"]
@@ -55,6 +55,7 @@ def _load_jupyter_server_extension(serverapp) -> None:
         (url_path_join(base_url, GPU_ROUTE), gpu_state.GpuStateHandler),
         (f"{entry}/{TUNNEL_ID}(/.*|)", TunnelEntryHandler),
         (f"{tunnels}/{TUNNEL_ID}/{MAC}(/.*|)", TunnelProxyHandler),
+        (url_path_join(base_url, tunnel_guard.STORAGE_SHIM_ROUTE), StorageShimHandler),
     ])
     web_app.add_transform(type("SpheronSandboxTransform", (tunnel_guard.SandboxTransform,), {
         "prefixes": (entry + "/", tunnels + "/"), "cors_prefixes": (tunnels + "/",)}))

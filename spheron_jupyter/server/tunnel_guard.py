@@ -22,7 +22,9 @@ Three rules, each owned here:
 
 from __future__ import annotations
 
+import gzip
 import hmac
+import re
 import secrets
 from hashlib import sha256
 from urllib.parse import quote, unquote_plus
@@ -104,6 +106,57 @@ def scrub_form(body: bytes, secrets_: list[str]) -> bytes:
 def tunnel_path(base_url: str, tunnel_id: str, mac: str) -> str:
     """Where a tunnel's UI is served: ``{base_url}spheron/tunnel/<id>/<mac>/``."""
     return f"{base_url.rstrip('/')}/spheron/tunnel/{quote(tunnel_id, safe='')}/{mac}/"
+
+
+#: Loaded by every HTML page of a tunnel, first thing in its <head>: the sandbox makes
+#: ``localStorage``/``sessionStorage`` throw (they would be this origin's), and apps such as
+#: TensorBoard stop at that error. They get a per-page, in-memory store instead. Served as a
+#: script of this server (``STORAGE_SHIM_ROUTE``), not inline: a page's own CSP usually allows
+#: 'self' scripts only.
+STORAGE_SHIM_JS = (
+    "/* spheron-jupyter: this page runs sandboxed, with in-memory storage "
+    "(spheron_jupyter/server/tunnel_guard.py) */\n"
+    "(function(){function S(){var d=new Map();return{get length(){return d.size},"
+    "key:function(i){var k=Array.from(d.keys())[i];return k===undefined?null:k},"
+    "getItem:function(k){k=String(k);return d.has(k)?d.get(k):null},"
+    "setItem:function(k,v){d.set(String(k),String(v))},"
+    "removeItem:function(k){d.delete(String(k))},clear:function(){d.clear()}}}"
+    "['localStorage','sessionStorage'].forEach(function(n){try{window[n]}catch(e){"
+    "try{Object.defineProperty(window,n,{value:S(),configurable:true})}catch(e2){}}})})();\n")
+STORAGE_SHIM_ROUTE = "spheron/sandbox/storage.js"
+_HEAD = re.compile(rb"<head(?:\s[^>]*)?>", re.IGNORECASE)
+_DOCTYPE = re.compile(rb"^\s*<!doctype[^>]*>", re.IGNORECASE)
+
+
+def storage_shim_rewriter(base_url: str):
+    """A jupyter-server-proxy ``rewrite_response`` that loads :data:`STORAGE_SHIM_JS` in HTML
+    pages (a plain function: jupyter-server-proxy reads its argument names)."""
+    tag = f'<script src="{base_url.rstrip("/")}/{STORAGE_SHIM_ROUTE}"></script>'.encode()
+
+    def rewrite(response):
+        add_storage_shim(response, tag)
+
+    return rewrite
+
+
+def add_storage_shim(response, tag: bytes) -> None:
+    content_type = str(response.headers.get("Content-Type", "")).lower()
+    if response.code != 200 or not content_type.startswith("text/html") or not response.body:
+        return
+    body = response.body
+    encoding = str(response.headers.get("Content-Encoding", "")).strip().lower()
+    if encoding == "gzip":
+        try:
+            body = gzip.decompress(body)
+        except (OSError, EOFError):
+            return
+    elif encoding not in ("", "identity"):
+        return  # br, deflate: left as they came
+    anchor = _HEAD.search(body[:4096]) or _DOCTYPE.search(body[:4096])
+    at = anchor.end() if anchor else 0
+    response.body = body[:at] + tag + body[at:]
+    if encoding:
+        del response.headers["Content-Encoding"]
 
 
 class SandboxTransform(OutputTransform):

@@ -93,6 +93,7 @@ class TunnelProxyHandler(ProxyHandler):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, host_allowlist=[LOOPBACK], **kwargs)
+        self.rewrite_response = (tunnel_guard.storage_shim_rewriter(self.base_url),)
         self._local_port: int | None = None
         self._remote_port: int | None = None
         self._secrets: list[str] = []
@@ -184,6 +185,16 @@ class TunnelProxyHandler(ProxyHandler):
     # GET goes through WebSocketHandlerMixin.get, which picks http_get or the upgrade (open).
     post = put = delete = head = patch = options = _relay
     get = allow_unauthenticated(ProxyHandler.get)
+
+
+class StorageShimHandler(JupyterHandler):
+    """The in-memory storage script sandboxed pages load (public, static, no credentials)."""
+
+    @allow_unauthenticated
+    def get(self) -> None:
+        self.set_header("Content-Type", "application/javascript; charset=utf-8")
+        self.set_header("Cache-Control", "max-age=3600")
+        self.finish(tunnel_guard.STORAGE_SHIM_JS)
 
 
 class GenericProxyRefused(JupyterHandler):
