@@ -183,8 +183,8 @@ def test_an_emulator_process_started_under_nohup_hangs_up_commands(emulator_fact
         emulator = emulator_factory()
     finally:
         signal.signal(signal.SIGHUP, previous)
-    status_line = Path(f"/proc/{emulator.pid}/status").read_text()
-    ignored = int(next(l for l in status_line.splitlines() if l.startswith("SigIgn:")).split()[1], 16)
+    status = Path(f"/proc/{emulator.pid}/status").read_text().splitlines()
+    ignored = int(next(line for line in status if line.startswith("SigIgn:")).split()[1], 16)
     assert ignored & (1 << (signal.SIGHUP - 1))  # the emulator really runs with SIGHUP ignored
     key, _ = make_key(tmp_path, "nohup-client")
     with httpx.Client(base_url=emulator.url, timeout=30,

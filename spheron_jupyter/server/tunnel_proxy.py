@@ -28,7 +28,7 @@ from .sidebar_state import READER_SETTING, LedgerReader
 try:  # jupyter_server >= 2.13 can refuse handlers not marked as open to anonymous requests
     from jupyter_server.auth.decorator import allow_unauthenticated
 except ImportError:  # pragma: no cover - older jupyter_server: everything may be anonymous
-    def allow_unauthenticated(method):
+    def allow_unauthenticated(method):  # type: ignore[misc]
         return method
 
 LOOPBACK = "127.0.0.1"  # the tunnel agent binds its listeners there only
