@@ -209,7 +209,8 @@ def journey(lab, session, hostile, page) -> None:
     assert page.evaluate("async () => (await fetch('/api/status')).status") == 200
 
 
-def test_tensorboard_works_in_the_sandboxed_lab_tab(jupyterlab, emulator_session, page):
+def test_tensorboard_works_in_the_sandboxed_lab_tab_and_jupyter_says_where_it_opens(
+        jupyterlab, emulator_session, page):
     session = emulator_session
     view = session.launch(session.plan_launch(gpu="rtx-4090", lease="1h", name="board-box"))
     script = ("import time\n"
@@ -250,3 +251,18 @@ def test_tensorboard_works_in_the_sandboxed_lab_tab(jupyterlab, emulator_session
         print("JupyterLab log (end):\n" + jupyterlab.log()[-4000:])
         raise
     shot(page, "tensorboard-in-lab-tab")
+
+    # A remote JupyterLab cannot run in the sandbox's opaque origin (it reads its _xsrf cookie
+    # from document.cookie, which throws there): its Open explains that instead.
+    lab_link = session.jupyter(view.id)
+    jtunnel = next(t for t in session.tunnels() if t.kind == "jupyter")
+    page.locator(f".spheron-sidebar-tunnel[data-tunnel-id='{jtunnel.id}'] .spheron-sidebar-open"
+                 ).click()
+    notice = page.locator(f"#spheron-tunnel-{jtunnel.id} .spheron-tunnel-notice")
+    notice.wait_for()
+    text = notice.inner_text()
+    assert "opens in its own browser tab" in text and "%spheron jupyter board-box" in text, text
+    assert f"127.0.0.1:{lab_link.local_port}" in text and lab_link.token not in text
+    assert page.locator(f"#spheron-tunnel-{jtunnel.id} iframe").count() == 0
+    shot(page, "remote-jupyter-notice")
+
