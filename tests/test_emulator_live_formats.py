@@ -62,6 +62,44 @@ def test_clients_sharing_the_process_budget_stay_under_the_limit(emulator_factor
     assert (budget.limit, budget.window) == (20, 4.0)  # adopted from RateLimit-Policy
 
 
+def test_dashboard_launch_wait_and_ls_stay_under_the_limit(emulator_factory, closing):
+    """The acceptance case in a real session: the dashboard refreshing every 0.2 s, a launch
+    waiting for its instance and `ls` in a loop, on an emulator whose general limit is tight
+    (30 requests / 6 s): the emulator never has to refuse a request, and the launch finishes."""
+    from spheron_jupyter.notebook.widgets.dashboard import Dashboard
+    from spheron_jupyter.session.core import Session
+
+    emulator = emulator_factory(rate_limit="30/6s", boot_seconds="3s")
+    session = Session("local", url=emulator.url, api_key=emulator.api_key)
+    board = Dashboard(session, refresh_seconds=0.2, start=False)
+    closing(board)
+    stop = threading.Event()
+    listings = []
+
+    def ls():
+        while not stop.is_set():
+            listings.append(len(session.instances()))
+
+    def dashboard():  # what the panel's tick does every refresh_seconds in a kernel
+        while not stop.wait(board.refresh_seconds):
+            board.fetch()
+
+    workers = [threading.Thread(target=ls), threading.Thread(target=dashboard)]
+    for worker in workers:
+        worker.start()
+    try:
+        view = session.launch(session.plan_launch(gpu="rtx-4090", name="busy"))
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(60)
+    assert view.status == "running" and listings and board.refreshes > 1
+    # The `ls` loop kept the window full (27 = 90% of 30): the budget, not luck, kept it under.
+    assert session.client.pacing.used() >= 20
+    state = Api(emulator).call("GET", "/_emulator/state")
+    assert state["rateLimit"] == {"limit": 30, "windowSeconds": 6.0, "refused": 0}
+
+
 def test_a_long_429_during_a_wait_is_waited_out(emulator_factory):
     """The emulator answers a real 429 with retryAfter 90 s; the client waits it on an injected
     clock (so the test does not take 90 s) and the poll then finishes."""

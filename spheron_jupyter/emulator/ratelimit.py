@@ -49,6 +49,7 @@ class GeneralLimit:
         self.window = float(window)
         self._times: dict[str, list[float]] = {}
         self._lock = threading.Lock()
+        self.refused = 0  # 429s it answered (GET /_emulator/state shows it)
 
     def take(self, client: str, now: float) -> tuple[int | None, int]:
         """Count one request; returns ``(retry_after, remaining)``.  ``retry_after`` is None
@@ -59,6 +60,7 @@ class GeneralLimit:
             recent = prune(self._times.get(client, []), now, self.window)
             if len(recent) >= self.limit:
                 self._times[client] = recent
+                self.refused += 1
                 return retry_after(recent, now, limit=self.limit, window=self.window), 0
             recent.append(now)
             self._times[client] = recent

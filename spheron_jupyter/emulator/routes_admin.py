@@ -1,6 +1,7 @@
 """Test and admin routes under /_emulator/ (API key required, never faulted).
 
-GET  /_emulator/state                      counts: instances by status, volumes, keys; faults
+GET  /_emulator/state                      counts: instances by status, volumes, keys; faults;
+                                           the general rate limit and how many 429s it gave
 POST /_emulator/faults {"spec": "..."}     replace the fault plan (grammar in faults.py)
 POST /_emulator/instances/{id}/reclaim     spot reclaim: -> terminated-provider
 POST /_emulator/instances/{id}/fail        -> failed
@@ -35,6 +36,9 @@ def state(app, request):
             "createsInWindow": len(app.store.data["createTimes"]),
         }
     document["faults"] = app.faults.describe()
+    limit = app.general_limit
+    document["rateLimit"] = {"limit": limit.limit, "windowSeconds": limit.window,
+                             "refused": limit.refused}
     return 200, document
 
 
