@@ -7,6 +7,7 @@ client copes over real HTTP.
 from __future__ import annotations
 
 import threading
+import time
 
 import httpx
 import paramiko
@@ -189,3 +190,38 @@ def test_prefixed_cluster_is_found_by_its_name_and_sent_verbatim(emulator_sessio
     raw = session.client.get_json(f"/api/deployments/{view.id}")
     assert raw["region"] == "166e655a:culpeper-usa-1"
     assert session.offers(region="finland-3")  # free text, loosely: "Finland 3"
+
+
+def test_offers_region_without_its_prefix_through_the_magic(emulator_shell):
+    out = emulator_shell.ok("%spheron offers --region culpeper-usa-1 --limit 50").text
+    assert "166e655a:culpeper-usa-1" in out and "no offers" not in out
+    loose = emulator_shell.ok("%spheron offers --region finland-3").text
+    assert "Finland 3" in loose
+
+
+def test_a_stopped_instance_stays_billing_everywhere_and_terminates(emulator_shell):
+    """`stopped` (set through the emulator's status route) stays in ls, the burn meter and the
+    %load_ext warning, and `terminate --yes` ends it."""
+    from spheron_jupyter.notebook.extension import still_billing_line
+
+    sh = emulator_shell
+    sh.ok("%spheron launch --gpu rtx-4090 --name paused-box --yes")
+    view = next(v for v in sh.context.session.instances() if v.name == "paused-box")
+    Api(sh.emulator).call("POST", f"/_emulator/instances/{view.id}/status",
+                          json={"status": "stopped"})
+    listing = sh.ok("%spheron ls").text
+    assert "paused-box" in listing and "stopped" in listing
+    again = next(v for v in sh.context.session.instances() if v.name == "paused-box")
+    assert again.status == "stopped" and again.active
+    warning = still_billing_line()
+    assert warning and "paused-box" in warning
+    from spheron_jupyter.server.sidebar_state import sidebar_state
+    from spheron_jupyter.session.ledger import still_billing
+
+    records = still_billing()
+    burn = sidebar_state(records, [], time.time())["burn_per_hour"]  # the sidebar's burn meter
+    assert [r.status for r in records] == ["stopped"] and burn == pytest.approx(view.hourly_rate)
+    time.sleep(3.5)  # the fixture emulator's 3 s minimum runtime
+    sh.ok("%spheron terminate paused-box --yes")
+    final = Api(sh.emulator).call("GET", f"/api/deployments/{view.id}")
+    assert final["status"] == "terminated"
