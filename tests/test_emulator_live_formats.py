@@ -225,3 +225,21 @@ def test_a_stopped_instance_stays_billing_everywhere_and_terminates(emulator_she
     sh.ok("%spheron terminate paused-box --yes")
     final = Api(sh.emulator).call("GET", f"/api/deployments/{view.id}")
     assert final["status"] == "terminated"
+
+
+def test_can_terminate_missing_falls_back_to_delete_over_http(emulator_factory):
+    """The emulator without can-terminate (a 404, as in the newer route set): DELETE decides."""
+    from spheron_jupyter.client import MinimumRuntimeError
+
+    emulator = emulator_factory(minimum_runtime="20m",
+                                faults="404@GET /api/deployments/*/can-terminate")
+    api = Api(emulator)
+    key, _ = make_key(emulator.state_dir, "client")
+    created = api.create(api.offer("spheron-ai"), "early", {"ssh_public_key": public_line(key)},
+                         None)
+    with SpheronClient(emulator.url, emulator.api_key) as client:
+        check = client.can_terminate(created["id"])
+        assert check.can_terminate and not check.checked
+        with pytest.raises(MinimumRuntimeError, match="20 more minutes|1[0-9] more minutes"):
+            client.terminate(created["id"])
+        assert client.get_instance(created["id"]).is_billing

@@ -10,10 +10,13 @@ TYPES = ["spot", "dedicated", "baremetal", "cluster"]
 
 
 def add_filters(parser, *, with_sort: bool = True) -> None:
-    parser.add_argument("--gpu", metavar="MODEL", help="GPU model: H100, 'RTX 4090', a100-80gb ...")
+    parser.add_argument("--gpu", metavar="MODEL",
+                        help="GPU model: H100, 'RTX 4090', a100-80gb, or the catalog's H100_SXM5 ...")
     parser.add_argument("--count", type=positive_int, metavar="N", help="GPUs per instance")
     parser.add_argument("--type", choices=TYPES)
-    parser.add_argument("--region", metavar="R")
+    parser.add_argument("--region", metavar="R",
+                        help="cluster id as the catalog shows it, or its name without a routing "
+                             "prefix, loosely: culpeper-usa-1, finland-3 (the exact id is sent)")
     parser.add_argument("--provider", metavar="P")
     parser.add_argument("--max-price", type=non_negative_float, metavar="USD", help="per hour")
     if with_sort:
