@@ -118,7 +118,7 @@ def test_the_run_prints_the_offers_the_launch_and_the_termination(executed):
     launch = out.index("%%spheron launch")
     # The offers cell's table, as text, before the launch: header and at least one offer row.
     table = out[offers:launch]
-    assert "$/hour" in table and re.search(r"\n\s+off_[0-9a-f]+\s+1x rtx-4090", table), table
+    assert "$/hour" in table and re.search(r"\n\s+off_[0-9a-f]+\s+1x RTX4090_PCIE", table), table
     launched = re.search(r"quickstart \(([0-9a-f]+)\) is running", out[launch:])
     assert launched, out[launch:]
     ended = re.search(r"Instance quickstart \(([0-9a-f]+)\): terminated at \d\d:\d\d:\d\d UTC",
