@@ -75,5 +75,9 @@ def test_cell_launch_yaml_means_what_the_flags_mean():
     opts = launch.merge(parser.parse_args([]), "gpu: rtx-4090\nlease: 2\nname: 7\nyes: true\n")
     assert parse_duration(opts["lease"]) == parse_duration(parser.parse_args(["--lease", "2"]).lease)
     assert parse_duration(opts["lease"]) == 7200 and opts["name"] == "7" and opts["yes"]
-    flags = launch.merge(parser.parse_args(["--lease", "30m", "--gpu", "h100"]), "gpu: rtx-4090\nlease: 2\n")
-    assert (flags["gpu"], flags["lease"]) == ("h100", "30m")  # the line wins over the cell
+    flags = launch.merge(parser.parse_args(["--lease", "30m"]), "gpu: rtx-4090\n")
+    assert (flags["gpu"], flags["lease"]) == ("rtx-4090", "30m")  # each from where it is given
+    from IPython.core.error import UsageError
+
+    with pytest.raises(UsageError, match="--gpu h100 disagrees with the cell's gpu: rtx-4090"):
+        launch.merge(parser.parse_args(["--gpu", "h100"]), "gpu: rtx-4090\n")  # neither wins

@@ -23,8 +23,8 @@ PUBLIC = {
         "SpheronError", "SshKey", "SystemClock", "Team", "TeamBalance", "TerminateResult",
         "UnexpectedResponseError", "UnknownGpuError", "Volume", "VolumePricing", "WriteFile",
         "flatten_offers", "is_billing", "is_known", "is_terminal", "match_region",
-        "normalize_gpu", "offer_to_create_request", "region_matches", "select_offers",
-        "shared_budget", "ssh_users", "unique_instance_name",
+        "normalize_gpu", "offer_to_create_request", "pick_os", "pick_region", "region_matches",
+        "select_offers", "shared_budget", "ssh_users", "unique_instance_name",
     ],
     "spheron_jupyter.config.credentials": [
         "ENV_VAR", "KEYRING_ENV", "KEYRING_SERVICE", "ApiKey", "CredentialsError",

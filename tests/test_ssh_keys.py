@@ -1,4 +1,5 @@
-"""Our user key: generated once (0600), reused, registered once, never shown."""
+"""Our user key: generated once (0600), reused, never shown (registering it with the account:
+tests/test_session_keys.py)."""
 
 from __future__ import annotations
 
@@ -7,32 +8,7 @@ import stat
 import threading
 
 from spheron_jupyter.ssh.connection import open_transport
-from spheron_jupyter.ssh.keys import (
-    ensure_registered,
-    ensure_user_key,
-    remembered_key_id,
-    user_key_path,
-)
-
-
-class FakeKeysClient:
-    """Stands in for SpheronClient's ssh_keys/add_ssh_key (dict entries, camelCase)."""
-
-    base_url = "http://emulator.test"
-    team_id = None
-
-    def __init__(self, entries=None):
-        self.entries = list(entries or [])
-        self.added = []
-
-    def ssh_keys(self):
-        return list(self.entries)
-
-    def add_ssh_key(self, name, public_key):
-        entry = {"id": f"key-{len(self.entries) + 1}", "name": name, "publicKey": public_key}
-        self.entries.append(entry)
-        self.added.append(entry)
-        return entry
+from spheron_jupyter.ssh.keys import ensure_user_key, user_key_path
 
 
 def test_key_is_generated_once_with_mode_0600():
@@ -70,33 +46,6 @@ def test_missing_pub_file_is_derived():
     pub.unlink()
     assert ensure_user_key().public_key == key.public_key
     assert pub.exists()
-
-
-def test_registered_once_and_remembered():
-    client = FakeKeysClient()
-    key_id = ensure_registered(client, "my-laptop")
-    assert key_id == "key-1" and len(client.added) == 1
-    assert client.added[0]["name"] == "my-laptop"
-    assert client.added[0]["publicKey"] == ensure_user_key().public_key
-    assert ensure_registered(client) == "key-1"
-    assert len(client.added) == 1
-    assert remembered_key_id(client) == "key-1"
-
-
-def test_key_already_on_account_is_reused():
-    public = ensure_user_key().public_line
-    client = FakeKeysClient([{"id": "other", "publicKey": "ssh-ed25519 AAAAother x"},
-                             {"id": "teammate-added", "publicKey": public}])
-    assert ensure_registered(client) == "teammate-added"
-    assert client.added == []
-
-
-def test_deleted_registration_is_added_again():
-    client = FakeKeysClient()
-    ensure_registered(client)
-    client.entries.clear()
-    assert ensure_registered(client) == "key-1"
-    assert len(client.added) == 2
 
 
 def test_generated_key_logs_in_and_never_leaks(sshd, caplog):

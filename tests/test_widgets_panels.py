@@ -160,8 +160,9 @@ def test_browser_selection_opens_the_launcher_which_launches(session, emulator, 
 def test_launcher_budget_check_needs_an_explicit_yes(session, emulator, closing, monkeypatch):
     from spheron_jupyter.notebook.widgets.launcher import Launcher
 
-    monkeypatch.setattr("spheron_jupyter.session.backends.setting",
-                        lambda key, default=None: 0.01 if key == "budget_per_launch_usd" else default)
+    from spheron_jupyter.session.backends import save_setting
+
+    save_setting("budget_per_launch_usd", 0.01)
     offer = session.offers(gpu="rtx-4090")[0]
     launcher = Launcher(session, offer, lease="2h")
     closing(launcher)

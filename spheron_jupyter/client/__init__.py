@@ -19,7 +19,8 @@ from ._http import USER_AGENT
 from ._models import (Balance, CanTerminate, GpuGroup, Instance, Offer, SshKey, Team,
                       TeamBalance, TerminateResult, Volume, VolumePricing)
 from ._offers import (OFFER_TYPES, SORT_KEYS, OfferQuery, flatten_offers,
-                      offer_to_create_request, select_offers, unique_instance_name)
+                      offer_to_create_request, pick_os, pick_region, select_offers,
+                      unique_instance_name)
 from ._requests import CloudInit, CreateRequest, WriteFile
 from ._pacing import RequestBudget, shared_budget
 from ._retry import Clock, RetryNotice, RetryPolicy, SystemClock
@@ -76,6 +77,8 @@ __all__ = [
     "match_region",
     "normalize_gpu",
     "offer_to_create_request",
+    "pick_os",
+    "pick_region",
     "region_matches",
     "select_offers",
     "shared_budget",

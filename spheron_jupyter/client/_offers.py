@@ -35,6 +35,8 @@ __all__ = [
     "OfferQuery",
     "flatten_offers",
     "offer_to_create_request",
+    "pick_os",
+    "pick_region",
     "select_offers",
     "unique_instance_name",
 ]
@@ -151,9 +153,8 @@ def offer_to_create_request(offer: Offer, *, name: str | None = None, team_id: s
         offer_id=offer.offer_id,
         gpu_type=offer.gpu_type,
         gpu_count=offer.gpu_count,
-        region=_pick_region(region, offer.regions, label),
-        operating_system=_pick(os, offer.os_options, "operating system", label)
-        if offer.os_options or os else None,
+        region=pick_region(offer, region),
+        operating_system=pick_os(offer, os) if offer.os_options or os else None,
         instance_type=offer.instance_type,
         team_id=team_id,
         name=name,
@@ -161,6 +162,21 @@ def offer_to_create_request(offer: Offer, *, name: str | None = None, team_id: s
         ssh_public_key=ssh_public_key,
         cloud_init=cloud_init,
     )
+
+
+def pick_region(offer: Offer, wanted: str | None = None) -> str:
+    """The offer's verbatim region id for ``wanted`` (matched loosely: client/regions.py), else
+    its first region."""
+    return _pick_region(wanted, offer.regions, _label(offer))
+
+
+def pick_os(offer: Offer, wanted: str | None = None) -> str:
+    """The operating system: ``wanted`` among the offer's, else the first Ubuntu (our services
+    and the startup script assume apt and cloud-init), else the first."""
+    if wanted is None:
+        ubuntu = [o for o in offer.os_options if "ubuntu" in o.lower()]
+        wanted = ubuntu[0] if ubuntu else None
+    return _pick(wanted, offer.os_options, "operating system", _label(offer))
 
 
 def unique_instance_name(gpu_type: str | None = None) -> str:

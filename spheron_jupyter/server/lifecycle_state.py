@@ -43,9 +43,9 @@ def add_lifecycle(state: dict[str, Any], ledger: Ledger, instances: list[Instanc
 
 
 def _budget() -> float | None:
-    from ..session.backends import setting
+    from ..session.backends import load_settings
 
     try:
-        return float(setting("budget_per_launch_usd", 50.0))
+        return float(load_settings().budget_per_launch_usd)
     except Exception:  # a broken settings file must not blank the sidebar
         return None

@@ -1,4 +1,4 @@
-"""Choosing a backend and building its client: the only place session/ touches config/ and emulator/.
+"""Choosing a backend: the only place session/ touches config/ and emulator/.
 
 ``local`` is the embedded emulator running as its own process (never a kernel thread: DESIGN.md's
 GIL measurements), found again by any later kernel through its state dir. ``cloud`` is the real
@@ -10,12 +10,16 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from .errors import SessionError
 
-DEFAULT_CLOUD_URL = "https://app.spheron.ai"
+if TYPE_CHECKING:
+    from ..config.credentials import ApiKey
+    from ..config.settings import Settings
+    from ..emulator.process import EmulatorProcess
 # Emulator knobs for demos and tests; users never need them.
 ENV_BOOT_SECONDS = "SPHERON_EMULATOR_BOOT_SECONDS"
 ENV_MINIMUM_RUNTIME = "SPHERON_EMULATOR_MINIMUM_RUNTIME"
@@ -26,7 +30,7 @@ ENV_RATE_LIMIT = "SPHERON_EMULATOR_RATE_LIMIT"
 class Connection:
     backend: str  # "local" or "cloud"
     url: str
-    api_key: Any  # config.credentials.ApiKey: masked when printed
+    api_key: ApiKey  # masked when printed
     key_source: str  # masked, for whoami: never the key itself
     note: str | None = None  # one line worth telling the user (e.g. why local was chosen)
     emulator_state: str | None = None  # our own managed emulator's state dir, when it is that
@@ -41,7 +45,7 @@ def emulator_state_dir() -> Path:
     return paths.ensure_private_dir(paths.state_dir() / "emulator")
 
 
-def connect_local(url: str | None = None, api_key: str | None = None,
+def connect_local(url: str | None = None, api_key: str | ApiKey | None = None,
                   emulator_options: dict[str, Any] | None = None,
                   emulator_state: str | Path | None = None) -> Connection:
     """Reuse the emulator this user already runs, or start one (a separate process).
@@ -80,7 +84,7 @@ def connect_local(url: str | None = None, api_key: str | None = None,
     )
 
 
-def _connect_state(process, state: Path, url: str | None) -> Connection:
+def _connect_state(process: ModuleType, state: Path, url: str | None) -> Connection:
     """The emulator serving ``state`` (its --state DIR), with the key it wrote there."""
     running = process.find_running(state)
     if running is None:
@@ -119,7 +123,8 @@ def _connect_url(url: str) -> Connection:
     return Connection("local", url, key, key.describe())
 
 
-def _start_on_the_same_port(process, state: Path, options: dict[str, Any]):
+def _start_on_the_same_port(process: ModuleType, state: Path,
+                            options: dict[str, Any]) -> EmulatorProcess:
     """Start the emulator where it ran last time, so its URL (the ledger's key) stays the same.
 
     The emulator keeps its instances across restarts; with the same URL, the ledger's rows
@@ -140,8 +145,9 @@ def _start_on_the_same_port(process, state: Path, options: dict[str, Any]):
     return emu
 
 
-def connect_cloud(url: str | None = None, api_key: str | None = None) -> Connection:
-    url = (url or os.environ.get("SPHERON_API_URL") or DEFAULT_CLOUD_URL).rstrip("/")
+def connect_cloud(url: str | None = None, api_key: str | ApiKey | None = None) -> Connection:
+    # settings.api_url (SPHERON_API_URL overrides it: config/settings.py reads both).
+    url = (url or load_settings().api_url).rstrip("/")
     if api_key:
         key = wrap_key(api_key, "given to Session()")
         return Connection("cloud", url, key, key.describe())
@@ -155,7 +161,7 @@ def connect_cloud(url: str | None = None, api_key: str | None = None) -> Connect
     return Connection("cloud", url, key, source)
 
 
-def resolve_key() -> tuple[Any, str] | None:
+def resolve_key() -> tuple[ApiKey, str] | None:
     """(ApiKey, masked description of where it came from) or None; config.credentials decides."""
     from ..config import credentials
 
@@ -163,17 +169,20 @@ def resolve_key() -> tuple[Any, str] | None:
     return None if key is None else (key, key.describe())
 
 
-def wrap_key(value: Any, source: str) -> Any:
+def wrap_key(value: str | ApiKey, source: str) -> ApiKey:
     """An ``ApiKey`` (masked repr, registered for redaction) from whatever we were given."""
     from ..config.credentials import ApiKey
 
     return value if isinstance(value, ApiKey) else ApiKey(value, source)
 
 
-def choose(backend: str | None, url: str | None = None, api_key: str | None = None,
+def choose(backend: str | None, url: str | None = None, api_key: str | ApiKey | None = None,
            emulator_options: dict[str, Any] | None = None,
            emulator_state: str | Path | None = None) -> Connection:
-    """Explicit backend, else cloud when a key is configured, else local (saying so)."""
+    """Explicit backend, else the ``backend`` setting, else (auto) cloud when a key is
+    configured, else local (saying so)."""
+    if backend is None and emulator_state is None and load_settings().backend != "auto":
+        backend = load_settings().backend
     if backend == "local" or emulator_state is not None:
         return connect_local(url, api_key, emulator_options, emulator_state)
     if backend == "cloud":
@@ -189,25 +198,14 @@ def choose(backend: str | None, url: str | None = None, api_key: str | None = No
     return conn
 
 
-def make_client(conn: Connection, team_id: str | None = None):
-    from ..client import SpheronClient
-
-    return SpheronClient(conn.url, conn.api_key, team_id=team_id)
-
-
-# -- settings -------------------------------------------------------------------------------
-def load_settings() -> Any:
+# -- settings: read through config/settings.py only -------------------------------------------
+def load_settings() -> Settings:
     from ..config.settings import load_settings as load
 
     return load()
 
 
-def setting(name: str, default: Any = None) -> Any:
-    value = getattr(load_settings(), name, None)
-    return default if value is None else value
-
-
-def save_setting(name: str, value: Any) -> None:
+def save_setting(name: str, value: object) -> None:
     from ..config.settings import save_settings
 
     current = load_settings()

@@ -29,6 +29,10 @@ class InstanceNotRunningError(SessionError):
     pass
 
 
+class InstanceEndedError(SessionError):
+    """The instance ended (reclaimed, failed, terminated elsewhere) under a follow or exec."""
+
+
 class OverBudgetError(SessionError):
     def __init__(self, worst_case: float, budget: float, what: str):
         self.worst_case = worst_case
@@ -42,14 +46,6 @@ class OverBudgetError(SessionError):
 
 class NoMatchingOfferError(SessionError):
     pass
-
-
-class UnknownGpuError(SessionError):
-    pass
-
-
-class LayerMissingError(SessionError):
-    """A lower layer this command needs is not installed in this build."""
 
 
 class NameInUseError(SessionError):

@@ -81,11 +81,10 @@ class InstanceRecord:
         return is_billing(self.status)
 
     def cost_so_far(self, now: float | None = None) -> float | None:
-        """Hourly rate times the time it has run (until termination), our own estimate."""
-        if self.hourly_rate is None or self.created_at is None:
-            return None
-        end = self.terminated_at or (now or time.time())
-        return max(0.0, end - self.created_at) / 3600.0 * self.hourly_rate
+        """Hourly rate times the time it has run (until termination): money.py's formula."""
+        from .money import cost_so_far
+
+        return cost_so_far(self.hourly_rate, self.created_at, self.terminated_at, now=now)
 
 
 @dataclass
@@ -277,6 +276,11 @@ class Ledger:
     def close_tunnel(self, id: str) -> None:
         with self._db() as db:
             db.execute("UPDATE tunnels SET closed_at=? WHERE id=?", (time.time(), id))
+
+    def close_tunnels_of(self, api_url: str, instance_id: str) -> None:
+        with self._db() as db:
+            db.execute("UPDATE tunnels SET closed_at=? WHERE api_url=? AND instance_id=? AND "
+                       "closed_at IS NULL", (time.time(), api_url, instance_id))
 
     def tunnels(self, api_url: str | None = None, *, open_only=True) -> list[TunnelRecord]:
         sql = "SELECT * FROM tunnels WHERE 1=1"

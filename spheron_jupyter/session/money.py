@@ -6,6 +6,8 @@ Pure functions so the magics, the widgets and the tests agree on every figure.
 from __future__ import annotations
 
 import re
+import time
+from datetime import timedelta
 
 from .errors import SessionError
 
@@ -14,14 +16,16 @@ _PART = re.compile(r"(\d+(?:\.\d+)?)\s*(s|min|m|h|d)", re.IGNORECASE)
 DEFAULT_MINIMUM_MINUTES = 20
 
 
-def parse_duration(text: str | float | int | None) -> float | None:
-    """``'2h'``, ``'90m'``, ``'1h30m'``, ``'45s'`` or a number of seconds -> seconds."""
-    if text is None or text == "":
+def parse_duration(value: str | timedelta | None) -> float | None:
+    """The one duration reader: ``'2h'``, ``'90m'``, ``'1h30m'``, ``'45s'``, ``'2'`` (a bare
+    number in text is hours, as ``--lease 2`` and ``lease: 2`` mean) or a ``timedelta`` ->
+    seconds. A Python number is refused: ``lease=2`` could mean seconds or hours."""
+    if value is None or value == "":
         return None
-    if isinstance(text, (int, float)):
-        seconds = float(text)
-    else:
-        cleaned = str(text).strip().lower().replace(" ", "")
+    if isinstance(value, timedelta):
+        seconds = value.total_seconds()
+    elif isinstance(value, str):
+        cleaned = value.strip().lower().replace(" ", "")
         if re.fullmatch(r"\d+(\.\d+)?", cleaned):
             # A bare number is hours: nobody leases a GPU for 3 seconds.
             seconds = float(cleaned) * 3600
@@ -29,12 +33,28 @@ def parse_duration(text: str | float | int | None) -> float | None:
             parts = _PART.findall(cleaned)
             if not parts or "".join(n + u for n, u in parts) != cleaned:
                 raise SessionError(
-                    f"cannot read the duration {text!r}: write it like 30m, 2h or 1h30m"
+                    f"cannot read the duration {value!r}: write it like 30m, 2h or 1h30m"
                 )
-            seconds = sum(float(n) * _UNITS[u] for n, u in parts)
+            seconds = sum(float(n) * _UNITS[u.lower()] for n, u in parts)
+    else:
+        raise SessionError(f"a duration is text like '2h' or a timedelta, not {value!r}: "
+                           "a bare number could mean seconds or hours")
     if seconds <= 0:
-        raise SessionError(f"the duration {text!r} must be positive")
+        raise SessionError(f"the duration {value!r} must be positive")
     return seconds
+
+
+def cost_so_far(hourly_rate: float | None, started: float | None, ended: float | None = None,
+                api_cost: float | None = None, now: float | None = None) -> float | None:
+    """The one "cost so far": rate x time run (until it ended), or the API's own figure when
+    that is larger (it knows about minimum charges we do not)."""
+    estimate = None
+    if hourly_rate is not None and started is not None:
+        end = ended or (now if now is not None else time.time())
+        estimate = max(0.0, end - started) / 3600.0 * hourly_rate
+    if api_cost is None:
+        return estimate
+    return max(api_cost, estimate or 0.0)
 
 
 def format_duration(seconds: float | None) -> str:

@@ -11,13 +11,19 @@ from __future__ import annotations
 
 import shlex
 import time
-from dataclasses import dataclass, field
-from typing import Any
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from . import sshbridge
-from .errors import SessionError
+from .errors import InstanceEndedError, SessionError
+from .inventory import Inventory
 from .ledger import EventRecord, TunnelRecord
+from .parts import Parts
+from .views import InstanceView
+
+if TYPE_CHECKING:
+    from ..ssh.tunnel import TunnelInfo
 
 
 @dataclass
@@ -70,15 +76,21 @@ class ServiceLink:
         return f"{self.url}{sep}token={self.token}"
 
 
-class ReachMixin:
+class Reach:
+    def __init__(self, parts: Parts, inventory: Inventory):
+        self.parts = parts
+        self.inventory = inventory
+
     # -- ssh ------------------------------------------------------------------------------------
     def ssh_info(self, ref: str) -> SshInfo:
         """The ssh command and an ssh_config block that check the host key against our pins."""
-        view = self.resolve(ref)
-        target = sshbridge.target_for(view)
+        view = self.inventory.resolve(ref)
+        user = None
         if sshbridge.host_fingerprint(view.id) is None:
             # Never connected (e.g. launched with --no-wait): pin on first use now, shown below.
-            sshbridge.wait_ssh_ready(self, view, pinned=False, timeout=30.0)
+            _, user = sshbridge.wait_ssh_ready(view, pinned=False, poll=self.parts.poll_interval,
+                                               timeout=30.0)
+        target = sshbridge.target_for(view, user)
         known = sshbridge.known_hosts_path()
         options = [("HostKeyAlias", view.id), ("UserKnownHostsFile", str(known)),
                    ("GlobalKnownHostsFile", "/dev/null"), ("StrictHostKeyChecking", "yes"),
@@ -105,8 +117,9 @@ class ReachMixin:
                              progress=progress)
 
     def _service(self, kind: str, ref: str, *, local_port: int | None,
-                 logdir: str | None = None, progress=None) -> ServiceLink:
-        view = self.resolve(ref)
+                 logdir: str | None = None,
+                 progress: Callable[[str, str], None] | None = None) -> ServiceLink:
+        view = self.inventory.resolve(ref)
         target = sshbridge.target_for(view)
         info = sshbridge.start_service(kind, target, local_port=local_port, logdir=logdir,
                                        progress=progress)
@@ -114,30 +127,31 @@ class ReachMixin:
             from ..config.redaction import register_secret
 
             register_secret(info.token)  # masked in logs and exec output from now on
-        known = {t.id for t in self.ledger.tunnels(self.api_url)}
+        known = {t.id for t in self.parts.ledger.tunnels(self.parts.api_url)}
         if info.tunnel_id not in known:
-            self.ledger.record_tunnel(TunnelRecord(
-                id=info.tunnel_id, api_url=self.api_url, instance_id=view.id, kind=kind,
-                local_port=info.local_port, remote_port=info.remote_port, notebook=self.notebook,
+            self.parts.ledger.record_tunnel(TunnelRecord(
+                id=info.tunnel_id, api_url=self.parts.api_url, instance_id=view.id, kind=kind,
+                local_port=info.local_port, remote_port=info.remote_port, notebook=self.parts.notebook,
             ))
         if not info.reused:
-            self.ledger.add_event(self.api_url, view.id, f"{kind}-started",
+            self.parts.ledger.add_event(self.parts.api_url, view.id, f"{kind}-started",
                                   f"remote 127.0.0.1:{info.remote_port}, pid {info.pid}")
         if info.tunnel_id not in known:
-            self.ledger.add_event(self.api_url, view.id, "tunnel-opened",
+            self.parts.ledger.add_event(self.parts.api_url, view.id, "tunnel-opened",
                                   f"{kind}: 127.0.0.1:{info.local_port} -> remote {info.remote_port}")
         return ServiceLink(kind, view.id, info.tunnel_id, info.local_port, path=info.path or "/",
                            reused=bool(info.reused), token=info.token)
 
     def forward(self, ref: str, remote_port: int, *, local_port: int | None = None) -> TunnelView:
-        view = self.resolve(ref)
+        view = self.inventory.resolve(ref)
         tunnel, reused = self._tunnel_to(view, "forward", int(remote_port), local_port)
         if not reused:
-            self.ledger.add_event(self.api_url, view.id, "tunnel-opened",
+            self.parts.ledger.add_event(self.parts.api_url, view.id, "tunnel-opened",
                                   f"127.0.0.1:{tunnel.local_port} -> remote {remote_port}")
         return tunnel
 
-    def _tunnel_to(self, view, kind: str, remote_port: int, local_port: int | None):
+    def _tunnel_to(self, view: InstanceView, kind: str, remote_port: int,
+                   local_port: int | None) -> tuple[TunnelView, bool]:
         """The agent's live tunnel to that remote port when one exists, else a new one."""
         agent = sshbridge.tunnel_client()
         for info in agent.list():
@@ -148,24 +162,24 @@ class ReachMixin:
         target = sshbridge.target_for(view)
         info = agent.open(target, remote_port, local_port=local_port,
                           name=f"{kind}:{view.name or view.id}")
-        self.ledger.record_tunnel(TunnelRecord(
-            id=info.id, api_url=self.api_url, instance_id=view.id, kind=kind,
-            local_port=info.local_port, remote_port=remote_port, notebook=self.notebook,
+        self.parts.ledger.record_tunnel(TunnelRecord(
+            id=info.id, api_url=self.parts.api_url, instance_id=view.id, kind=kind,
+            local_port=info.local_port, remote_port=remote_port, notebook=self.parts.notebook,
         ))
         return self._tunnel_view(info, kind, view.name), False
 
-    def _tunnel_view(self, info, kind: str, name: str | None) -> TunnelView:
+    def _tunnel_view(self, info: TunnelInfo, kind: str, name: str | None) -> TunnelView:
         return TunnelView(info.id, info.instance_id, kind, info.local_port, info.remote_port,
                           info.state, name)
 
     def tunnels(self) -> list[TunnelView]:
         """The agent's tunnels (the truth), labelled from the ledger; stale ledger rows closed."""
-        recorded = {t.id: t for t in self.ledger.tunnels()}
+        recorded = {t.id: t for t in self.parts.ledger.tunnels()}
         live = sshbridge.tunnel_client().list()
         live_ids = {info.id for info in live}
         for tid in recorded.keys() - live_ids:
-            self.ledger.close_tunnel(tid)
-        names = {r.id: r.name for r in self.ledger.instances()}
+            self.parts.ledger.close_tunnel(tid)
+        names = {r.id: r.name for r in self.parts.ledger.instances()}
         out = []
         for info in live:
             rec = recorded.get(info.id)
@@ -182,8 +196,8 @@ class ReachMixin:
         if len(matches) > 1:
             raise SessionError(f"{tunnel!r} matches tunnels {', '.join(t.id for t in matches)}")
         sshbridge.tunnel_client().close(matches[0].id)
-        self.ledger.close_tunnel(matches[0].id)
-        self.ledger.add_event(self.api_url, matches[0].instance_id, "tunnel-closed",
+        self.parts.ledger.close_tunnel(matches[0].id)
+        self.parts.ledger.add_event(self.parts.api_url, matches[0].instance_id, "tunnel-closed",
                               f"127.0.0.1:{matches[0].local_port}")
         matches[0].state = "closed"
         return matches[0]
@@ -191,38 +205,81 @@ class ReachMixin:
     # -- logs, events, exec ---------------------------------------------------------------------
     def logs(self, ref: str, *, source: str = "startup", name: str | None = None,
              follow: bool = False, tail: int | None = None) -> Iterator[str]:
-        """Lines of the startup log, a service's log or a file; ``follow`` keeps going."""
-        view = self.resolve(ref)
+        """Lines of the startup log, a service's log or a file; ``follow`` keeps going.
+
+        A follow whose connection drops asks the API once about the instance: when it ended
+        (reclaimed, failed, terminated elsewhere) the follow ends with one line saying why,
+        instead of reconnecting forever.
+        """
+        p = self.parts
+        view = self.inventory.resolve(ref)
         target = sshbridge.target_for(view)
         key = f"{source}:{name or ''}"
-        cursor = self.ledger.cursor(self.api_url, view.id, key) if follow and tail is None else None
-        return sshbridge.log_lines(
+        cursor = p.ledger.cursor(p.api_url, view.id, key) if follow and tail is None else None
+        lines = sshbridge.log_lines(
             target, source=source, name=name, follow=follow, tail=tail, cursor=cursor,
-            on_cursor=lambda c: self.ledger.save_cursor(self.api_url, view.id, key, c),
+            on_cursor=lambda c: p.ledger.save_cursor(p.api_url, view.id, key, c),
         )
+        return self._until_ended(view, lines) if follow else lines
+
+    def _until_ended(self, view: InstanceView, lines: Iterator[str]) -> Iterator[str]:
+        try:
+            for line in lines:
+                if line.startswith("[connection lost"):
+                    ended = self._ended(view)
+                    if ended is not None:
+                        yield f"[{ended}: the follow ends]"
+                        return
+                yield line
+        finally:
+            close = getattr(lines, "close", None)
+            if close is not None:
+                close()  # stops the remote reader and its reconnects
+
+    def _ended(self, view: InstanceView) -> str | None:
+        """Why the instance no longer runs (one GET), or None while it still bills."""
+        try:
+            now = self.inventory.refresh(view)
+        except Exception:  # the API is down too: the connection may come back
+            return None
+        if now.active:
+            return None
+        return f"instance {view.name or view.id} is {now.status}"
 
     def exec(self, ref: str, command: str, on_output: Callable[[str, str], None]) -> int:
-        """Run a shell command on the instance; output streams to ``on_output(stream, text)``."""
-        view = self.resolve(ref)
+        """Run a shell command on the instance; output streams to ``on_output(stream, text)``.
+
+        When the connection breaks because the instance ended (a spot reclaim), the error says
+        so in one line."""
+        from ..ssh.errors import SshError
+
+        p = self.parts
+        view = self.inventory.resolve(ref)
         target = sshbridge.target_for(view)
-        self.ledger.add_event(self.api_url, view.id, "exec", command.splitlines()[0][:120]
-                              if command.strip() else "")
-        return sshbridge.run_command(target, command, on_output)
+        p.ledger.add_event(p.api_url, view.id, "exec",
+                           command.splitlines()[0][:120] if command.strip() else "")
+        try:
+            return sshbridge.run_command(target, command, on_output)
+        except SshError:
+            ended = self._ended(view)
+            if ended is not None:
+                raise InstanceEndedError(f"{ended}: the command ended with it") from None
+            raise
 
     def events(self, ref: str, *, follow: bool = False,
                should_stop: Callable[[], bool] = lambda: False) -> Iterator[EventRecord]:
         """Our own actions and the status changes seen by polling, oldest first."""
-        view = self.resolve(ref)
+        view = self.inventory.resolve(ref)
         seen = 0
         while True:
-            for event in self.ledger.events(self.api_url, view.id, after_seq=seen):
+            for event in self.parts.ledger.events(self.parts.api_url, view.id, after_seq=seen):
                 seen = event.seq
                 yield event
             if not follow or should_stop():
                 return
-            time.sleep(self.poll_interval)
-            view = self.refresh(view)  # reconciling records status transitions as events
+            time.sleep(self.parts.poll_interval)
+            view = self.inventory.refresh(view)  # reconciling records status transitions as events
 
-    def event_rows(self, events: list[EventRecord]) -> list[dict[str, Any]]:
+    def event_rows(self, events: list[EventRecord]) -> list[dict[str, str]]:
         return [{"time": time.strftime("%H:%M:%S", time.localtime(e.ts)), "event": e.kind,
                  "detail": e.detail} for e in events]

@@ -18,13 +18,18 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .backends import Connection
 
 KEY_ENV = "SPHERON_JUPYTER_REAPER_KEY"
 GIVE_UP_AFTER = 48 * 3600.0
 
 
-def spawn(conn: Any, instance_id: str, *, ledger_path: Path, not_before: float | None = None) -> int:
+def spawn(conn: Connection, instance_id: str, *, ledger_path: Path,
+          not_before: float | None = None) -> int:
     """Start a detached reaper for ``instance_id``; returns its pid."""
     from ..config import paths
 
@@ -34,7 +39,7 @@ def spawn(conn: Any, instance_id: str, *, ledger_path: Path, not_before: float |
     if not_before:
         argv += ["--not-before", repr(not_before)]
     env = dict(os.environ)
-    env[KEY_ENV] = conn.api_key.reveal() if hasattr(conn.api_key, "reveal") else str(conn.api_key)
+    env[KEY_ENV] = conn.api_key.reveal()
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
@@ -50,7 +55,6 @@ def _safe(text: str) -> str:
 # An embedded emulator that stopped is gone for good (its next start has another URL), so a
 # reaper for it gives up quickly; the real service gets the benefit of the doubt for longer.
 UNREACHABLE_LIMIT = {"local": 10.0, "cloud": 6 * 3600.0}
-TERMINAL = ("terminated", "terminated-provider", "failed")
 
 
 class _Done(Exception):
@@ -61,6 +65,7 @@ def run(instance_id: str, url: str, backend: str, ledger_path: str, api_key: str
         not_before: float | None = None, poll: float | None = None) -> int:
     from ..client import (AlreadyTerminatedError, ApiUnreachableError, MinimumRuntimeError,
                           NotFoundError, SpheronClient)
+    from ..client.statuses import is_terminal
     from ..config.credentials import ApiKey
     from .ledger import InstanceRecord, Ledger
 
@@ -94,7 +99,7 @@ def run(instance_id: str, url: str, backend: str, ledger_path: str, api_key: str
                 except ApiUnreachableError as exc:
                     reachable(exc)
                     continue
-                if status in TERMINAL:
+                if is_terminal(status):
                     raise _Done(f"the instance is already {status}")
         started = time.time()
         while time.time() - started < GIVE_UP_AFTER:
@@ -126,7 +131,8 @@ def run(instance_id: str, url: str, backend: str, ledger_path: str, api_key: str
             ledger.add_event(api_url, instance_id, "terminated",
                              f"by the scheduled reaper ({outcome})")
             _log(f"instance {instance_id}: {outcome}")
-            _cleanup(instance_id)
+            clean_up_after(instance_id, _log)
+            ledger.close_tunnels_of(api_url, instance_id)
             return 0
         _log(f"gave up on instance {instance_id} after {GIVE_UP_AFTER / 3600:.0f} h")
         return 1
@@ -138,27 +144,29 @@ def run(instance_id: str, url: str, backend: str, ledger_path: str, api_key: str
         return 0
 
 
-def _cleanup(instance_id: str) -> None:
-    """As an interactive terminate does: close its tunnels, forget its TOFU host key, remove
-    its kernelspecs."""
+def clean_up_after(instance_id: str, note: Callable[[str], None] | None = None) -> None:
+    """What follows an instance's end, wherever it was seen (our terminate, this reaper, a
+    listing that sees a reclaim): close its tunnels (never starting an agent), forget its
+    TOFU host key, remove its kernelspecs. Each step is best effort; ``note`` hears failures."""
+    note = note or (lambda text: None)
     try:
         from ..ssh.tunnel import TunnelAgentClient
 
         TunnelAgentClient().close_instance(instance_id)  # never starts an agent
     except Exception as exc:
-        _log(f"could not close tunnels: {type(exc).__name__}")
+        note(f"could not close tunnels: {type(exc).__name__}")
     try:
         from ..ssh.hostkeys import KnownHosts
 
         KnownHosts().forget(instance_id)
     except Exception as exc:
-        _log(f"could not forget the host key: {type(exc).__name__}")
+        note(f"could not forget the host key: {type(exc).__name__}")
     try:
         from ..kernel.spec import remove_for_instance
 
         remove_for_instance(instance_id)
     except Exception as exc:
-        _log(f"could not remove its kernelspecs: {type(exc).__name__}")
+        note(f"could not remove its kernelspecs: {type(exc).__name__}")
 
 
 def _log(text: str) -> None:

@@ -120,9 +120,9 @@ class GpuTelemetry:
     def idle_limit_seconds(self) -> float:
         if self._idle_minutes is not None:
             return self._idle_minutes * 60.0
-        from .backends import setting
+        from .backends import load_settings
 
-        return float(setting("gpu_idle_minutes", 15.0)) * 60.0
+        return float(load_settings().gpu_idle_minutes) * 60.0
 
     def watch(self) -> GpuWatch:
         with self._lock:

@@ -1,42 +1,18 @@
 """What the session hands back: plain dataclasses that merge what the API says with the ledger.
 
-They read the client's models by attribute with tolerance (``_field``): the client accepts
-several live shapes, and a listing must not break because one optional field is missing.
+Built from the client's typed models (``Instance``, ``Offer``): the client already accepts the
+API's several spellings, so nothing here reads a field by more than one name.
 """
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any
 
+from ..client import Instance, Offer
 from ..client.statuses import is_billing
 from .ledger import InstanceRecord
-from .money import format_duration, usd, worst_case
-
-
-def _field(obj: Any, *names: str, default: Any = None) -> Any:
-    for name in names:
-        if obj is None:
-            break
-        value = obj.get(name) if isinstance(obj, dict) else getattr(obj, name, None)
-        if value is not None:
-            return value
-    return default
-
-
-def _epoch(value: Any) -> float | None:
-    if value is None or value == "":
-        return None
-    if isinstance(value, (int, float)):
-        return float(value) / (1000.0 if value > 1e12 else 1.0)
-    if isinstance(value, datetime):
-        return value.timestamp()
-    try:
-        return datetime.fromisoformat(str(value).replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
+from .money import cost_so_far, format_duration, usd, worst_case
 
 
 @dataclass
@@ -61,22 +37,16 @@ class InstanceView:
     notebook: str | None = None
     source: str = "api"  # "api", or "ledger" when the API no longer lists it
     termination_scheduled: bool = False
-    raw: Any = field(default=None, repr=False)
+    raw: Instance | None = field(default=None, repr=False)
 
     @property
     def active(self) -> bool:
+        """Billing: every status but the known terminal ones (client/statuses.py)."""
         return is_billing(self.status)
 
     @property
     def cost_so_far(self) -> float | None:
-        """The API's figure when it has one, else rate x time run (whichever is larger)."""
-        estimate = None
-        if self.hourly_rate is not None and self.created_at is not None:
-            end = self.stopped_at or time.time()
-            estimate = max(0.0, end - self.created_at) / 3600.0 * self.hourly_rate
-        if self.api_cost is None:
-            return estimate
-        return max(self.api_cost, estimate or 0.0)
+        return cost_so_far(self.hourly_rate, self.created_at, self.stopped_at, self.api_cost)
 
     @property
     def runtime_seconds(self) -> float | None:
@@ -103,30 +73,31 @@ class InstanceView:
         }
 
     @classmethod
-    def from_api(cls, inst: Any, backend: str, record: InstanceRecord | None = None) -> InstanceView:
-        rate = _field(inst, "hourly_rate", "hourlyRate")
+    def from_api(cls, inst: Instance, backend: str,
+                 record: InstanceRecord | None = None) -> InstanceView:
+        started = inst.started_at or inst.created_at
         return cls(
-            id=str(_field(inst, "id")),
-            name=_field(inst, "name"),
-            status=str(_field(inst, "status", default="unknown")),
+            id=inst.id,
+            name=inst.name,
+            status=inst.status,
             backend=backend,
-            gpu=_field(inst, "gpu_model_id", "gpuModelId", "gpu_type", "gpuType"),
-            gpu_count=_field(inst, "gpu_count", "gpuCount"),
-            provider=_field(inst, "provider_id", "providerId", "provider"),
-            region=_field(inst, "region"),
-            instance_type=_field(inst, "instance_type", "instanceType"),
-            hourly_rate=float(rate) if rate is not None else (record.hourly_rate if record else None),
-            created_at=_epoch(_field(inst, "started_at", "startedAt", "created_at", "createdAt"))
-            or (record.created_at if record else None),
-            stopped_at=_epoch(_field(inst, "stopped_at", "stoppedAt")),
-            api_cost=_field(inst, "total_cost", "totalCost"),
+            gpu=inst.gpu_model_id,
+            gpu_count=inst.gpu_count,
+            provider=inst.provider_id,
+            region=inst.region,
+            instance_type=inst.instance_type,
+            hourly_rate=inst.hourly_rate if inst.hourly_rate is not None
+            else (record.hourly_rate if record else None),
+            created_at=started.timestamp() if started else (record.created_at if record else None),
+            stopped_at=inst.stopped_at.timestamp() if inst.stopped_at else None,
+            api_cost=inst.total_cost,
             lease_seconds=record.lease_seconds if record else None,
-            ip=_field(inst, "ip_address", "ipAddress"),
-            ssh_port=_field(inst, "ssh_port", "sshPort"),
-            user=_field(inst, "user"),
+            ip=inst.ip_address,
+            ssh_port=inst.ssh_port,
+            # The login user that worked (launch records it) when the API names none.
+            user=inst.user or (record.extra.get("ssh_user") if record else None),
             notebook=record.notebook if record else None,
-            termination_scheduled=bool(record and record.reaper_pid)
-            and is_billing(str(_field(inst, "status"))),
+            termination_scheduled=bool(record and record.reaper_pid) and is_billing(inst.status),
             raw=inst,
         )
 
@@ -148,7 +119,7 @@ class InstanceView:
 class LaunchPlan:
     """Everything decided before money is spent; ``Session.launch`` only carries it out."""
 
-    offer: Any = field(repr=False)
+    offer: Offer = field(repr=False)
     name: str
     hourly_rate: float
     lease_seconds: float | None
@@ -182,21 +153,19 @@ class LaunchPlan:
 
     @property
     def offer_id(self) -> str:
-        return str(_field(self.offer, "offer_id", "offerId"))
+        return str(self.offer.offer_id)
 
     def rows(self) -> dict[str, str]:
         o = self.offer
-        gpu = _field(o, "gpu_type", "gpuType", default="?")
-        count = _field(o, "gpu_count", "gpuCount")
-        per_gpu = (f" ({usd(self.hourly_rate / count)} per GPU)"
-                   if isinstance(count, int) and count > 1 else "")
-        spot = str(_field(o, "kind", "instance_type", "instanceType", default="")).lower() == "spot"
+        count = o.gpu_count
+        per_gpu = f" ({usd(self.hourly_rate / count)} per GPU)" if count > 1 else ""
+        spot = o.kind == "spot"
         return {
             "offer": self.offer_id,
-            "gpu": f"{_field(o, 'gpu_count', 'gpuCount', default='?')}x {gpu}",
-            "provider": str(_field(o, "provider", default="-")),
+            "gpu": f"{count}x {o.gpu_type or '?'}",
+            "provider": o.provider or "-",
             "region": self.region or "-",
-            "type": str(_field(o, "instance_type", "instanceType", default="-")),
+            "type": o.instance_type or "-",
             "name": self.name,
             "$/hour": usd(self.hourly_rate) + per_gpu,
             "minimum charge": f"{usd(self.minimum_charge_usd)} (the {self.minimum_minutes:g}-minute "

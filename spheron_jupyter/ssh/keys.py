@@ -1,4 +1,4 @@
-"""The user's SSH key: one ed25519 key per user, generated once, registered once per account.
+"""The user's SSH key: one ed25519 key per user, generated once.
 
 The private key lives in `data_dir()/ssh/id_ed25519` (0600, written atomically and created
 only if absent, so two kernels starting at once end up sharing one key instead of one
@@ -6,22 +6,18 @@ overwriting the other's). It is a file, not a keyring entry, because OpenSSH (`%
 the tunnel agent) needs a file. Its contents never reach a log, repr or exception: objects
 here carry the path and the public half only.
 
-Registration: `ensure_registered(client)` finds our public key among the account's keys
-(teams share keys, so a teammate's kernel may already have added it) or adds it through
-`/api/ssh-keys`, and remembers the id per API URL and team in `registrations.json`.
+Putting it on the account (`/api/ssh-keys`) is session/account_key.py's: an API matter.
 """
 
 from __future__ import annotations
 
 import getpass
-import json
 import logging
 import os
 import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import paramiko
 from cryptography.hazmat.primitives import serialization
@@ -35,7 +31,6 @@ from spheron_jupyter.ssh.hostkeys import fingerprint
 log = logging.getLogger(__name__)
 
 KEY_FILENAME = "id_ed25519"
-REGISTRATIONS_FILENAME = "registrations.json"
 
 
 @dataclass(frozen=True)
@@ -130,83 +125,3 @@ def _public_line_for(path: Path) -> str:
     line = f"{key.get_name()} {key.get_base64()} {default_key_comment()}"
     write_private_file(pub, line + "\n", mode=0o644)
     return line
-
-
-# -- registration with the account --------------------------------------------------------------
-
-def _field(obj: Any, *names: str) -> Any:
-    """Read a field from a pydantic model or a dict, whichever naming the client used."""
-    for name in names:
-        if isinstance(obj, dict):
-            if obj.get(name) is not None:
-                return obj[name]
-        elif getattr(obj, name, None) is not None:
-            return getattr(obj, name)
-    return None
-
-
-def _same_key(a: str | None, b: str) -> bool:
-    if not a:
-        return False
-    return a.split()[:2] == b.split()[:2]
-
-
-def _registration_scope(client: Any) -> str:
-    url = str(_field(client, "base_url", "url") or "")
-    team = _field(client, "team_id") or ""
-    return f"{url.rstrip('/')}#{team}"
-
-
-def _registrations_path() -> Path:
-    return keys_dir() / REGISTRATIONS_FILENAME
-
-
-def _load_registrations() -> dict[str, dict]:
-    try:
-        return json.loads(_registrations_path().read_text(encoding="utf-8"))
-    except (FileNotFoundError, ValueError):
-        return {}
-
-
-def _remember(scope: str, key_id: str, key: UserKey) -> None:
-    records = _load_registrations()
-    records[scope] = {"key_id": key_id, "fingerprint": key.fingerprint}
-    write_private_file(_registrations_path(), json.dumps(records, indent=2, sort_keys=True) + "\n")
-
-
-def remembered_key_id(client: Any, key: UserKey | None = None) -> str | None:
-    """The key id recorded for this client's URL and team, without asking the API."""
-    key = key or ensure_user_key()
-    record = _load_registrations().get(_registration_scope(client))
-    if record and record.get("fingerprint") == key.fingerprint:
-        return str(record["key_id"])
-    return None
-
-
-def ensure_registered(client: Any, name: str | None = None, *, key: UserKey | None = None) -> str:
-    """Make sure our public key is registered with the account; return its key id.
-
-    One GET to list keys (a remembered id may have been deleted from the dashboard, and a
-    teammate may have added our key already); one POST only when it is not there.
-    """
-    key = key or ensure_user_key()
-    scope = _registration_scope(client)
-    remembered = remembered_key_id(client, key)
-    for entry in client.ssh_keys():
-        entry_id = _field(entry, "id", "_id", "key_id")
-        entry_public = _field(entry, "public_key", "publicKey")
-        if entry_id is None:
-            continue
-        if _same_key(entry_public, key.public_line) or (
-            entry_public is None and remembered is not None and str(entry_id) == remembered
-        ):
-            if str(entry_id) != remembered:
-                _remember(scope, str(entry_id), key)
-            return str(entry_id)
-    created = client.add_ssh_key(name or default_key_comment(), key.public_key)
-    created_id = _field(created, "id", "_id", "key_id")
-    if created_id is None:
-        raise SshError("The API accepted our SSH key but returned no key id.")
-    _remember(scope, str(created_id), key)
-    log.info("Registered SSH key %s as %s.", key.fingerprint, created_id)
-    return str(created_id)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from IPython.core.error import UsageError
 
-from ...session.views import _field
 from ..display import Table
 
 DESCRIPTION = ("List the SSH keys registered with your team, add a public key file "
@@ -24,10 +23,10 @@ def run(context, args, cell=None):
         raise UsageError(f"%spheron keys {args.action}: give the {'PATH' if args.action == 'add' else 'ID'}")
     if args.action == "add":
         key = session.add_key(args.target, name=args.name)
-        return f"added key {_field(key, 'name')} ({_field(key, 'id')})"
+        return f"added key {key.name} ({key.id})"
     if args.action == "rm":
         session.remove_key(args.target)
         return f"removed key {args.target}"
-    rows = [{"id": str(_field(k, "id")), "name": str(_field(k, "name", default="-")),
-             "fingerprint": str(_field(k, "fingerprint", default="-"))} for k in session.keys()]
+    rows = [{"id": k.id, "name": k.name or "-", "fingerprint": k.fingerprint or "-"}
+            for k in session.keys()]
     return Table(rows, title="SSH keys", empty="no SSH keys registered")

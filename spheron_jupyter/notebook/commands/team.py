@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ...session.views import _field
 
 
 def build(parser) -> None:
@@ -12,5 +11,5 @@ def build(parser) -> None:
 
 def run(context, args, cell=None):
     team = context.session.use_team(args.team)
-    return (f"new resources now go to team {_field(team, 'team_name', 'teamName', 'name')} "
-            f"({_field(team, 'team_id', 'teamId', 'id')}); saved in your settings")
+    return (f"new resources now go to team {team.name} "
+            f"({team.id}); saved in your settings")

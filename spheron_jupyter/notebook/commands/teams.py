@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ...session.views import _field
 from ..display import Table
 
 
@@ -13,13 +12,10 @@ def build(parser) -> None:
 def run(context, args, cell=None):
     session = context.session
     current = session.current_team()
-    current_id = str(_field(current, "team_id", "teamId", default=""))
+    current_id = current.team_id if current is not None else ""
     rows = []
     for t in session.teams():
-        tid = str(_field(t, "team_id", "teamId", "id"))
-        balance = _field(t, "balance")
-        rows.append({"team": str(_field(t, "team_name", "teamName", "name")), "id": tid,
-                     "role": str(_field(t, "role", default="-")),
-                     "balance": f"${balance:,.2f}" if isinstance(balance, (int, float)) else "-",
-                     "current": "*" if tid == current_id else ""})
+        rows.append({"team": t.name or "-", "id": t.id, "role": t.role or "-",
+                     "balance": f"${t.balance:,.2f}" if t.balance is not None else "-",
+                     "current": "*" if t.id == current_id else ""})
     return Table(rows, title="Teams", empty="no teams", footer="%spheron team use TEAM switches")

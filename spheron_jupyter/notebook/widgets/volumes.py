@@ -13,7 +13,6 @@ from typing import Any
 import ipywidgets as W
 
 from ...session.resources import volume_row
-from ...session.views import _field
 from ..display import Table
 from ..htmltext import text as html_text
 from ._base import Panel, button, message_html
@@ -193,7 +192,7 @@ class VolumesPanel(Panel):
         self.jobs.run("volume-create",
                       lambda: self.session.create_volume(name, size_gb=size, provider=provider,
                                                          region=region),
-                      on_done=lambda vol: self._done(f"created {name} ({_field(vol, 'id')}), "
+                      on_done=lambda vol: self._done(f"created {name} ({vol.id}), "
                                                      f"{size:g} GB in {region}"))
 
     def attach(self) -> None:

@@ -1,0 +1,68 @@
+"""The parts every session service works with, each injectable: the backend connection, the
+REST client, the ledger and the settings.
+
+``Session(client=...)`` hands in a ``SpheronClient`` on a scripted transport (tests run in
+milliseconds); ``settings=`` a ``Settings`` object instead of the user's file. Without them the
+client is built on first use (httpx is not imported before) and settings are read from the
+settings layer (config/settings.py) each time, so a change made by another kernel counts.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from .backends import Connection, load_settings
+from .ledger import Ledger
+
+if TYPE_CHECKING:
+    from ..client import SpheronClient
+    from ..config.settings import Settings
+
+
+class Parts:
+    def __init__(self, conn: Connection, ledger: Ledger, *, notebook: str | None = None,
+                 client: SpheronClient | None = None, settings: Settings | None = None):
+        self.conn = conn
+        self.ledger = ledger
+        self.notebook = notebook
+        self._client = client
+        self._settings = settings
+
+    @property
+    def settings(self) -> Settings:
+        return self._settings if self._settings is not None else load_settings()
+
+    @property
+    def client(self) -> SpheronClient:
+        if self._client is None:
+            from ..client import SpheronClient
+
+            self._client = SpheronClient(self.conn.url, self.conn.api_key,
+                                         team_id=self.settings.team_id or None)
+        return self._client
+
+    def drop_client(self) -> None:
+        """Release the HTTP connections; the next request builds a client (a new team)."""
+        if self._client is not None:
+            self._client.close()
+            self._client = None
+
+    @property
+    def api_url(self) -> str:
+        return self.conn.url
+
+    @property
+    def backend(self) -> str:
+        return self.conn.backend
+
+    @property
+    def poll_interval(self) -> float:
+        """The emulator may be polled fast; the real service no faster than every 10 s."""
+        if self.backend == "local":
+            return 0.25
+        return self.settings.cloud_poll_interval()
+
+    def emulator_extra(self) -> dict[str, str]:
+        """Rows of our managed emulator name its state dir, so %load_ext can tell if it runs."""
+        state = self.conn.emulator_state
+        return {"emulator_state": state} if state else {}

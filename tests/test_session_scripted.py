@@ -1,0 +1,140 @@
+"""Session against a scripted API (no emulator, milliseconds): what a launch sends before its
+POST, unknown statuses, the wait over 5xx and long 429s, the one duration reader.
+
+fake: ``ScriptedApi`` (tests/support/client_fakes.py) stands in for the live service for the
+exact moments the emulator does not produce on demand (a 429 with retryAfter 90 s during a
+wait; a status string no emulator serves). The same invariants run on the real emulator with
+its faults in tests/test_session_money.py.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from spheron_jupyter.session import inventory as inventory_module
+from spheron_jupyter.session.core import Session
+from spheron_jupyter.session.errors import SessionError
+from spheron_jupyter.session.ledger import Ledger
+from spheron_jupyter.session.money import parse_duration
+from tests.support.client_fakes import BASE, KEY, ScriptedApi, group, instance, offer, reply
+
+pytestmark = pytest.mark.quick
+
+CATALOG = {"data": [group("RTX4090", "RTX 4090", offer("o-cheap", price=0.5),
+                          offer("o-dear", price=0.9))], "totalPages": 1, "page": 1}
+KEYS = {"sshKeys": []}
+
+
+class FakeTime:
+    """The wait's clock: sleeping moves it, nothing really waits."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.sleeps: list[float] = []
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def time(self) -> float:
+        return 1.8e9 + self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
+def scripted_session(api: ScriptedApi, tmp_path) -> Session:
+    # url + api_key: the local backend without starting an emulator (poll every 0.25 s).
+    return Session("local", url=BASE, api_key=KEY, ledger=Ledger(tmp_path / "ledger.sqlite"),
+                   client=api.client(), notebook="nb.ipynb")
+
+
+def base_api(*listings) -> ScriptedApi:
+    api = ScriptedApi().on("GET", "/api/gpu-offers", reply(200, CATALOG))
+    api.on("GET", "/api/ssh-keys", reply(200, KEYS))
+    api.on("POST", "/api/ssh-keys", reply(201, {"id": "key-1", "name": "k", "publicKey": "x"}))
+    api.on("GET", "/api/deployments", *(reply(200, items) for items in listings or ([],)))
+    return api
+
+
+def test_a_launch_lists_once_and_downloads_the_catalog_once_before_its_post(tmp_path):
+    api = base_api([])
+    api.on("POST", "/api/deployments", reply(201, instance("d-1", "run", status="deploying")))
+    s = scripted_session(api, tmp_path)
+    view = s.launch(s.plan_launch(gpu="rtx-4090", name="run"), wait=False)
+    assert view.id == "d-1"
+    before_post = api.requests[:api.requests.index(api.calls("POST", "/api/deployments")[0])]
+    paths = [(r.method, r.url.path) for r in before_post]
+    assert paths.count(("GET", "/api/deployments")) == 1
+    assert paths.count(("GET", "/api/gpu-offers")) == 1
+    assert api.body(api.calls("POST", "/api/deployments")[0])["offerId"] == "o-cheap"
+    assert [r.id for r in s.ledger.instances()] == ["d-1"]
+
+
+def test_an_unknown_gpu_downloads_the_catalog_once(tmp_path):
+    api = base_api([])
+    s = scripted_session(api, tmp_path)
+    with pytest.raises(Exception, match="No GPU model called 'h900'"):
+        s.plan_launch(gpu="h900")
+    assert len(api.calls("GET", "/api/gpu-offers")) == 1
+
+
+def test_an_unknown_status_bills_everywhere_and_terminate_works_on_it(tmp_path):
+    odd = instance("d-odd", "odd", status="hibernating-by-provider")
+    stopped = instance("d-stop", "paused", status="stopped")
+    api = base_api([odd, stopped])
+    api.on("GET", "/api/deployments/d-odd/can-terminate", reply(200, {"canTerminate": True}))
+    api.on("DELETE", "/api/deployments/d-odd", reply(200, {"deployment": {"id": "d-odd",
+                                                                          "status": "terminated"}}))
+    s = scripted_session(api, tmp_path)
+    listed = {v.id: v.status for v in s.instances()}
+    assert listed == {"d-odd": "hibernating-by-provider", "d-stop": "stopped"}  # shown as is
+    from spheron_jupyter.session.ledger import still_billing
+
+    assert {r.id for r in still_billing(s.ledger.path)} == {"d-odd", "d-stop"}
+    assert s.terminate("odd").terminated and len(api.calls("DELETE", "/api/deployments/d-odd")) == 1
+
+
+def test_a_failing_termination_check_falls_back_to_delete(tmp_path):
+    api = base_api([instance("d-1", "run", status="running")])
+    api.on("GET", "/api/deployments/d-1/can-terminate", reply(404, {"error": "Not Found"}))
+    api.on("DELETE", "/api/deployments/d-1", reply(200, {}))
+    s = scripted_session(api, tmp_path)
+    assert s.terminate("run").terminated
+
+
+def test_the_wait_rides_over_5xx_and_a_long_429(tmp_path, monkeypatch):
+    clock = FakeTime()
+    monkeypatch.setattr(inventory_module, "time", clock)
+    api = base_api([instance("d-1", "run", status="deploying")])
+    api.on("GET", "/api/deployments/d-1",
+           *[reply(503, {"error": "Service Unavailable"})] * 8,
+           reply(429, {"code": "RATE_LIMIT_EXCEEDED", "retryAfter": 90}),
+           reply(200, instance("d-1", "run", status="running")))
+    s = scripted_session(api, tmp_path)
+    lines: list[str] = []
+    view = s.wait_until("run", progress=lambda stage, detail: lines.append(detail))
+    assert view.status == "running"
+    assert sum("API slow/unavailable" in line for line in lines) == 1
+    assert any("answers again" in line for line in lines)
+    assert 90 in clock.sleeps  # the 429's retryAfter, waited out instead of aborting
+
+
+def test_the_wait_stops_at_its_budget_naming_the_billing_instance(tmp_path, monkeypatch):
+    monkeypatch.setattr(inventory_module, "time", FakeTime())
+    api = base_api([instance("d-1", "run", status="deploying")])
+    api.on("GET", "/api/deployments/d-1", reply(200, instance("d-1", "run", status="deploying")))
+    s = scripted_session(api, tmp_path)
+    with pytest.raises(SessionError) as info:
+        s.wait_until("run", timeout=60)
+    assert "d-1" in str(info.value) and "%spheron terminate d-1" in str(info.value)
+
+
+def test_one_duration_reader():
+    assert parse_duration("2") == 7200 and parse_duration("90m") == 5400
+    assert parse_duration(timedelta(hours=1, minutes=30)) == 5400
+    for bare in (2, 2.5):
+        with pytest.raises(SessionError, match="could mean seconds or hours"):
+            parse_duration(bare)  # type: ignore[arg-type]
