@@ -228,3 +228,72 @@ def test_two_active_instances_of_one_name_are_ambiguous(emulator, emulator_clien
     with pytest.raises(NameInUseError, match="dup"):
         s.launch(s.plan_launch(gpu="rtx-4090", name="dup"), wait=False)
     assert billing(emulator) == 2
+
+
+def test_a_launch_lists_and_downloads_the_catalog_at_most_once_before_its_post(emulator):
+    transport = Recorder()
+    s = session_on(emulator, transport)
+    s.launch(s.plan_launch(gpu="rtx-4090", name="counted"), wait=False)
+    post = next(i for i, (m, p, _) in enumerate(transport.sent) if (m, p) == ("POST", "/api/deployments"))
+    before = transport.sent[:post]
+    assert sum((m, p) == ("GET", "/api/deployments") for m, p, _ in before) == 1
+    catalog_downloads = [q for m, p, q in before if p == "/api/gpu-offers" and "page=1" in q.split("&")]
+    assert len(catalog_downloads) == 1, before
+
+
+def reclaim(emulator, instance_id: str) -> None:
+    request = urllib.request.Request(f"{emulator.url}/_emulator/instances/{instance_id}/reclaim",
+                                     method="POST",
+                                     headers={"Authorization": f"Bearer {emulator.api_key}"})
+    urllib.request.urlopen(request, timeout=10).close()
+
+
+@pytest.fixture
+def echo_port():
+    import http.server
+
+    from tests.support.http_service import serve
+
+    with serve(http.server.SimpleHTTPRequestHandler) as port:
+        yield port
+
+
+def test_a_reclaim_ends_follows_execs_and_tunnels_with_one_line(emulator, echo_port):
+    """A spot reclaim under a `logs --follow`, an `exec` and a tunnel: each ends within
+    seconds with one line naming why (not "reconnecting" forever), and the tunnel row closes."""
+    from spheron_jupyter.session.errors import InstanceEndedError
+    from spheron_jupyter.ssh.tunnel import TunnelAgentClient
+
+    s = session_on(emulator)
+    view = s.launch(s.plan_launch(gpu="rtx-4090", name="spot-run"))
+    tunnel = s.forward(view.id, echo_port)
+    followed: list[str] = []
+    exec_error: dict = {}
+
+    def follow():
+        for line in s.logs(view.id, source="file", name="/etc/hostname", follow=True):
+            followed.append(line)
+
+    def run():
+        try:
+            s.exec(view.id, "sleep 60", lambda stream, text: None)
+        except Exception as exc:  # what the cell would show
+            exec_error["error"] = exc
+
+    threads = [threading.Thread(target=follow), threading.Thread(target=run)]
+    for thread in threads:
+        thread.start()
+    time.sleep(2.0)
+    started = time.monotonic()
+    reclaim(emulator, view.id)
+    for thread in threads:
+        thread.join(60)
+    assert all(not thread.is_alive() for thread in threads)
+    assert time.monotonic() - started < 30
+    assert followed[-1] == "[instance spot-run is terminated-provider: the follow ends]"
+    assert sum("reconnecting" in line for line in followed) <= 2
+    assert isinstance(exec_error.get("error"), InstanceEndedError)
+    assert "terminated-provider" in str(exec_error["error"])
+    assert all(t.id != tunnel.id for t in TunnelAgentClient().list())
+    assert all(t.id != tunnel.id for t in s.ledger.tunnels())  # its row closed too
+    assert billing(emulator) == 0

@@ -18,7 +18,7 @@ from . import reaper
 from .errors import (AmbiguousReferenceError, LaunchWaitStoppedError, SessionError,
                      UnknownInstanceError)
 from .ledger import InstanceRecord
-from .money import minimum_runtime_text, usd
+from .money import format_duration, minimum_runtime_text, usd
 from .parts import Parts
 from .views import InstanceView, TerminateResult
 
@@ -172,7 +172,7 @@ class Inventory:
         budget = timeout if timeout is not None else 60.0 * p.settings.launch_timeout_minutes
         deadline = time.monotonic() + budget
         label = f"{view.name or view.id} ({view.id})"
-        say("waiting", f"waiting up to {budget / 60:.0f} min for {label} to be "
+        say("waiting", f"waiting up to {format_duration(budget)} for {label} to be "
                        f"{' or '.join(statuses)}")
         last: str | None = None
         outage: float | None = None
@@ -188,7 +188,7 @@ class Inventory:
                                    f"%spheron events {view.id} says why")
             if time.monotonic() > deadline:
                 raise LaunchWaitStoppedError(
-                    f"{label} is still {view.status} after {budget / 60:.0f} min and may be "
+                    f"{label} is still {view.status} after {format_duration(budget)} and may be "
                     f"billing: re-run the launch to keep waiting, %spheron status {view.id} "
                     f"watches it, %spheron terminate {view.id} ends it",
                     instance_id=view.id, name=view.name)
@@ -224,8 +224,7 @@ class Inventory:
             # A launch whose create was never confirmed and that the API does not list.
             p.ledger.forget_instance(p.api_url, view.id)
             return TerminateResult(view, terminated=False, message=(
-                f"forgot the unconfirmed launch {view.name}: the API lists no instance by that "
-                "name; if one appears later, %spheron ls shows it"))
+                f"forgot the unconfirmed launch {view.name}: the API has no instance by that name"))
         if not view.active:
             raise SessionError(f"instance {view.name or view.id} is already {view.status}")
         try:

@@ -7,11 +7,14 @@ from ..display import KeyValues
 
 
 def build(parser) -> None:
-    parser.add_argument("id", metavar="ID", help="instance id, name or unique prefix")
+    parser.add_argument("id", metavar="ID", help="instance id, name or unique prefix (a name "
+                        "means the billing instance of that name)")
+    parser.add_argument("--all", action="store_true",
+                        help="let a name mean its newest instance even if it has ended")
 
 
 def run(context, args, cell=None):
-    v = context.session.status(args.id)
+    v = context.session.status(args.id, all=args.all)
     facts = {
         "id": v.id, "name": v.name or "-", "status": v.status,
         "gpu": f"{v.gpu_count or '?'}x {v.gpu or '?'}", "provider": v.provider or "-",
