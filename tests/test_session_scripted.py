@@ -73,6 +73,23 @@ def test_a_launch_lists_once_and_downloads_the_catalog_once_before_its_post(tmp_
     assert [r.id for r in s.ledger.instances()] == ["d-1"]
 
 
+def test_retries_during_a_launch_are_told_in_one_line_each(tmp_path):
+    from spheron_jupyter.client import RetryPolicy
+
+    api = base_api()
+    api.on("GET", "/api/deployments", *[reply(503, {"error": "Service Unavailable"})] * 5,
+           reply(200, []))
+    api.on("POST", "/api/deployments", reply(201, instance("d-1", "run", status="deploying")))
+    s = Session("local", url=BASE, api_key=KEY, ledger=Ledger(tmp_path / "ledger.sqlite"),
+                client=api.client(retry=RetryPolicy(attempts=6)))
+    lines: list[str] = []
+    s.launch(s.plan_launch(gpu="rtx-4090", name="run"), wait=False,
+             progress=lambda stage, detail: lines.append(detail))
+    told = [line for line in lines if "slow/unavailable, retrying" in line]
+    assert told and all("(" in line and "/" in line for line in told)  # "(2/4)…"
+    assert s.client.on_retry is None  # the launch's hook is gone with it
+
+
 def test_an_unknown_gpu_downloads_the_catalog_once(tmp_path):
     api = base_api([])
     s = scripted_session(api, tmp_path)
@@ -119,7 +136,8 @@ def test_the_wait_rides_over_5xx_and_a_long_429(tmp_path, monkeypatch):
     assert view.status == "running"
     assert sum("API slow/unavailable" in line for line in lines) == 1
     assert any("answers again" in line for line in lines)
-    assert 90 in clock.sleeps  # the 429's retryAfter, waited out instead of aborting
+    # The 429's retryAfter is waited out (by the client, on its clock) instead of aborting.
+    assert 90 in clock.sleeps + s.client._core.clock.sleeps
 
 
 def test_the_wait_stops_at_its_budget_naming_the_billing_instance(tmp_path, monkeypatch):

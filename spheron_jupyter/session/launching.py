@@ -124,6 +124,16 @@ class Launcher:
         if plan.over_budget and not yes and plan.budget_usd is not None:
             raise OverBudgetError(plan.worst_case_usd, plan.budget_usd, plan.worst_case_basis)
         say = progress or (lambda stage, detail: None)
+        client = self.parts.client
+        previous = client.on_retry
+        # Retries and rate-limit waits longer than a blip are told (client/_retry.py decides).
+        client.on_retry = lambda notice: say("api", notice.text)
+        try:
+            return self._launch(plan, wait, say)
+        finally:
+            client.on_retry = previous
+
+    def _launch(self, plan: LaunchPlan, wait: bool, say: Progress) -> InstanceView:
         team_id = self.parts.client.resolve_team_id()  # the team `team use` chose, else the current
         key_id = ensure_registered(self.parts.client)
         listing = self.parts.client.list_instances()  # the one GET /api/deployments before the POST
