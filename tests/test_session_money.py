@@ -297,3 +297,40 @@ def test_a_reclaim_ends_follows_execs_and_tunnels_with_one_line(emulator, echo_p
     assert all(t.id != tunnel.id for t in TunnelAgentClient().list())
     assert all(t.id != tunnel.id for t in s.ledger.tunnels())  # its row closed too
     assert billing(emulator) == 0
+
+
+def set_status(emulator, instance_id: str, status: str) -> None:
+    request = urllib.request.Request(
+        f"{emulator.url}/_emulator/instances/{instance_id}/status", method="POST",
+        data=json.dumps({"status": status}).encode(),
+        headers={"Authorization": f"Bearer {emulator.api_key}", "Content-Type": "application/json"})
+    urllib.request.urlopen(request, timeout=10).close()
+
+
+@pytest.mark.parametrize("status", ["stopped", "paused-by-provider"])
+def test_a_status_we_do_not_know_bills_everywhere_and_terminate_ends_it(emulator, status):
+    """Issue 9: the API reports statuses beyond the five we know; only a known terminal one
+    ends billing, in ls, the burn meter's ledger rows and %load_ext's warning alike."""
+    from spheron_jupyter.session.ledger import still_billing
+
+    s = session_on(emulator)
+    view = s.launch(s.plan_launch(gpu="rtx-4090", name="odd-status"), wait=False)
+    set_status(emulator, view.id, status)
+    (listed,) = s.instances()
+    assert (listed.id, listed.status, listed.active) == (view.id, status, True)
+    assert [r.id for r in still_billing(s.ledger.path)] == [view.id]
+    time.sleep(3.2)  # the fixture's minimum runtime
+    assert s.terminate("odd-status").terminated and billing(emulator) == 0
+    assert still_billing(s.ledger.path) == []
+
+
+def test_a_provider_without_a_user_field_is_reached_as_ubuntu(emulator):
+    """massed-compute sends no `user` and refuses root (docs/spheron-api.md): the launch logs
+    in as the provider's default and remembers it."""
+    s = session_on(emulator)
+    view = s.launch(s.plan_launch(gpu="a5000", provider="massed-compute", name="mc"))
+    assert view.raw is not None and view.raw.user is None and view.user == "ubuntu"
+    out: list[str] = []
+    assert s.exec("mc", "whoami", lambda stream, text: out.append(text)) == 0
+    assert "".join(out).strip() == "ubuntu"
+    assert "ubuntu@" in s.ssh_info("mc").command
