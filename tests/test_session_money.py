@@ -331,6 +331,6 @@ def test_a_provider_without_a_user_field_is_reached_as_ubuntu(emulator):
     view = s.launch(s.plan_launch(gpu="a5000", provider="massed-compute", name="mc"))
     assert view.raw is not None and view.raw.user is None and view.user == "ubuntu"
     out: list[str] = []
-    assert s.exec("mc", "whoami", lambda stream, text: out.append(text)) == 0
+    assert s.exec("mc", "echo $USER", lambda stream, text: out.append(text)) == 0
     assert "".join(out).strip() == "ubuntu"
     assert "ubuntu@" in s.ssh_info("mc").command
