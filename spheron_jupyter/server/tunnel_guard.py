@@ -108,21 +108,65 @@ def tunnel_path(base_url: str, tunnel_id: str, mac: str) -> str:
     return f"{base_url.rstrip('/')}/spheron/tunnel/{quote(tunnel_id, safe='')}/{mac}/"
 
 
-#: Loaded by every HTML page of a tunnel, first thing in its <head>: the sandbox makes
-#: ``localStorage``/``sessionStorage`` throw (they would be this origin's), and apps such as
-#: TensorBoard stop at that error. They get a per-page, in-memory store instead. Served as a
+#: Loaded by every HTML page of a tunnel, first thing in its <head>. The sandbox makes
+#: ``localStorage``, ``sessionStorage`` and ``document.cookie`` throw (they would be this
+#: origin's) and ``new Worker(url)`` fail (a script URL is never same-origin with an opaque
+#: origin); apps such as TensorBoard stop at those errors. The page gets per-page, in-memory
+#: storage and cookies instead, and a worker that imports its script from a blob URL the page
+#: itself created; no OffscreenCanvas, so charts draw on the main thread. Nothing here reaches this origin's real storage or cookies. Served as a
 #: script of this server (``STORAGE_SHIM_ROUTE``), not inline: a page's own CSP usually allows
 #: 'self' scripts only.
-STORAGE_SHIM_JS = (
-    "/* spheron-jupyter: this page runs sandboxed, with in-memory storage "
-    "(spheron_jupyter/server/tunnel_guard.py) */\n"
-    "(function(){function S(){var d=new Map();return{get length(){return d.size},"
-    "key:function(i){var k=Array.from(d.keys())[i];return k===undefined?null:k},"
-    "getItem:function(k){k=String(k);return d.has(k)?d.get(k):null},"
-    "setItem:function(k,v){d.set(String(k),String(v))},"
-    "removeItem:function(k){d.delete(String(k))},clear:function(){d.clear()}}}"
-    "['localStorage','sessionStorage'].forEach(function(n){try{window[n]}catch(e){"
-    "try{Object.defineProperty(window,n,{value:S(),configurable:true})}catch(e2){}}})})();\n")
+STORAGE_SHIM_JS = """/* spheron-jupyter: this page runs sandboxed (spheron_jupyter/server/tunnel_guard.py) */
+(function () {
+  function store() {
+    var d = new Map();
+    return {
+      get length() { return d.size; },
+      key: function (i) { var k = Array.from(d.keys())[i]; return k === undefined ? null : k; },
+      getItem: function (k) { k = String(k); return d.has(k) ? d.get(k) : null; },
+      setItem: function (k, v) { d.set(String(k), String(v)); },
+      removeItem: function (k) { d.delete(String(k)); },
+      clear: function () { d.clear(); }
+    };
+  }
+  ['localStorage', 'sessionStorage'].forEach(function (name) {
+    try { window[name]; } catch (e) {
+      try { Object.defineProperty(window, name, {value: store(), configurable: true}); } catch (e2) {}
+    }
+  });
+  try { document.cookie; } catch (e) {
+    var jar = new Map();
+    try {
+      Object.defineProperty(document, 'cookie', {configurable: true,
+        get: function () {
+          return Array.from(jar, function (kv) { return kv[0] + '=' + kv[1]; }).join('; ');
+        },
+        set: function (v) {
+          var pair = String(v).split(';')[0], at = pair.indexOf('=');
+          if (at > 0) { jar.set(pair.slice(0, at).trim(), pair.slice(at + 1).trim()); }
+        }});
+    } catch (e2) {}
+  }
+  var NativeWorker = window.Worker;
+  if (NativeWorker) {
+    var Sandboxed = function (url, options) {
+      try { return new NativeWorker(url, options); } catch (e) {
+        var src = new URL(String(url), document.baseURI).href;
+        var body = options && options.type === 'module'
+          ? 'import ' + JSON.stringify(src) + ';' : 'importScripts(' + JSON.stringify(src) + ');';
+        var blob = new Blob([body], {type: 'text/javascript'});
+        return new NativeWorker(URL.createObjectURL(blob), options);
+      }
+    };
+    Sandboxed.prototype = NativeWorker.prototype;
+    window.Worker = Sandboxed;
+  }
+  // The page's own CSP may forbid blob: workers too (TensorBoard's does), and that is only
+  // reported once the worker fails: without OffscreenCanvas, charting code draws on the main
+  // thread instead of handing its canvas to a worker that never starts.
+  try { delete window.OffscreenCanvas; } catch (e) {}
+})();
+"""
 STORAGE_SHIM_ROUTE = "spheron/sandbox/storage.js"
 _HEAD = re.compile(rb"<head(?:\s[^>]*)?>", re.IGNORECASE)
 _DOCTYPE = re.compile(rb"^\s*<!doctype[^>]*>", re.IGNORECASE)
