@@ -208,3 +208,17 @@ def test_an_emulator_process_started_under_nohup_hangs_up_commands(emulator_fact
         wait_for(lambda: process_gone(pid), timeout=10, what="the command to end on hang-up")
     finally:
         client.close()
+
+
+def test_the_logs_magic_reads_the_instances_etc_not_the_hosts(emulator_shell):
+    shell = emulator_shell
+    shell.ok("%%spheron launch --yes\ngpu: rtx-4090\nname: shadow-box\n")
+    shell.ok("%spheron exec shadow-box -- sh -c 'mkdir -p \"$SPHERON_INSTANCE_ROOT/etc\" && "
+             "echo instance-hosts-file > \"$SPHERON_INSTANCE_ROOT/etc/hosts\"'")
+    assert "instance-hosts-file" in shell.ok("%spheron logs shadow-box --file /etc/hosts").stdout
+    shadow = shell.run("%spheron logs shadow-box --file /etc/shadow")
+    assert shadow.failed and "Traceback" not in shadow.text, shadow.text
+    assert "no such file" in shadow.text and "/instances/" in shadow.text, shadow.text
+    assert "root:" not in shadow.text  # nothing of the host's /etc/shadow
+    climbed = shell.run("%spheron logs shadow-box --file ../../../../../../../../etc/shadow")
+    assert climbed.failed and "outside this emulated instance" in climbed.text, climbed.text
