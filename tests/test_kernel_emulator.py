@@ -22,7 +22,7 @@ import pytest
 from jupyter_client.kernelspec import KernelSpecManager
 from jupyter_client.manager import KernelManager
 
-from tests.support.emulator_ssh import port_refuses, wait_for
+from tests.support.emulator_ssh import port_refuses, process_gone, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -240,3 +240,46 @@ def test_remove_and_bad_input(box):
     removed = shell.ok("%spheron kernel kbox --remove")
     assert "Removed the kernel spheron-kbox" in removed.text
     assert "spheron-kbox" not in KernelSpecManager().find_kernel_specs()
+
+
+def test_a_killed_launchers_kernel_and_tunnels_are_cleaned_by_the_next_start(box):
+    """SIGKILL leaves no chance to clean up; the next kernel start on that instance does it."""
+    shell, instance_id = box
+    root = instance_root(shell.emulator, instance_id)
+    from spheron_jupyter.ssh.tunnel import TunnelAgentClient
+
+    km, kc = start()
+    orphan = run(kc, "import os; print(os.getpid())")[1].strip()
+    kc.stop_channels()
+    os.kill(km.provisioner.process.pid, signal.SIGKILL)
+    wait_for(lambda: not km.is_alive(), timeout=10, what="the launcher to die")
+    assert not process_gone(int(orphan)), "the remote kernel should outlive a killed launcher"
+    km2, kc2 = start()
+    try:
+        wait_for(lambda: process_gone(int(orphan)), timeout=15,
+                 what="the orphaned kernel stopped")
+        kernel_dirs = list((root / "root" / ".spheron" / "kernels").iterdir())
+        assert len(kernel_dirs) == 1, "the orphan's folder was not removed"
+        mine = f"kernel:{km2.provisioner.process.pid}:"
+        names = [t.name for t in TunnelAgentClient().list() if (t.name or "").startswith("kernel:")]
+        assert names and all(name.startswith(mine) for name in names), names
+        assert run(kc2, "print('fine')")[:2] == ("ok", "fine\n")
+    finally:
+        stop(km2, kc2)
+        km.cleanup_resources()
+
+
+def test_sigterm_to_the_launcher_stops_the_kernel_on_the_instance(box):
+    """What jupyter_client sends when a kernel does not answer shutdown_request in time."""
+    shell, instance_id = box
+    root = instance_root(shell.emulator, instance_id)
+    km, kc = start()
+    try:
+        remote_pid = int(run(kc, "import os; print(os.getpid())")[1])
+        km.provisioner.process.send_signal(signal.SIGTERM)
+        wait_for(lambda: not km.is_alive(), timeout=20, what="the launcher to exit")
+        assert process_gone(remote_pid)
+        assert not list((root / "root" / ".spheron").glob("kernels/*"))
+    finally:
+        kc.stop_channels()
+        km.cleanup_resources()

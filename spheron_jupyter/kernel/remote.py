@@ -97,7 +97,7 @@ for d in "$R"/*/; do
   case "$o" in %(machine)s:*) ;; *) continue ;; esac
   case " %(alive)s " in *" $o "*) continue ;; esac
   p=$(cat "$d/pid" 2>/dev/null || true)
-  [ -n "$p" ] && kill -KILL -- "-$p" 2>/dev/null || true
+  [ -n "$p" ] && kill -KILL "-$p" 2>/dev/null || true
   rm -rf "$d"
 done
 D="$R/%(kid)s"
@@ -132,10 +132,10 @@ echo GONE
 
 _STOP = """D="%(kernels)s/%(kid)s"
 P=$(cat "$D/pid" 2>/dev/null) || exit 0
-kill -TERM -- "-$P" 2>/dev/null
+kill -TERM "-$P" 2>/dev/null
 i=0
 while kill -0 "$P" 2>/dev/null && [ "$i" -lt 20 ]; do sleep 0.25; i=$((i+1)); done
-kill -KILL -- "-$P" 2>/dev/null
+kill -KILL "-$P" 2>/dev/null
 rm -rf "$D"
 echo STOPPED
 """

@@ -3,8 +3,8 @@
 The agent (ssh/tunnel_agent.py) owns the listeners, so the local ports jupyter_client wrote
 into its connection file stay the same across SSH reconnects; ZeroMQ just reconnects. Each
 tunnel is named ``kernel:<launcher pid>:<channel>``, so a launcher that was killed (SIGKILL: no
-cleanup) is recognisable: its tunnels are closed by the next launcher that needs those ports,
-and the kernel it left on the instance is stopped by the next start there (remote.py).
+cleanup) is recognisable: its tunnels are closed by the next launcher that starts, and the
+kernel it left on the instance is stopped by the next start there (remote.py).
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ PREFIX = "kernel:"
 def open_kernel_tunnels(target: SshTarget, info: dict, remote_ports: dict[str, int]) -> list[str]:
     """Open 127.0.0.1:<info port> -> instance 127.0.0.1:<remote port> for each channel."""
     client = TunnelAgentClient()
+    close_stale(client)
     opened: list[str] = []
     try:
         for name in CHANNELS:
@@ -52,16 +53,26 @@ def close_all(tunnel_ids: list[str]) -> None:
             pass
 
 
-def _close_stale(client: TunnelAgentClient, local_port: int) -> bool:
-    """Close a dead launcher's tunnel holding this port; False when the holder is not one."""
+def close_stale(client: TunnelAgentClient) -> int:
+    """Close every kernel tunnel whose launcher is gone (killed before it could clean up)."""
+    closed = 0
     for tunnel in client.list():
-        if tunnel.local_port != local_port or not (tunnel.name or "").startswith(PREFIX):
-            continue
-        pid = (tunnel.name or "").split(":")[1]
+        label = tunnel.name or ""
+        pid = label.split(":")[1] if label.startswith(PREFIX) and label.count(":") >= 2 else ""
         if pid.isdigit() and not _alive(int(pid)):
-            client.close(tunnel.id)
-            return True
-    return False
+            try:
+                client.close(tunnel.id)
+                closed += 1
+            except Exception:  # closed meanwhile by another launcher
+                pass
+    return closed
+
+
+def _close_stale(client: TunnelAgentClient, local_port: int) -> bool:
+    """After LocalPortInUseError: whether a dead launcher's tunnel held it (now closed)."""
+    holders = [t for t in client.list() if t.local_port == local_port]
+    return bool(holders) and close_stale(client) > 0 and not [
+        t for t in client.list() if t.local_port == local_port]
 
 
 def machine_id() -> str:

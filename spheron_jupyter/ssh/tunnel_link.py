@@ -153,6 +153,8 @@ class TargetLink:
             on_dead=lambda reason: self._on_dead(transport, reason),
             name=self.target.instance_id,
         ).start()
+        threading.Thread(target=_turn_off_nagle, args=(transport,), daemon=True,
+                         name=f"nodelay-{self.target.instance_id}").start()
 
     def _on_dead(self, transport: paramiko.Transport, reason: str) -> None:
         log.warning("instance %s: %s; reconnecting", self.target.instance_id, reason)
@@ -251,6 +253,27 @@ class TargetLink:
             time.sleep(delay)
             delay = min(delay * 2, 0.5)
         return None, None
+
+
+def _turn_off_nagle(transport: paramiko.Transport) -> None:
+    """TCP_NODELAY here, and one pty session (`true`) so that OpenSSH's sshd sets it on its end
+    too (it does so only for sessions with a pty; see tunnel_openssh.py's _turn_off_nagle)."""
+    try:
+        sock = transport.sock
+        if isinstance(sock, socket.socket):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        time.sleep(1.0)  # as the OpenSSH plane: only for a connection that stays up
+        if not transport.is_active():
+            return
+        channel = transport.open_session(timeout=10)
+        try:
+            channel.get_pty()
+            channel.exec_command("true")
+            channel.status_event.wait(10)
+        finally:
+            channel.close()
+    except Exception:  # best effort: a refused pty only costs latency
+        pass
 
 
 def _pump_socket_to_channel(client, channel: paramiko.Channel) -> None:

@@ -182,7 +182,11 @@ class OpenSshLink:
                     if not self._first_result:
                         self._first_result.append(None)
                     self._cond.notify_all()
-                process.wait()  # until the peer stops answering or the link is closed
+                try:
+                    process.wait(timeout=1.0)  # a master that dies at once needs no tuning
+                except subprocess.TimeoutExpired:
+                    self._turn_off_nagle()
+                    process.wait()  # until the peer stops answering or the link is closed
             if process.poll() is None:
                 process.kill()
                 process.wait()
@@ -202,6 +206,21 @@ class OpenSshLink:
                 delay = BACKOFF_STEPS[min(step, len(BACKOFF_STEPS) - 1)]
                 step += 1
                 sleep_backoff(self._cond, delay, lambda: self._closed, lambda: self._retry_now)
+
+    def _turn_off_nagle(self) -> None:
+        """Run one pty session (`true`) through the master. OpenSSH sets TCP_NODELAY on a
+        connection, both ends and for good, only once a session there gets a pty; without it
+        small packets in a row (a kernel's reply, then its iopub status) wait for delayed ACKs,
+        about 40 ms each (bench/kernel.py). Best effort: a server refusing ptys changes nothing."""
+        try:
+            subprocess.run(
+                [self.ssh_path, "-S", self.control_path, "-tt", "-o", "BatchMode=yes",
+                 "-o", "LogLevel=QUIET", "-F", "/dev/null", "instance", "true"],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                timeout=10, check=False,
+            )
+        except (OSError, subprocess.SubprocessError):
+            pass
 
     def _last_stderr(self) -> str | None:
         """The master's last complaint about the connection (not about a forwarded channel)."""
