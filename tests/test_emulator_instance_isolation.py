@@ -17,34 +17,9 @@ from pathlib import Path
 import pytest
 
 from spheron_jupyter.emulator import sandbox_python
-from spheron_jupyter.emulator.sandbox import create_runtime
 from spheron_jupyter.ssh.logs import LogReadError, LogSource, read_log
-from tests.support.emulator_ssh import (connect, make_key, pinned_host_key_cloud_init,
-                                        process_gone, public_line, run, wait_for)
-
-
-@pytest.fixture
-def runtime(tmp_path):
-    runtime = create_runtime(tmp_path / "state")
-    yield runtime
-    runtime.close()
-
-
-@pytest.fixture
-def keys(tmp_path):
-    client_key, _ = make_key(tmp_path, "client")
-    host_key, host_key_path = make_key(tmp_path, "pinned_host")
-    return {"client": client_key, "host": host_key, "host_path": host_key_path}
-
-
-def launch(runtime, keys, instance_id="iso", **cloud_init):
-    instance = {"id": instance_id, "providerId": "voltage-park", "status": "deploying",
-                "sshPublicKey": public_line(keys["client"]),
-                "cloudInit": pinned_host_key_cloud_init(keys["host_path"], **cloud_init)}
-    ip, port, user = runtime.provision(instance)
-    instance.update(ipAddress=ip, sshPort=port, user=user, status="running")
-    runtime.boot(instance)
-    return instance
+from tests.support.emulator_ssh import (connect, launch_sandbox, make_key, process_gone,
+                                        public_line, run, wait_for)
 
 
 def sandbox_of(runtime, instance):
@@ -75,7 +50,7 @@ def test_pip_install_on_an_instance_never_touches_the_users_environment(runtime,
     wheels = [tiny_wheel(tmp_path, f"spheron_iso_{n}") for n in ("boot", "pip", "pip3", "m")]
     before = user_freeze()
     # The startup script (cloud-init runcmd, as root) installs the way the demo's does ...
-    instance = launch(runtime, keys, runcmd=[
+    instance = launch_sandbox(runtime, keys, instance_id="iso", runcmd=[
         f"python3 -m pip install --no-index --disable-pip-version-check {wheels[0]}"])
     sandbox = sandbox_of(runtime, instance)
     log = sandbox.startup_log
@@ -106,7 +81,7 @@ def test_pip_install_on_an_instance_never_touches_the_users_environment(runtime,
 
 
 def test_home_tmpdir_and_path_belong_to_the_instance(runtime, keys):
-    instance = launch(runtime, keys)
+    instance = launch_sandbox(runtime, keys)
     root = sandbox_of(runtime, instance).root
     with connect(instance["sshPort"], "ubuntu", keys["client"], keys["host"]) as client:
         status, out, err = run(client, 'echo "$HOME"; echo "$TMPDIR"; echo "$PATH"; '
@@ -122,7 +97,7 @@ def test_home_tmpdir_and_path_belong_to_the_instance(runtime, keys):
 
 
 def test_logs_file_reads_the_instances_own_files_and_refuses_the_rest(runtime, keys):
-    instance = launch(runtime, keys)
+    instance = launch_sandbox(runtime, keys)
     root = sandbox_of(runtime, instance).root
     (root / "etc" / "motd").write_text("the instance's own motd\n")
     with connect(instance["sshPort"], "ubuntu", keys["client"], keys["host"]) as client:
@@ -159,7 +134,7 @@ def _ignored_signals(client) -> int:
 
 def test_commands_start_with_default_signals_under_nohup(sighup_ignored, runtime, keys):
     assert signal.getsignal(signal.SIGHUP) == signal.SIG_IGN  # what children would inherit
-    instance = launch(runtime, keys)
+    instance = launch_sandbox(runtime, keys)
     with connect(instance["sshPort"], "ubuntu", keys["client"], keys["host"]) as client:
         ignored = _ignored_signals(client)
         for signum in (signal.SIGHUP, signal.SIGINT, signal.SIGPIPE, signal.SIGTERM):

@@ -17,40 +17,11 @@ import pytest
 from spheron_jupyter.emulator.sandbox import create_runtime
 from spheron_jupyter.emulator.sandbox_keys import load_host_key
 from tests.support.emulator_ssh import (EchoServer, connect, free_port, make_key,
-                                             pinned_host_key_cloud_init, port_refuses,
-                                             process_gone, public_line, run, run_pty,
-                                             send_signal, wait_for)
+                                        pinned_host_key_cloud_init, port_refuses, process_gone,
+                                        public_line, run, run_pty,
+                                        send_signal, wait_for)
+from tests.support.emulator_ssh import launch_sandbox as launch
 from tests.support.tunnels import listener_addresses
-
-
-@pytest.fixture
-def state_dir(tmp_path):
-    return tmp_path / "state"
-
-
-@pytest.fixture
-def runtime(state_dir):
-    runtime = create_runtime(state_dir)
-    yield runtime
-    runtime.close()
-
-
-@pytest.fixture
-def keys(tmp_path):
-    client_key, _ = make_key(tmp_path, "client")
-    host_key, host_key_path = make_key(tmp_path, "pinned_host")
-    return {"client": client_key, "host": host_key, "host_path": host_key_path}
-
-
-def launch(runtime, keys, *, instance_id="dep_a", provider="voltage-park", **cloud_init):
-    """provision + boot, as the REST app would; returns the instance dict with its endpoint."""
-    instance = {"id": instance_id, "providerId": provider, "status": "deploying",
-                "sshPublicKey": public_line(keys["client"]),
-                "cloudInit": pinned_host_key_cloud_init(keys["host_path"], **cloud_init)}
-    ip, port, user = runtime.provision(instance)
-    instance.update(ipAddress=ip, sshPort=port, user=user, status="running")
-    runtime.boot(instance)
-    return instance
 
 
 def finished_log(runtime, instance) -> str:

@@ -194,3 +194,16 @@ def connect_when_ready(target, seconds=20.0):
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.2)
+
+
+def launch_sandbox(runtime, keys, *, instance_id: str = "dep_a", provider: str = "voltage-park",
+                   **cloud_init) -> dict:
+    """provision + boot on a ``SandboxRuntime``, as the REST app would; returns the instance
+    dict with its endpoint (fixtures: tests/fixtures/sandbox_runtime.py)."""
+    instance = {"id": instance_id, "providerId": provider, "status": "deploying",
+                "sshPublicKey": public_line(keys["client"]),
+                "cloudInit": pinned_host_key_cloud_init(keys["host_path"], **cloud_init)}
+    ip, port, user = runtime.provision(instance)
+    instance.update(ipAddress=ip, sshPort=port, user=user, status="running")
+    runtime.boot(instance)
+    return instance
