@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # runs the whole demo in a subprocess: not the fast tier
+
 REPO = Path(__file__).resolve().parent.parent
 
 

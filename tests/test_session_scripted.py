@@ -156,3 +156,21 @@ def test_one_duration_reader():
     for bare in (2, 2.5):
         with pytest.raises(SessionError, match="could mean seconds or hours"):
             parse_duration(bare)  # type: ignore[arg-type]
+
+
+def test_the_api_url_and_default_region_settings_work(tmp_path):
+    from spheron_jupyter.session.backends import save_setting
+
+    save_setting("api_url", "https://api.example.test")
+    assert Session("cloud", api_key=KEY, ledger=Ledger(tmp_path / "l.sqlite")).api_url == \
+        "https://api.example.test"
+    catalog = {"data": [group("RTX4090", "RTX 4090", offer("o-eu", price=0.5, clusters=["eu-1"]),
+                              offer("o-us", price=0.9, clusters=["us-east-1"]))],
+               "totalPages": 1, "page": 1}
+    api = base_api().on("GET", "/api/gpu-offers", reply(200, catalog))
+    s = scripted_session(api, tmp_path)
+    assert s.plan_launch(gpu="rtx-4090").offer_id == "o-eu"
+    save_setting("default_region", "us-east-1")
+    plan = s.plan_launch(gpu="rtx-4090")
+    assert (plan.offer_id, plan.region) == ("o-us", "us-east-1")
+    assert s.plan_launch(gpu="rtx-4090", region="eu-1").offer_id == "o-eu"  # a named one wins

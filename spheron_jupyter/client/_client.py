@@ -311,7 +311,8 @@ class SpheronClient(AccountResources):
                                    stopped_at=instance.stopped_at)
         if not isinstance(payload, dict):
             return TerminateResult(instance_id=instance_id)
-        deployment = payload.get("deployment") if isinstance(payload.get("deployment"), dict) else {}
+        found = payload.get("deployment")
+        deployment: dict[str, Any] = found if isinstance(found, dict) else {}
         return parse_one(TerminateResult, {
             "instance_id": deployment.get("id") or instance_id,
             "status": deployment.get("status"),

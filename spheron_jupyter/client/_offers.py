@@ -19,7 +19,7 @@ from __future__ import annotations
 import math
 import re
 import secrets
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -213,14 +213,16 @@ def _detail_matches(offer: Offer, want: GpuSpec) -> bool:
     return True
 
 
-def _filters(query: OfferQuery) -> list:
-    checks = []
+def _filters(query: OfferQuery) -> list[Callable[[Offer], bool]]:
+    checks: list[Callable[[Offer], bool]] = []
     if not query.include_unavailable:
         checks.append(lambda o: o.available and not o.maintenance)
     if query.count is not None:
-        checks.append(lambda o, n=query.count: o.gpu_count == n)
+        count = query.count
+        checks.append(lambda o: o.gpu_count == count)
     if query.type is not None:
-        checks.append(lambda o, kind=query.type: o.kind == kind)
+        kind = query.type
+        checks.append(lambda o: o.kind == kind)
     if query.region:
         wanted = {query.region.strip().lower(), region_key(query.region)} - {""}
         checks.append(lambda o: not wanted.isdisjoint(o.region_keys))
@@ -228,11 +230,11 @@ def _filters(query: OfferQuery) -> list:
         provider = normalize_provider(query.provider)
         checks.append(lambda o: normalize_provider(o.provider) == provider)
     if query.max_price is not None:
-        checks.append(lambda o, cap=query.max_price: o.hourly_price is not None
-                      and o.hourly_price <= cap)
+        cap = query.max_price
+        checks.append(lambda o: o.hourly_price is not None and o.hourly_price <= cap)
     if query.min_vram is not None:
-        checks.append(lambda o, least=query.min_vram: o.gpu_count > 0
-                      and (o.gpu_memory or 0) >= least)
+        least = query.min_vram
+        checks.append(lambda o: o.gpu_count > 0 and (o.gpu_memory or 0) >= least)
     return checks
 
 
@@ -296,7 +298,7 @@ def _label(offer: Offer) -> str:
 
 
 def _unknown_gpu_message(asked: str, offers: list[Offer]) -> str:
-    names = sorted({o.display_name or o.gpu_type for o in offers if o.display_name or o.gpu_type})
+    names = sorted({name for o in offers if (name := o.display_name or o.gpu_type)})
     listing = ", ".join(names[:15]) + (", ..." if len(names) > 15 else "")
     return (f"No GPU model called '{asked}' is in the catalog"
             + (f"; known models: {listing}." if listing else "."))

@@ -8,7 +8,8 @@ instance as ``deploymentId``.
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 from ._models import SshKey, Volume, VolumePricing
 from ._paging import extract_items, parse_list, parse_one, unwrap_object
@@ -19,6 +20,12 @@ _VOLUME_FIELD_NAMES = {"size_gb": "sizeInGb", "size_in_gb": "sizeInGb", "team_id
 
 
 class AccountResources:
+    if TYPE_CHECKING:  # what SpheronClient provides (client/_client.py)
+        _call: Callable[..., Any]
+        _get_all: Callable[..., list[Any]]
+        _segment: Callable[[str], str]
+        resolve_team_id: Callable[[], str]
+
     # -- SSH keys -------------------------------------------------------------------------
 
     def ssh_keys(self) -> list[SshKey]:
