@@ -20,7 +20,7 @@ def test_use_local_url_with_the_key_from_the_environment(shell, emulator, monkey
     assert f"using the local backend at {emulator.url}" in out.text
     who = shell.ok("%spheron whoami").text
     assert emulator.url in who and "SPHERON_API_KEY" in who and emulator.api_key not in who
-    assert "rtx-4090" in shell.ok("%spheron offers --gpu rtx-4090 --limit 2").text
+    assert "RTX4090_PCIE" in shell.ok("%spheron offers --gpu rtx-4090 --limit 2").text
     assert not _managed_emulator_started()  # it used the given emulator, started none
 
 
@@ -28,7 +28,7 @@ def test_use_local_state_reads_url_and_key_from_the_emulator_state(shell, emulat
     out = shell.ok(f"%spheron use local --state {emulator.state_dir}")
     assert f"using the local backend at {emulator.url}" in out.text
     assert shell.ok(f"%spheron use local --url {emulator.url} --state {emulator.state_dir}")
-    assert "h100" in shell.ok("%spheron offers --gpu h100 --limit 1").text
+    assert "H100_" in shell.ok("%spheron offers --gpu h100 --limit 1").text
     assert emulator.api_key not in "\n".join(shell.transcript)
     assert not _managed_emulator_started()
 

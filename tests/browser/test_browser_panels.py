@@ -34,7 +34,7 @@ FILTERED = """() => {
   const types = [...document.querySelectorAll('.spheron-offers-table .spheron-col-type')];
   const picks = [...document.querySelectorAll('.spheron-offers-table .spheron-offer-pick')];
   return types.length > 0 && types.every(c => c.innerText.trim() === 'dedicated')
-    && picks.every(p => p.innerText.includes('rtx-4090'));
+    && picks.every(p => p.innerText.includes('RTX4090_PCIE'));
 }"""
 KERNEL_IDLE = """() => {
   const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
@@ -90,7 +90,7 @@ def journey(home_emulator, jupyterlab, page) -> None:
     offers.locator(".spheron-sort", has_text="$/VRAM-GB ▲").wait_for()
     page.wait_for_function(SORTED_PER_VRAM)  # the rows as shown, not only the header
     first = offers.locator(".spheron-offer-pick").first
-    assert "rtx-4090" in first.inner_text()
+    assert "RTX4090_PCIE" in first.inner_text()
     first.scroll_into_view_if_needed()
     shot(page, "1-offers-filtered")
 
