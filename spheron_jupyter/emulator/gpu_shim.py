@@ -167,10 +167,11 @@ def gpu_spec(instance: dict[str, Any], root: Path) -> dict[str, Any]:
     """What the shim reports for this instance: its offer's GPU model and count."""
     from .catalog import GPU_MODELS
 
-    slug = str(instance.get("gpuModelId") or "cpu").lower().removesuffix("-baremetal")
-    model = next((m for m in GPU_MODELS if m.slug == slug), None)
+    # gpuModelId is the catalog's live spelling, e.g. RTX4090_PCIE or H100_SXM5_BAREMETAL.
+    gpu_type = str(instance.get("gpuModelId") or "CPU").upper().removesuffix("_BAREMETAL")
+    model = next((m for m in GPU_MODELS if m.live_type == gpu_type), None)
     count = int(instance.get("gpuCount") or 0)
-    if model is None or slug in NOT_NVIDIA:
+    if model is None or model.slug in NOT_NVIDIA:
         count = 0
     name = f"NVIDIA {model.display}" if model else "none"
     memory = (model.vram if model else 0) * 1024 - 488  # what the driver reserves
