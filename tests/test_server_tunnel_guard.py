@@ -153,6 +153,10 @@ def test_no_cookie_of_this_origin_crosses_and_the_service_sets_none(jupyterlab, 
     # What the service answers cannot plant cookies in this origin or open it to credentials.
     assert headers.get("Set-Cookie") is None and "planted" not in str(headers)
     assert headers.get("Access-Control-Allow-Credentials") is None
+    # The instance's own cookie is kept for it, per tunnel, and comes back on its next request.
+    status, _, body = _request(jupyterlab, "GET", f"{tunnel_base}again",
+                               headers={"Cookie": cookies})
+    assert _only_record(status, body)["headers"]["Cookie"] == "_xsrf=planted-by-the-instance"
     assert headers["Access-Control-Allow-Origin"] == "*"
     assert _sandboxed(headers)
     assert headers["Referrer-Policy"] == "no-referrer"

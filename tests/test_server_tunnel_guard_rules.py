@@ -77,3 +77,12 @@ def test_html_pages_load_the_shim_first_in_their_head_even_gzipped():
         before = untouched.body
         rewrite(untouched)
         assert untouched.body == before
+
+
+def test_the_instances_cookies_are_kept_per_tunnel_and_expire():
+    jar = guard.TunnelCookies()
+    jar.remember("t1", ["session=abc; Path=/; HttpOnly", "_xsrf=planted; Path=/", "bad cookie"])
+    jar.remember("t2", ["other=1"])
+    assert jar.header("t1") == "session=abc; _xsrf=planted" and jar.header("t2") == "other=1"
+    jar.remember("t1", ["session=gone; Max-Age=0"])
+    assert jar.header("t1") == "_xsrf=planted" and jar.header("t3") == ""

@@ -39,8 +39,8 @@ class SpheronProxy(Configurable):
 def _load_jupyter_server_extension(serverapp) -> None:
     # Imported here: jupyter-server-proxy pulls in aiohttp, only worth it in a running server.
     from . import gpu_state, tunnel_guard
-    from .tunnel_proxy import (CAPABILITY_SETTING, GenericProxyRefused, StorageShimHandler,
-                               TunnelEntryHandler, TunnelProxyHandler)
+    from .tunnel_proxy import (CAPABILITY_SETTING, COOKIES_SETTING, GenericProxyRefused,
+                               StorageShimHandler, TunnelEntryHandler, TunnelProxyHandler)
 
     web_app = serverapp.web_app
     base_url = web_app.settings["base_url"]
@@ -48,6 +48,7 @@ def _load_jupyter_server_extension(serverapp) -> None:
     web_app.settings[READER_SETTING] = LedgerReader()
     gpu_state.install(web_app.settings)
     web_app.settings[CAPABILITY_SETTING] = tunnel_guard.TunnelCapability()
+    web_app.settings[COOKIES_SETTING] = tunnel_guard.TunnelCookies()
     entry = url_path_join(base_url, PROXY_PREFIX)
     tunnels = url_path_join(base_url, TUNNEL_ROUTE)
     web_app.add_handlers(".*$", [

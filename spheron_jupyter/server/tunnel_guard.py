@@ -17,7 +17,8 @@ Three rules, each owned here:
    spelling (header, query name or value in any case or percent-encoding, form body), and
    ``Origin``/``Referer``; a request whose path or other body still carries it is refused
    (:func:`scrub_query`, :func:`scrub_form`, :func:`carries`). Responses may not set cookies
-   here (``Set-Cookie`` is dropped: a ``Path=/`` cookie would land in this Jupyter's origin).
+   here (``Set-Cookie`` is dropped: a ``Path=/`` cookie would land in this Jupyter's origin);
+   the instance's own cookies are kept server-side per tunnel instead (:class:`TunnelCookies`).
 """
 
 from __future__ import annotations
@@ -26,6 +27,8 @@ import gzip
 import hmac
 import re
 import secrets
+import threading
+from http.cookies import CookieError, SimpleCookie
 from hashlib import sha256
 from urllib.parse import quote, unquote_plus
 
@@ -58,6 +61,43 @@ class TunnelCapability:
 
     def valid(self, tunnel_id: str, mac: str) -> bool:
         return hmac.compare_digest(self.mac(tunnel_id), mac or "")
+
+
+class TunnelCookies:
+    """The instance's own cookies, kept by this server per tunnel instead of in the browser.
+
+    A ``Set-Cookie`` from a tunnelled service cannot go to the browser: it would be a cookie of
+    this Jupyter's origin (a ``Path=/`` ``_xsrf`` would replace Lab's). So it is remembered here
+    and sent back with that tunnel's later requests, which is what the service expects of a
+    browser. Bounded, per tunnel id (ids are never reused), in memory only.
+    """
+
+    MAX_PER_TUNNEL = 50
+    MAX_VALUE = 4096
+
+    def __init__(self) -> None:
+        self._jars: dict[str, dict[str, str]] = {}
+        self._lock = threading.Lock()
+
+    def remember(self, tunnel_id: str, set_cookies: list[str]) -> None:
+        for raw in set_cookies:
+            parsed = SimpleCookie()
+            try:
+                parsed.load(raw)
+            except CookieError:
+                continue
+            with self._lock:
+                jar = self._jars.setdefault(tunnel_id, {})
+                for name, morsel in parsed.items():
+                    if morsel["max-age"] in ("0",) or morsel["max-age"].startswith("-"):
+                        jar.pop(name, None)
+                    elif len(morsel.value) <= self.MAX_VALUE and (
+                            name in jar or len(jar) < self.MAX_PER_TUNNEL):
+                        jar[name] = morsel.value
+
+    def header(self, tunnel_id: str) -> str:
+        with self._lock:
+            return "; ".join(f"{k}={v}" for k, v in self._jars.get(tunnel_id, {}).items())
 
 
 def _decoded_forms(text: str) -> list[str]:

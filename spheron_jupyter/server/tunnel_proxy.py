@@ -33,6 +33,7 @@ except ImportError:  # pragma: no cover - older jupyter_server: everything may b
 
 LOOPBACK = "127.0.0.1"  # the tunnel agent binds its listeners there only
 CAPABILITY_SETTING = "spheron_tunnel_capability"
+COOKIES_SETTING = "spheron_tunnel_cookies"
 NOT_OPEN = ("no open tunnel {id!r}: open one with %spheron tensorboard or %spheron forward "
             "in a notebook")
 REFUSED_IN_PATH = ("refused: the URL carries this Jupyter server's token or cookie; the "
@@ -93,7 +94,7 @@ class TunnelProxyHandler(ProxyHandler):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, host_allowlist=[LOOPBACK], **kwargs)
-        self.rewrite_response = (tunnel_guard.storage_shim_rewriter(self.base_url),)
+        self._tunnel_id = ""
         self._local_port: int | None = None
         self._remote_port: int | None = None
         self._secrets: list[str] = []
@@ -116,6 +117,15 @@ class TunnelProxyHandler(ProxyHandler):
             # like a closed tunnel, so it tells a guesser nothing.
             return _json_error(self, 404, NOT_OPEN.format(id=tunnel_id))
         self._local_port, self._remote_port = tunnel.local_port, tunnel.remote_port
+        self._tunnel_id = tunnel_id
+        cookies: tunnel_guard.TunnelCookies = self.settings[COOKIES_SETTING]
+
+        def keep_cookies(response):  # before SandboxTransform drops them from the response
+            get_list = getattr(response.headers, "get_list", None)
+            cookies.remember(tunnel_id, get_list("Set-Cookie") if get_list else [])
+
+        self.rewrite_response = (keep_cookies,
+                                 tunnel_guard.storage_shim_rewriter(self.base_url))
         # Redirects from the service keep our prefix (see ProxyHandler._get_context_path).
         self.proxy_base = tunnel_guard.tunnel_path("", tunnel_id, mac).strip("/")
         self._secrets = _own_secrets(self)
@@ -155,6 +165,9 @@ class TunnelProxyHandler(ProxyHandler):
         headers = super().proxy_request_headers()
         for name in tunnel_guard.DROPPED_REQUEST_HEADERS:
             headers.pop(name, None)
+        kept = self.settings[COOKIES_SETTING].header(self._tunnel_id)
+        if kept:  # the instance's own cookies, never the browser's
+            headers["Cookie"] = kept
         for name in list(headers):
             if tunnel_guard.carries(headers[name], self._secrets):
                 headers.pop(name, None)  # Authorization: token ..., or anything else of ours
