@@ -20,7 +20,11 @@ from pathlib import Path
 
 HELP = "run the main job: the example notebook against the embedded emulator"
 
-EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "quickstart.ipynb"
+# The wheel ships examples/*.ipynb inside the package (hatch_build.py); a checkout has examples/.
+PACKAGED_EXAMPLES = Path(__file__).resolve().parent / "examples"
+EXAMPLES = (PACKAGED_EXAMPLES if PACKAGED_EXAMPLES.is_dir()
+            else Path(__file__).resolve().parent.parent / "examples")
+EXAMPLE = EXAMPLES / "quickstart.ipynb"
 # Short emulator timings so the demo does not wait twenty minutes to terminate.
 # How long to wait, after the last cell, for the scheduled termination to happen.
 TERMINATION_WAIT = 120.0
@@ -34,10 +38,14 @@ DEMO_ENV = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--notebook", type=Path, default=EXAMPLE,
-                        help="notebook to execute (default: examples/quickstart.ipynb)")
+    shipped = ", ".join(p.stem for p in sorted(EXAMPLES.glob("*.ipynb"))
+                        if not p.name.endswith(".executed.ipynb"))
+    parser.add_argument("--notebook", default=str(EXAMPLE), metavar="NB",
+                        help=f"notebook to execute: a path, or the name of an example ({shipped}); "
+                             f"default: quickstart")
     parser.add_argument("--output", type=Path, default=None,
-                        help="where to save the executed copy (default: NAME.executed.ipynb beside it)")
+                        help="where to save the executed copy (default: NAME.executed.ipynb beside "
+                             "the notebook, or in the current directory for an installed example)")
     parser.add_argument("--home", type=Path, default=None,
                         help="SPHERON_JUPYTER_HOME for the run (default: a fresh temporary directory)")
     parser.add_argument("--cell-timeout", type=float, default=600.0, metavar="S",
@@ -49,11 +57,13 @@ def run(args: argparse.Namespace) -> int:
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
 
-    notebook_path = args.notebook.resolve()
-    if not notebook_path.is_file():
-        print(f"demo: no notebook at {notebook_path}", file=sys.stderr)
+    notebook_path = _find_notebook(str(args.notebook))
+    if notebook_path is None:
+        print(f"demo: no notebook at {Path(args.notebook).resolve()}: give a path, or one of the "
+              f"examples ({', '.join(p.stem for p in sorted(EXAMPLES.glob('*.ipynb')))})",
+              file=sys.stderr)
         return 2
-    output = (args.output or notebook_path.with_name(notebook_path.stem + ".executed.ipynb")).resolve()
+    output = (args.output or _default_output(notebook_path)).resolve()
     home = (args.home or Path(tempfile.mkdtemp(prefix="spheron-demo-"))).resolve()
     saved_env = {k: os.environ.get(k) for k in ("SPHERON_JUPYTER_HOME", *DEMO_ENV)}
     os.environ["SPHERON_JUPYTER_HOME"] = str(home)
@@ -61,8 +71,11 @@ def run(args: argparse.Namespace) -> int:
         os.environ.setdefault(name, value)
 
     nb = nbformat.read(notebook_path, as_version=4)
+    # The kernel works beside the executed copy: files a notebook writes land there, never in
+    # an installed package's directory.
     client = NotebookClient(nb, timeout=args.cell_timeout, kernel_name="python3",
-                            resources={"metadata": {"path": str(notebook_path.parent)}})
+                            config=_kernel_config(home),
+                            resources={"metadata": {"path": str(output.parent)}})
     code_cells = [c for c in nb.cells if c.cell_type == "code"]
     print(f"Executing {notebook_path.name} ({len(code_cells)} code cells) against the embedded "
           f"emulator; state in {home}", flush=True)
@@ -102,6 +115,38 @@ def run(args: argparse.Namespace) -> int:
         return 1
     print(f"Done in {took:.0f} s. Executed notebook: {output}", flush=True)
     return 0
+
+
+def _find_notebook(given: str) -> Path | None:
+    path = Path(given).expanduser()
+    if path.is_file():
+        return path.resolve()
+    shipped = EXAMPLES / (given if given.endswith(".ipynb") else f"{given}.ipynb")
+    return shipped.resolve() if "/" not in given and shipped.is_file() else None
+
+
+def _default_output(notebook: Path) -> Path:
+    """NAME.executed.ipynb beside the notebook; for an installed example, in the current dir."""
+    if notebook.is_relative_to(PACKAGED_EXAMPLES.resolve()):
+        return Path.cwd() / f"{notebook.stem}.executed.ipynb"
+    return notebook.with_name(notebook.stem + ".executed.ipynb")
+
+
+def _kernel_config(home: Path):
+    """The notebook's kernel is reached over Unix sockets in the run's private home on POSIX.
+
+    Not TCP on 127.0.0.1: no other user of this machine can connect to it, and ipykernel's
+    "Kernel is running over TCP without encryption" warning (printed on every run otherwise)
+    does not apply. (nbclient makes the kernel manager from this config, so it also shuts the
+    kernel down at the end.)
+    """
+    from traitlets.config import Config
+
+    config = Config()
+    if os.name == "posix" and len(str(home)) < 80:  # a Unix socket path has ~100 bytes at most
+        config.KernelManager.transport = "ipc"
+        config.KernelManager.ip = str(home / "kernel")
+    return config
 
 
 def _print_outputs(cell, max_lines: int = 20) -> None:
