@@ -120,7 +120,13 @@ class SpheronMagics(Magics):
     def spheron(self, line: str, cell: str | None = None):
         """Rent Spheron GPUs from this notebook. ``%spheron help`` lists the commands."""
         try:
-            return dispatch(self.context, line, cell)
+            result = dispatch(self.context, line, cell)
+            if result is not None and _nobody_shows_results(self.shell):
+                from IPython.display import display
+
+                display(result)  # `ipython file.ipy`: the result would be dropped unseen
+                return None
+            return result
         except UsageError:
             raise
         except KeyboardInterrupt:
@@ -130,3 +136,15 @@ class SpheronMagics(Magics):
             if os.environ.get("SPHERON_JUPYTER_DEBUG"):
                 raise
             raise UsageError(one_line(exc)) from None
+
+
+def _nobody_shows_results(shell) -> bool:
+    """True where IPython will not display what the magic returns.
+
+    That is a silent cell, which is how ``ipython file.ipy`` and ``%run file.ipy`` run a script
+    (``InteractiveShell.safe_execfile_ipy``), or no cell at all. IPython sets
+    ``displayhook.exec_result`` for the cell it is running; its ``info.silent`` says which.
+    """
+    running = getattr(getattr(shell, "displayhook", None), "exec_result", None)
+    info = getattr(running, "info", None)
+    return info is None or bool(getattr(info, "silent", False))
