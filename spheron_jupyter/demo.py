@@ -157,6 +157,8 @@ def _print_outputs(cell, max_lines: int = 20) -> None:
             lines += out.get("text", "").splitlines()
         elif out.get("output_type") == "error":
             lines.append(f"{out.get('ename')}: {out.get('evalue')}")
+        elif "application/vnd.jupyter.widget-view+json" in out.get("data", {}):
+            lines.append("(a panel: open the executed notebook in JupyterLab to see it)")
         else:
             lines += str(out.get("data", {}).get("text/plain", "")).splitlines()
     lines = [line for line in lines if line.strip()]

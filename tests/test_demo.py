@@ -7,28 +7,21 @@ instance. Then the saved notebook is searched for every secret the run held.
 
 from __future__ import annotations
 
-import json
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-pytestmark = pytest.mark.slow  # runs the whole demo in a subprocess: not the fast tier
+from tests.support.executed_notebooks import cell_outputs, run_demo, run_secrets
 
-REPO = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow  # runs the whole demo in a subprocess: not the fast tier
 
 
 @pytest.fixture(scope="module")
 def executed(tmp_path_factory):
     home = tmp_path_factory.mktemp("demo-home")
     output = home / "quickstart.executed.ipynb"
-    result = subprocess.run(
-        [sys.executable, "-m", "spheron_jupyter", "demo", "--home", str(home), "--output", str(output)],
-        capture_output=True, text=True, timeout=900, cwd=REPO,
-    )
-    return result, home, output
+    return run_demo("quickstart", home, output), home, output
 
 
 def test_every_cell_runs_and_the_run_says_where_the_copy_is(executed):
@@ -44,7 +37,7 @@ def test_every_cell_runs_and_the_run_says_where_the_copy_is(executed):
     assert code and all(c.get("execution_count") for c in code)
     assert not [o for c in code for o in c.outputs if o.output_type == "error"]
     # Outputs only: a cell's source holds some of these strings too.
-    shown = {c.source.strip().splitlines()[0]: _outputs(c) for c in code}
+    shown = {c.source.strip().splitlines()[0]: cell_outputs(c) for c in code}
     assert "startup done" in shown["%spheron logs quickstart --startup --tail 20"]
     assert "wrote runs/train" in shown["%%spheron exec quickstart"]  # the job's streamed output
     api = shown["import httpx"]
@@ -63,7 +56,7 @@ def test_progress_shows_deploying_running_ssh_ready_service_ready(executed):
     import nbformat
 
     code = [c for c in nbformat.read(output, as_version=4).cells if c.cell_type == "code"]
-    shown = {c.source.strip().splitlines()[0]: _outputs(c) for c in code}
+    shown = {c.source.strip().splitlines()[0]: cell_outputs(c) for c in code}
     launch = shown["%%spheron launch --lease 1h"]
     stages = ["is deploying", "is running", "SSH ready; host key SHA256:",
               "startup script finished (done)"]
@@ -90,14 +83,6 @@ def test_the_run_leaves_no_process_behind(executed):
             break
         time.sleep(0.2)
     assert not left, [_cmdline(p) for p in left]
-
-
-def _outputs(cell) -> str:
-    parts = []
-    for out in cell.get("outputs", []):
-        parts.append(out.get("text", ""))
-        parts.extend(str(v) for v in out.get("data", {}).values())
-    return "\n".join(parts)
 
 
 def _has_env(proc: Path, marker: bytes) -> bool:
@@ -135,15 +120,8 @@ def test_the_saved_notebook_holds_no_secret(executed):
     result, home, output = executed
     assert result.returncode == 0, result.stdout + result.stderr
     saved = output.read_text()
-    api_key = json.loads((home / "state" / "emulator" / "state.json").read_text())["apiKey"]
-    secrets = {"API key": api_key}
-    private_key = (home / "data" / "ssh" / "id_ed25519").read_text()
-    secrets["private key body"] = "".join(private_key.strip().splitlines()[1:-1])[:60]
-    for env_file in home.glob("state/emulator/instances/*/root/*/.spheron/services/*.env"):
-        for line in env_file.read_text().splitlines():
-            name, _, value = line.partition("=")
-            if "TOKEN" in name and value.strip("'\""):
-                secrets[f"{env_file.name} {name}"] = value.strip("'\"")
+    secrets = run_secrets(home)
+    assert "API key" in secrets and "private key body" in secrets
     assert any("TOKEN" in name for name in secrets), "the run should have started a token-protected Jupyter"
     for name, value in secrets.items():
         assert value and value not in saved, f"{name} leaked into the saved notebook"
