@@ -65,6 +65,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     output = (args.output or _default_output(notebook_path)).resolve()
     home = (args.home or Path(tempfile.mkdtemp(prefix="spheron-demo-"))).resolve()
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
     saved_env = {k: os.environ.get(k) for k in ("SPHERON_JUPYTER_HOME", *DEMO_ENV)}
     os.environ["SPHERON_JUPYTER_HOME"] = str(home)
     for name, value in DEMO_ENV.items():
