@@ -25,7 +25,7 @@ OWN_TEST = {
 }
 # What each run must show (outputs only, never a cell's source): the example did its job.
 SHOWS = {
-    "panels.ipynb": ["offers up to $2/h; cheapest: 1x rtx-4090", "Launch at $",
+    "panels.ipynb": ["offers up to $2/h; cheapest: 1x ", "Launch at $",
                      "creating -> deploying -> running -> ssh", "hello from the dashboard",
                      "Linux (exit 0)", "panels-demo will be terminated"],
     "volumes.ipynb": ["created volume datasets", "vol-box", "is running", "epoch 1",
