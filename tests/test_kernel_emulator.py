@@ -167,10 +167,12 @@ def test_argv_only_spec_runs_on_the_instance_and_signal_interrupts_work(box, tmp
         stop(km, kc)
 
 
-def test_restart_restarts_remotely_and_shutdown_leaves_nothing_on_either_side(box):
+def test_restart_restarts_remotely_and_shutdown_leaves_nothing_on_either_side(box, tmp_path):
     shell, instance_id = box
     root = instance_root(shell.emulator, instance_id)
-    km, kc = start()
+    launcher_log = tmp_path / "launcher.log"
+    log = open(launcher_log, "wb")  # what Jupyter logs of the kernel process; restart reuses it
+    km, kc = start(stderr=log)
     connection_file = Path(km.connection_file)
     ports = [km.shell_port, km.iopub_port, km.stdin_port, km.control_port, km.hb_port]
     key = km.session.key.decode()
@@ -185,6 +187,7 @@ def test_restart_restarts_remotely_and_shutdown_leaves_nothing_on_either_side(bo
         assert text.strip() != first_pid
     finally:
         stop(km, kc)
+        log.close()
     assert not km.is_alive()
     wait_for(lambda: all(port_refuses(p) for p in ports), timeout=10, what="the five ports freed")
     assert not connection_file.exists()
@@ -196,6 +199,8 @@ def test_restart_restarts_remotely_and_shutdown_leaves_nothing_on_either_side(bo
 
     assert not [t for t in TunnelAgentClient().list() if (t.name or "").startswith("kernel:")]
     assert launcher not in _pids_matching(b"")
+    logged = launcher_log.read_text()
+    assert "tunnels ready" in logged and key not in logged and shell.emulator.api_key not in logged
 
 
 def _assert_no_secret_in_argv_or_files(key, api_key, root):
