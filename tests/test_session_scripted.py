@@ -9,6 +9,7 @@ its faults in tests/test_session_money.py.
 
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -174,3 +175,29 @@ def test_the_api_url_and_default_region_settings_work(tmp_path):
     plan = s.plan_launch(gpu="rtx-4090")
     assert (plan.offer_id, plan.region) == ("o-us", "us-east-1")
     assert s.plan_launch(gpu="rtx-4090", region="eu-1").offer_id == "o-eu"  # a named one wins
+
+
+def test_a_rerun_after_the_wait_stopped_attaches_instead_of_creating(tmp_path, monkeypatch):
+    from spheron_jupyter.config.settings import Settings
+    from spheron_jupyter.session.errors import LaunchWaitStoppedError
+
+    monkeypatch.setattr(inventory_module, "time", FakeTime())
+    deploying = instance("d-1", "x", status="deploying")
+    api = base_api([], [deploying])
+    api.on("POST", "/api/deployments", lambda request: reply(
+        201, instance("d-1", json.loads(request.content)["name"], status="deploying")))
+    api.on("GET", "/api/deployments/d-1", reply(200, deploying))
+    settings = Settings(launch_timeout_minutes=0.01)
+    s = Session("local", url=BASE, api_key=KEY, ledger=Ledger(tmp_path / "l.sqlite"),
+                client=api.client(), notebook="nb.ipynb", settings=settings)
+    plan = s.plan_launch(gpu="rtx-4090")  # an automatic name
+    with pytest.raises(LaunchWaitStoppedError) as info:
+        s.launch(plan)
+    assert "d-1" in str(info.value) and "re-run" in str(info.value)
+    api.on("GET", "/api/deployments", reply(200, [instance("d-1", plan.name, status="deploying")]))
+    again = s.plan_launch(gpu="rtx-4090")  # the cell run again
+    assert again.name == plan.name
+    lines: list[str] = []
+    view = s.launch(again, wait=False, progress=lambda stage, detail: lines.append(stage))
+    assert view.id == "d-1" and "attach" in lines
+    assert len(api.calls("POST", "/api/deployments")) == 1
