@@ -21,8 +21,13 @@ the lease ends, even if this kernel is gone by then.
 Progress: deploying -> running -> SSH ready (host key pinned through cloud-init, or trusted
 on first use with its fingerprint shown) -> startup script finished, when there is one.
 
+A launch reserves its name first: a name that an active or launching instance holds is
+refused, naming it. If the create's answer is lost, or you stop the wait, the instance may be
+billing: re-running the same launch attaches to it instead of creating another.
+
 As a cell magic (%%spheron launch) the body is YAML with the same keys, plus `startup:` with a
-shell script run at boot (offers with cloud-init only):
+shell script run at boot (offers with cloud-init only). A flag and a cell key that disagree are
+refused (neither wins silently):
 
     %%spheron launch --lease 2h
     gpu: rtx-4090
@@ -40,11 +45,12 @@ def build(parser) -> None:
     parser.add_argument("offer_id", nargs="?", metavar="OFFER_ID")
     offers.add_filters(parser, with_sort=False)
     parser.add_argument("--os", metavar="OS", help="one of the offer's os_options")
-    parser.add_argument("--name", help="instance name (default: a unique nb-... name)")
+    parser.add_argument("--name", help="instance name (default: a unique sj-... name)")
     parser.add_argument("--volume", action="append", default=[], metavar="VOL",
                         help="attach this volume (repeatable)")
     parser.add_argument("--startup", metavar="FILE", help="shell script to run at boot")
-    parser.add_argument("--lease", metavar="DURATION", help="e.g. 30m, 2h: terminate after it")
+    parser.add_argument("--lease", metavar="DURATION",
+                        help="e.g. 30m, 2h (a bare number is hours): terminate after it")
     parser.add_argument("--no-wait", action="store_true", help="return once created")
     parser.add_argument("--yes", action="store_true", help="launch even if over budget")
 

@@ -49,7 +49,7 @@ class Launcher(Panel):
     def _build(self, lease: str) -> None:
         o = self.offer
         wide = W.Layout(width="330px")
-        self.name = W.Text(placeholder="automatic (nb-...)", description="name",
+        self.name = W.Text(placeholder="automatic (sj-...)", description="name",
                            continuous_update=False, layout=wide)
         os_options = list(o.os_options or []) or ["default"]
         ubuntu = [x for x in os_options if "ubuntu" in x.lower()]
