@@ -243,3 +243,18 @@ def test_can_terminate_missing_falls_back_to_delete_over_http(emulator_factory):
         with pytest.raises(MinimumRuntimeError, match="20 more minutes|1[0-9] more minutes"):
             client.terminate(created["id"])
         assert client.get_instance(created["id"]).is_billing
+
+
+def test_a_massed_compute_launch_reaches_ssh_as_ubuntu_without_a_user_field(emulator_session):
+    """End to end through the session: the deployment carries no `user`, root is refused, and
+    the launch logs in as ubuntu (client/providers.py) and runs a command there."""
+    session = emulator_session
+    plan = session.plan_launch(gpu="rtx-4090", provider="massed-compute", type="dedicated",
+                               name="mc-box")
+    view = session.launch(plan)
+    raw = session.client.get_json(f"/api/deployments/{view.id}")
+    assert raw["providerId"] == "massed-compute" and "user" not in raw
+    assert view.status == "running"
+    out: list[str] = []
+    assert session.exec(view.id, "echo $USER", lambda stream, text: out.append(text)) == 0
+    assert "".join(out).strip() == "ubuntu"
