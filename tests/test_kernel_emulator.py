@@ -292,3 +292,51 @@ def test_sigterm_to_the_launcher_stops_the_kernel_on_the_instance(box):
     finally:
         kc.stop_channels()
         km.cleanup_resources()
+
+
+def test_a_python_without_ipykernel_or_none_at_all_is_one_line_and_writes_nothing(box):
+    """--python names the interpreter; a missing one is refused before anything is written, and
+    one without ipykernel is reported as such (installing needs PyPI: see the next test)."""
+    shell, _ = box
+    from spheron_jupyter.kernel import remote
+    from tests.support.emulator_ssh import connect_when_ready
+
+    shell.ok("%spheron kernel kbox --remove")
+    missing = shell.run("%spheron kernel kbox --python /opt/nowhere/bin/python3")
+    assert missing.failed and "No Python '/opt/nowhere/bin/python3' on the instance" in missing.error
+    assert "spheron-kbox" not in KernelSpecManager().find_kernel_specs()
+    view = shell.context.session.resolve("kbox")
+    from spheron_jupyter.notebook.commands.kernel import _target
+
+    conn = connect_when_ready(_target(view))
+    try:
+        bare = "$HOME/bare/bin/python3"
+        remote.capture(conn, "python3 -m venv --without-pip $HOME/bare")
+        choice = remote.find_python(conn, bare.replace("$HOME", "~"))
+        assert choice.state == "missing" and choice.path.endswith("/bare/bin/python3")
+    finally:
+        conn.close()
+
+
+@pytest.mark.skipif(not os.environ.get("SPHERON_TEST_NETWORK"),
+                    reason="installs ipykernel from PyPI; set SPHERON_TEST_NETWORK=1 to run")
+def test_ipykernel_is_installed_into_the_python_you_name_with_progress(box):
+    shell, _ = box
+    view = shell.context.session.resolve("kbox")
+    from spheron_jupyter.notebook.commands.kernel import _target
+    from tests.support.emulator_ssh import connect_when_ready
+
+    conn = connect_when_ready(_target(view))
+    try:
+        from spheron_jupyter.kernel import remote
+
+        remote.capture(conn, "python3 -m venv $HOME/chosen", timeout=300)
+    finally:
+        conn.close()
+    installed = shell.ok("%spheron kernel kbox --python ~/chosen/bin/python3")
+    assert "Installing ipykernel into" in installed.text and "Spheron: kbox (GPU)" in installed.text
+    km, kc = start()
+    try:
+        assert run(kc, "import sys; print(sys.prefix)")[1].strip().endswith("chosen")
+    finally:
+        stop(km, kc)

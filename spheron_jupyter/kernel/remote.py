@@ -55,6 +55,7 @@ _CHECK = "\"$1\" -c 'import ipykernel' >/dev/null 2>&1"
 _FIND = """export PATH="$HOME/.local/bin:$PATH"
 ok() { %(check)s; }
 REQ=%(requested)s
+case "$REQ" in "~/"*) REQ="$HOME/${REQ#??}" ;; esac
 if [ -n "$REQ" ]; then
   P=$(command -v "$REQ") || { echo "NOPYTHON $REQ"; exit 0; }
   if ok "$P"; then echo "READY $P"; else echo "MISSING $P"; fi; exit 0
