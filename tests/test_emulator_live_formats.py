@@ -258,3 +258,28 @@ def test_a_massed_compute_launch_reaches_ssh_as_ubuntu_without_a_user_field(emul
     out: list[str] = []
     assert session.exec(view.id, "echo $USER", lambda stream, text: out.append(text)) == 0
     assert "".join(out).strip() == "ubuntu"
+
+
+def test_a_429_of_90_s_during_a_launch_wait_is_waited_out_with_one_line(emulator):
+    """Acceptance: the emulator answers the launch's wait with a real 429 asking for 90 s; the
+    session's client waits it out (on an injected clock, so the test takes seconds), the wait
+    says so in one line, and the launch finishes."""
+    from spheron_jupyter.session.core import Session
+
+    clock = FakeClock()
+    client = SpheronClient(emulator.url, emulator.api_key, clock=clock,
+                           pacing=RequestBudget(clock=clock))
+    session = Session("local", url=emulator.url, api_key=emulator.api_key, client=client)
+    api = Api(emulator)
+    lines: list[tuple[str, str]] = []
+
+    def progress(stage: str, detail: str) -> None:
+        lines.append((stage, detail))
+        if "waiting" in detail and sum("waiting" in d for _, d in lines) == 1:  # the wait began
+            api.call("POST", "/_emulator/faults", json={"spec": "429=90s@GET /api/deployments**1"})
+
+    view = session.launch(session.plan_launch(gpu="rtx-4090", name="patient"), progress=progress)
+    assert view.status == "running"
+    told = [d for s, d in lines if "rate limit" in d]
+    assert len(told) == 1 and "waiting 90 s" in told[0], lines
+    assert any(s >= 90 for s in clock.sleeps)
