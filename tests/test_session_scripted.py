@@ -201,3 +201,21 @@ def test_a_rerun_after_the_wait_stopped_attaches_instead_of_creating(tmp_path, m
     view = s.launch(again, wait=False, progress=lambda stage, detail: lines.append(stage))
     assert view.id == "d-1" and "attach" in lines
     assert len(api.calls("POST", "/api/deployments")) == 1
+
+
+def test_a_reservation_left_by_a_kernel_that_stopped_mid_create_is_attached_to(tmp_path):
+    """A kernel died between its reservation and the create's answer: the row stays (it may
+    bill); a re-run of the launch finds the instance by name instead of buying another."""
+    import time
+
+    from spheron_jupyter.session.ledger import InstanceRecord
+
+    api = base_api([instance("d-9", "left", status="running",
+                             createdAt=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))])
+    s = scripted_session(api, tmp_path)
+    plan = s.plan_launch(gpu="rtx-4090", name="left")
+    s.ledger.record_instance(InstanceRecord(
+        s.api_url, "pending:left", "local", name="left", status="creating", notebook="nb.ipynb",
+        created_at=time.time() - 1000, offer=plan.offer_id, extra={"launch": "creating"}))
+    view = s.launch(plan, wait=False)
+    assert view.id == "d-9" and api.calls("POST", "/api/deployments") == []

@@ -80,7 +80,7 @@ class Launcher:
         keeps it, so launch() attaches to that instance instead of buying another."""
         p = self.parts
         for rec in p.ledger.instances(p.api_url):
-            if (rec.active and rec.extra.get("launch") in ("unknown", "unfinished")
+            if (rec.active and _unfinished(rec)
                     and rec.notebook == p.notebook and rec.offer == offer_id):
                 return rec.name
         return None
@@ -151,7 +151,7 @@ class Launcher:
         and offer), so re-running the cell waits for it instead of buying a second one."""
         rec = next((r for r in self.parts.ledger.instances(self.parts.api_url)
                     if r.name == plan.name and r.active), None)
-        if rec is None or rec.extra.get("launch") not in ("unknown", "unfinished") \
+        if rec is None or not _unfinished(rec) \
                 or rec.notebook != self.parts.notebook or rec.offer != plan.offer_id:
             return None  # a different launch holds the name: the reservation refuses it
         if rec.id.startswith("pending:"):
@@ -282,6 +282,19 @@ class Launcher:
                 say("startup", f"startup script ended with status {status!r}: "
                                f"%spheron logs {plan.name} --startup shows why")
         return view
+
+
+# A create in flight longer than this was left by a kernel that stopped mid-create (the client
+# gives up on an answer within a few minutes): its outcome is unknown, like a lost answer.
+STALE_CREATE_SECONDS = 900.0
+
+
+def _unfinished(rec: InstanceRecord) -> bool:
+    """A launch a re-run should attach to: its answer was lost, its wait stopped, or the kernel
+    that sent it stopped mid-create."""
+    state = rec.extra.get("launch")
+    stale = state == "creating" and time.time() - (rec.created_at or 0.0) > STALE_CREATE_SECONDS
+    return state in ("unknown", "unfinished") or stale
 
 
 def _nothing_created(exc: BaseException) -> bool:
