@@ -144,7 +144,9 @@ class HttpCore:
                 and not (method == "POST" and path == "/api/deployments")):
             # Every request of the process waits, not just this one's retry.  A create's 429
             # is the create limit (10 / 15 min per user), which leaves other requests free.
-            self.pacing.block_for(error.retry_after or self.retry_policy.base_delay)
+            # Capped: a 429 asking for more than one window is raised, not waited out.
+            self.pacing.block_for(min(error.retry_after or self.retry_policy.base_delay,
+                                      self.retry_policy.max_retry_after))
         raise error
 
     def __repr__(self) -> str:
