@@ -1,7 +1,8 @@
 """Kernelspecs of `%spheron kernel` in the user's Jupyter data dir (kernel/spec.py).
 
 JUPYTER_DATA_DIR points at a temporary dir, so jupyter_client's own KernelSpecManager sees what
-a frontend would see, and the real user's kernels are never touched.
+a frontend would see, and the real user's kernels are never touched. The last test installs
+one from the instance dashboard's "kernel" button, on the emulator.
 """
 
 from __future__ import annotations
@@ -73,3 +74,23 @@ def test_a_kernelspec_that_is_not_ours_is_never_removed(data_dir):
         spec.remove("spheron-hand-made")
     assert (other / "kernel.json").exists()
     assert spec.remove("spheron-nothing-here") is False
+
+
+def test_the_dashboards_kernel_button_installs_the_kernelspec(emulator_session, closing, data_dir):
+    """The instance dashboard's "kernel" button does what `%spheron kernel NAME` does."""
+    from spheron_jupyter.notebook.widgets.dashboard import Dashboard
+
+    session = emulator_session
+    session.launch(session.plan_launch(gpu="rtx-4090", name="btn-box"))
+    board = Dashboard(session, start=False)
+    closing(board)
+    board.fetch()
+    board.ui.flush()
+    assert not board.rows[board.row_of("btn-box")]["actions"]["kernel"].disabled
+    board.act(board.row_of("btn-box"), "kernel")
+    assert board.wait_idle(60), "the kernel install did not finish"
+    board.ui.flush()
+    note = board.detail.children[0].value
+    assert "Spheron: btn-box (GPU)" in note and "Change Kernel" in note, note
+    found = KernelSpecManager().get_kernel_spec("spheron-btn-box")
+    assert found.display_name == "Spheron: btn-box (GPU)"

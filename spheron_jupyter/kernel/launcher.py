@@ -77,9 +77,18 @@ class Launcher:
                                           for name in remote.CHANNELS))
 
     def _start(self, conn, kid, python, info, machine) -> remote.RemoteKernel:
-        return remote.start_kernel(conn, kid=kid, python=python, connection=info,
-                                   machine=machine, owner=f"{machine}:{os.getpid()}",
-                                   alive_owners=tunnels.alive_launchers(machine))
+        local = {int(info[f"{name}_port"]) for name in remote.CHANNELS}
+        for _attempt in range(3):
+            kernel = remote.start_kernel(conn, kid=kid, python=python, connection=info,
+                                         machine=machine, owner=f"{machine}:{os.getpid()}",
+                                         alive_owners=tunnels.alive_launchers(machine))
+            if not local & set(kernel.ports.values()):
+                return kernel
+            # An "instance" sharing this machine's loopback (the emulator) picked a port Jupyter
+            # chose for this side and the agent must bind: start it again elsewhere.
+            remote.stop_kernel(conn, kernel.kid)
+            kid = secrets.token_hex(6)
+        return kernel
 
     # -- supervise ----------------------------------------------------------------------------
     def supervise(self) -> None:

@@ -35,32 +35,43 @@ def run(context, args, cell=None):
             spec.check_kernel_name(args.name)
         except spec.KernelSpecError as exc:
             raise UsageError(str(exc)) from None
-    session = context.session
-    view = session.resolve(args.id)
+    progress = Progress(f"Kernel on {args.id}").start()
+    try:
+        info = install_kernel(context.session, args.id, python=args.python, name=args.name,
+                              progress=lambda line: progress.update("kernel", line))
+    finally:
+        progress.flush()
+    return Text(switch_text(info))
+
+
+def install_kernel(session, ref: str, *, python: str | None = None, name: str | None = None,
+                   progress=None):
+    """Resolve, wait for SSH, find or install ipykernel, write the kernelspec (also the
+    dashboard's "kernel" button). Raises UsageError with one line on bad input."""
+    from ...kernel import remote, spec
+    from ...ssh.connection import Connection
+
+    say = progress or (lambda _line: None)
+    view = session.resolve(ref)
     if view.status != "running":
         raise UsageError(f"instance {view.name or view.id} is {view.status}, not running: "
                          "a kernel needs a running instance (%spheron status shows it)")
     session.ssh_info(view.id)  # waits for SSH and pins a first-use host key, as `ssh` does
     target = _target(view)
-    label = view.name or view.id
-    progress = Progress(f"Kernel on {label}").start()
-    from ...kernel import remote
-    from ...ssh.connection import Connection
-
-    def say(line: str) -> None:
-        progress.update("kernel", line)
-
     say("Looking for a Python with ipykernel on the instance")
     try:
         with Connection.open(target) as conn:
-            python = remote.ensure_python(conn, args.python, progress=say)
-        say(f"The kernel will run {python}")
-        info = spec.install(target, label=label, kernel_name=args.name, python=python)
+            chosen = remote.ensure_python(conn, python, progress=say)
+        say(f"The kernel will run {chosen}")
+        return spec.install(target, label=view.name or view.id, kernel_name=name, python=chosen)
     except (remote.KernelStartError, spec.KernelSpecError) as exc:
-        progress.flush()
         raise UsageError(str(exc)) from None
-    progress.flush()
-    return Text("\n".join([
+
+
+def switch_text(info) -> str:
+    """What was installed and how to switch a notebook to it."""
+    label = info.instance_name or info.instance_id
+    return "\n".join([
         f"Installed the kernel {info.display_name!r} ({info.name}) in {info.path.parent}.",
         f"Switch this notebook to it: Kernel > Change Kernel... > {info.display_name} "
         "(JupyterLab, Notebook 7); in VS Code: Select Kernel > Jupyter Kernel...;",
@@ -68,7 +79,7 @@ def run(context, args, cell=None):
         "variables live there:",
         "they survive network drops, not the instance. Terminating the instance removes this "
         f"kernel; so does %spheron kernel {label} --remove.",
-    ]))
+    ])
 
 
 def _remove(context, args, spec):

@@ -26,7 +26,7 @@ CELLS = [("name", "140px"), ("status", "150px"), ("gpu", "105px"), ("GPU use", "
          ("$/hour", "65px"), ("up", "60px"), ("cost so far", "85px"),
          ("can terminate", "105px"), ("ends", "170px")]
 ACTIONS = [("jupyter", "Jupyter", "80px"), ("tensorboard", "TensorBoard", "115px"),
-           ("logs", "logs", "60px"), ("exec", "exec", "60px"),
+           ("logs", "logs", "60px"), ("exec", "exec", "60px"), ("kernel", "kernel", "70px"),
            ("terminate", "terminate", "190px"), ("extend", "+1h lease", "85px"),
            ("cancel", "cancel end", "95px")]
 
@@ -200,7 +200,7 @@ class Dashboard(Panel):
         for title, value in values.items():
             self.ui.set(cells[title], value=value)
         running = view.status == "running"
-        for key in ("jupyter", "tensorboard", "logs", "exec"):
+        for key in ("jupyter", "tensorboard", "logs", "exec", "kernel"):
             self.ui.set(actions[key], disabled=not running)
         allowed = self._terminate_allowed(view)
         label = "terminate now" if allowed or not view.active else "terminate when allowed"
@@ -285,6 +285,8 @@ class Dashboard(Panel):
             from .execbox import ExecBox
 
             self._show_detail(ExecBox(self.session, view.id, title=view.name or view.id))
+        elif action == "kernel":
+            self._install_kernel(view)
         elif action == "terminate":
             self._confirm_terminate(view)
         elif action in ("extend", "cancel"):
@@ -313,6 +315,20 @@ class Dashboard(Panel):
             self.ui.set(link_view, value=show_service(link, label)._repr_html_())
 
         self.jobs.run(kind, lambda: start(view.id), on_done=shown)
+
+    def _install_kernel(self, view: Any) -> None:
+        """%spheron kernel NAME from a button: the kernelspec, then how to switch to it."""
+        note = W.HTML(message_html(f"installing the kernel for {view.name or view.id} ..."))
+        note.add_class("spheron-kernel-note")
+        self._show_detail(None, note)
+
+        def install() -> str:
+            from ..commands.kernel import install_kernel, switch_text
+
+            return switch_text(install_kernel(self.session, view.id))
+
+        self.jobs.run("kernel", install, on_done=lambda text: self.ui.set(
+            note, value="<br>".join(message_html(line, "ok") for line in text.splitlines())))
 
     def _confirm_terminate(self, view: Any) -> None:
         allowed = self._terminate_allowed(view)
