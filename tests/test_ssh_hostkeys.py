@@ -83,11 +83,11 @@ def test_openssh_uses_the_same_pins(sshd):
     if shutil.which("ssh") is None:
         pytest.skip("no OpenSSH client")
     unpinned = subprocess.run(["ssh", *sshd.openssh_args("inst-o"), "echo", "ok"],
-                              capture_output=True, text=True, timeout=30)
+                              capture_output=True, text=True, timeout=120)
     assert unpinned.returncode != 0 and "ok" not in unpinned.stdout
     sshd.pin("inst-o")
     pinned = subprocess.run(["ssh", *sshd.openssh_args("inst-o"), "echo", "ok"],
-                            capture_output=True, text=True, timeout=30)
+                            capture_output=True, text=True, timeout=120)
     assert pinned.returncode == 0, pinned.stderr
     assert pinned.stdout == "ok\n"
 
