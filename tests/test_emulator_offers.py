@@ -135,6 +135,7 @@ def test_instance_type_filter(emulator_client):
         assert offers and {o["instanceType"] for o in offers} == {kind}
     bare = all_offers(emulator_client, instanceType="BAREMETAL")
     assert bare and all(o["gpuType"].endswith("_BAREMETAL") for o in bare)
+    assert all_offers(emulator_client, instanceType="BARE_METAL") == bare  # docs.spheron.network
 
 
 def test_bad_query_parameters_are_400s_that_say_why(emulator_client):

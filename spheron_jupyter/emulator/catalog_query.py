@@ -16,7 +16,7 @@ SORT_KEYS = {
     "highestPrice": "highestPrice",
     "averagePrice": "averagePrice",
 }
-INSTANCE_TYPES = ("SPOT", "DEDICATED", "CLUSTER", "BAREMETAL")
+INSTANCE_TYPES = ("SPOT", "DEDICATED", "CLUSTER", "BAREMETAL", "BARE_METAL")
 MAX_LIMIT = 200
 
 
@@ -63,7 +63,7 @@ def _int_param(query: dict, name: str, default: int, maximum: int | None = None)
 
 
 def _matches_type(offer: dict, wanted: str) -> bool:
-    if wanted == "BAREMETAL":
+    if wanted in ("BAREMETAL", "BARE_METAL"):  # the docs' spelling is unverified: both
         return offer["gpuType"].endswith("_BAREMETAL")
     return offer["instanceType"] == wanted
 
