@@ -108,6 +108,7 @@ def test_the_wheel_ships_the_production_extension_once(wheel):
     assert any(n.endswith("etc/jupyter/jupyter_server_config.d/spheron_jupyter.json") for n in names)
 
 
+@pytest.mark.slow  # a pip build: seconds, not the fast tier
 def test_building_from_a_checkout_without_node_is_one_line(tmp_path):
     if shutil.which("git") is None:
         pytest.skip("needs git")
@@ -153,3 +154,4 @@ def test_a_fresh_venv_runs_the_demo_from_the_wheel_and_keeps_its_packages(wheel,
     executed = user_dir / "quickstart.executed.ipynb"
     assert f"Executed notebook: {executed}" in demo.stdout and executed.is_file()
     assert "without encryption" not in demo.stdout + demo.stderr
+    assert freeze() == before  # what the instance installed (tensorboard...) stayed in the instance
