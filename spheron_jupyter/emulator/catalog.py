@@ -22,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import random
 from dataclasses import dataclass
+from typing import Any
 
 SEED = 20240601
 
@@ -126,7 +127,7 @@ def _make_offer(rng: random.Random, model: GpuModel, provider: str, count: int, 
     clusters = sorted(rng.sample(regions, rng.randint(1, min(3, len(regions)))), key=regions.index)
     if kind == "CLUSTER":
         clusters = ["dallas-tx-1"]
-    offer = {
+    offer: dict[str, Any] = {
         "provider": provider,
         "offerId": _offer_id(provider, gpu_type, count, kind, interconnect),
         "name": f"{count}x {display}" + (" Cluster" if kind == "CLUSTER" else ""),

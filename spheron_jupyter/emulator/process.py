@@ -124,6 +124,7 @@ def start_emulator(state_dir, *, boot_seconds=2.0, minimum_runtime="20m", faults
 def _read_ready_lines(popen: subprocess.Popen, timeout: float, state_dir: Path) -> tuple[str, str]:
     deadline = time.monotonic() + timeout
     buffer = b""
+    assert popen.stdout is not None  # started with stdout=PIPE
     fd = popen.stdout.fileno()
     while buffer.count(b"\n") < 2:
         remaining = deadline - time.monotonic()

@@ -179,7 +179,7 @@ def append_event(directory: Path, record: dict[str, Any], reason: str, note: str
 def stop_everything(store: ProtocolStore, lid: int, *, grace: float = 5.0) -> None:
     """Stop a deployment's runtime and, should it not answer, every pod it recorded."""
     runtime = store.runtime_pid(lid)
-    if pid_alive(runtime):
+    if runtime is not None and pid_alive(runtime):
         os.kill(runtime, signal.SIGTERM)
         deadline = time.monotonic() + grace
         while pid_alive(runtime) and time.monotonic() < deadline:

@@ -9,7 +9,7 @@ from typing import Any
 class Context:
     def __init__(self, shell: Any):
         self.shell = shell
-        self._session = None
+        self._session: Any = None  # a session.core.Session, imported on first use
 
     @property
     def session(self):

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
+from typing import TypeGuard
 
 from .errors import IclValueError
 
@@ -53,7 +54,7 @@ def _split(text: str) -> tuple[Decimal, str] | None:
         return None
 
 
-def _is_plain_number(value: object) -> bool:
+def _is_plain_number(value: object) -> TypeGuard[int | float]:
     # bool is an int subclass; "true" is never a quantity.
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 

@@ -9,6 +9,7 @@ the first process.
 
 from __future__ import annotations
 
+import builtins
 import os
 import shlex
 import shutil
@@ -293,7 +294,7 @@ class Sphnctl:
         return parse_close(self._onchain(["deployment", "close", "--lid", str(lid)], on_line, log_dir, lid))
 
     @staticmethod
-    def _log_args(lid: int, tail: int | None, service: str | None, startup: bool, json: bool) -> list[str]:
+    def _log_args(lid: int, tail: int | None, service: str | None, startup: bool, json: bool) -> builtins.list[str]:
         args = ["deployment", "logs", "--lid", str(lid)]
         if tail is not None:
             args += ["--tail", str(tail)]
@@ -306,7 +307,7 @@ class Sphnctl:
         return args
 
     def logs(self, lid: int, *, tail: int | None = None, service: str | None = None,
-             startup: bool = False, json: bool = False) -> list[LogLine]:
+             startup: bool = False, json: bool = False) -> builtins.list[LogLine]:
         return parse_logs(self.run(*self._log_args(lid, tail, service, startup, json)).stdout)
 
     def follow_logs(self, lid: int, *, service: str | None = None, tail: int | None = None,
@@ -350,11 +351,11 @@ class Sphnctl:
             if wait(interval):
                 return
 
-    def events(self, lid: int, *, tail: int | None = None, service: str | None = None) -> list[Event]:
+    def events(self, lid: int, *, tail: int | None = None, service: str | None = None) -> builtins.list[Event]:
         return parse_events(self.run(*self._event_args(lid, tail, service)).stdout)
 
     @staticmethod
-    def _event_args(lid: int, tail: int | None, service: str | None) -> list[str]:
+    def _event_args(lid: int, tail: int | None, service: str | None) -> builtins.list[str]:
         args = ["deployment", "events", "--lid", str(lid)]
         if tail is not None:
             args += ["--tail", str(tail)]

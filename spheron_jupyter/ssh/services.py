@@ -146,7 +146,8 @@ class _connection:
     """Use the caller's connection, or open (and later close) one of our own."""
 
     def __init__(self, target: SshTarget, given: Connection | None) -> None:
-        self.target, self.given, self.owned = target, given, None
+        self.target, self.given = target, given
+        self.owned: Connection | None = None
 
     def __enter__(self) -> Connection:
         if self.given is not None:

@@ -10,6 +10,7 @@ on demand under a file lock, so two kernels opening tunnels at once share one ag
 
 from __future__ import annotations
 
+import builtins
 import fcntl
 import json
 import os
@@ -85,6 +86,7 @@ class TunnelAgentClient:
             "local_port": int(local_port or 0),
             "name": name,
         })
+        assert reply is not None  # start=True: an agent was started to answer
         return TunnelInfo.from_wire(reply["tunnel"])
 
     def list(self) -> list[TunnelInfo]:
@@ -105,7 +107,7 @@ class TunnelAgentClient:
             raise TunnelNotFoundError(f"No tunnel {tunnel_id!r}: the tunnel agent is not running.")
         return TunnelInfo.from_wire(reply["tunnels"][0])
 
-    def close_instance(self, instance_id: str) -> list[TunnelInfo]:
+    def close_instance(self, instance_id: str) -> builtins.list[TunnelInfo]:
         """Close every tunnel to one instance (on terminate)."""
         reply = self._call({"op": "close_instance", "instance_id": instance_id}, start=False)
         return [TunnelInfo.from_wire(t) for t in (reply or {}).get("tunnels", [])]

@@ -52,7 +52,7 @@ def _control_path(target: SshTarget) -> str:
     name = f"ssh-{hashlib.sha256(key.encode()).hexdigest()[:16]}.mux"
     path = runtime_dir() / name
     if len(os.fsencode(path)) > 90:
-        path = tempfile.gettempdir() + f"/spheron-{os.getuid()}-{name}"
+        return tempfile.gettempdir() + f"/spheron-{os.getuid()}-{name}"
     return str(path)
 
 
@@ -144,6 +144,7 @@ class OpenSshLink:
         return process
 
     def _read_stderr(self, process: subprocess.Popen) -> None:
+        assert process.stderr is not None  # started with stderr=PIPE
         for raw in process.stderr:
             line = raw.decode(errors="replace").strip()
             if line:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from typing import Any
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 
 import yaml
 from pydantic import BaseModel, ValidationError
@@ -114,7 +114,7 @@ def _loc_to_path(loc: tuple[Any, ...], source: SourceMap) -> DocPath:
     return path
 
 
-def _validation_finding(item: dict[str, Any], source: SourceMap) -> Finding:
+def _validation_finding(item: Mapping[str, Any], source: SourceMap) -> Finding:
     path = _loc_to_path(tuple(item["loc"]), source)
     kind = item["type"]
     value = item.get("input")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 from collections.abc import Callable
 
 from ..errors import Finding
@@ -27,8 +27,8 @@ class RuleContext:
     def provider(self) -> bool:
         return self.mode == "provider"
 
-    def finding(self, path: DocPath, value: Any, rule: str, fix: str, code: str, severity: str = "error",
-                noun: str = "") -> Finding:
+    def finding(self, path: DocPath, value: Any, rule: str, fix: str, code: str,
+                severity: Literal["error", "warning"] = "error", noun: str = "") -> Finding:
         return Finding(self.doc.path_text(path), self.doc.line_of(path), value, rule, fix, code, severity, noun)
 
     def error(self, path: DocPath, value: Any, rule: str, fix: str, code: str, noun: str = "") -> None:

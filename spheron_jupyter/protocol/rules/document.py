@@ -177,7 +177,8 @@ def compute_resources(context: RuleContext) -> None:
             if volume.name is not None and volume.name in names:
                 context.error(volume_path + ("name",), volume.name, "two storage volumes with the same name",
                               "give each volume its own name", "icl.storage-name")
-            names.add(volume.name)
+            if volume.name is not None:
+                names.add(volume.name)
             storage_class = volume.attributes.class_ if volume.attributes else None
             if storage_class is not None and storage_class not in STORAGE_CLASSES:
                 context.error(volume_path + ("attributes", "class"), storage_class,
