@@ -340,3 +340,35 @@ def test_ipykernel_is_installed_into_the_python_you_name_with_progress(box):
         assert run(kc, "import sys; print(sys.prefix)")[1].strip().endswith("chosen")
     finally:
         stop(km, kc)
+
+
+def test_when_the_jupyter_process_dies_the_launcher_stops_the_remote_kernel(box, tmp_path):
+    """A Jupyter server killed outright (no shutdown_request): its launcher, reparented, stops
+    the kernel on the instance and its tunnels, then exits."""
+    import sys
+
+    from jupyter_client.connect import write_connection_file
+
+    shell, instance_id = box
+    root = instance_root(shell.emulator, instance_id)
+    argv = json.loads((Path(os.environ["JUPYTER_DATA_DIR"]) / "kernels" / "spheron-kbox"
+                       / "kernel.json").read_text())["argv"]
+    connection_file, _ = write_connection_file(str(tmp_path / "kernel.json"))
+    argv = [connection_file if a == "{connection_file}" else a for a in argv]
+    # The stand-in for the Jupyter server: starts the launcher, prints its pid, then waits.
+    server = subprocess.Popen(
+        [sys.executable, "-c", "import subprocess, sys, time; "
+         "p = subprocess.Popen(sys.argv[1:], stderr=subprocess.DEVNULL); print(p.pid, flush=True); "
+         "time.sleep(600)", *argv], stdout=subprocess.PIPE, text=True)
+    launcher = int(server.stdout.readline())
+    kernels = root / "root" / ".spheron" / "kernels"
+    wait_for(lambda: list(kernels.glob("*/ready")), timeout=60, what="the remote kernel")
+    remote_pid = int(next(kernels.glob("*/pid")).read_text())
+    server.kill()
+    server.wait()
+    wait_for(lambda: process_gone(launcher), timeout=20, what="the launcher to exit")
+    assert process_gone(remote_pid)
+    assert not list(kernels.glob("*"))
+    from spheron_jupyter.ssh.tunnel import TunnelAgentClient
+
+    assert not [t for t in TunnelAgentClient().list() if (t.name or "").startswith("kernel:")]
