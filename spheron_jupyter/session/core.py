@@ -3,27 +3,26 @@
 A Session is its parts (parts.py: a ``SpheronClient``, a ``Ledger``, the ``Settings`` and the
 backend connection, each injectable) handed to small typed services: ``Inventory`` (listing,
 names, waiting, terminating), ``Launcher`` (plan and launch), ``Reach`` (ssh, tunnels, logs,
-exec, events) and ``Resources`` (volumes, keys, teams). This class only forwards to them, so
-its public names stay what the magics, widgets, server extension and kernel call.
+exec, events) and ``Resources`` (volumes, keys, teams). Its public names are those services'
+methods, bound in ``__init__``: the names the magics, widgets, server extension and kernel call.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Iterator
-from datetime import timedelta
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from . import backends
 from .inventory import Inventory
 from .launching import Launcher
-from .ledger import EventRecord, Ledger
+from .ledger import Ledger
 from .parts import Parts
-from .reach import Reach, ServiceLink, SshInfo, TunnelView
+from .reach import Reach
 from .resources import Resources
-from .views import InstanceView, LaunchPlan, TerminateResult
+from .views import InstanceView
 
 if TYPE_CHECKING:
-    from ..client import Offer, OfferQuery, SpheronClient, SshKey, Team, TeamBalance, Volume
+    from ..client import Offer, OfferQuery, SpheronClient
     from ..config.credentials import ApiKey
     from ..config.settings import Settings
 
@@ -47,10 +46,39 @@ class Session:
         conn = backends.choose(backend, url, api_key, emulator_options, emulator_state)
         self._parts = Parts(conn, ledger or Ledger(), notebook=notebook, client=client,
                             settings=settings)
-        self._inventory = Inventory(self._parts)
-        self._resources = Resources(self._parts, self._inventory)
-        self._launcher = Launcher(self._parts, self._inventory, self._resources)
-        self._reach = Reach(self._parts, self._inventory)
+        inventory = self._inventory = Inventory(self._parts)
+        resources = Resources(self._parts, inventory)
+        launcher = Launcher(self._parts, inventory, resources)
+        reach = Reach(self._parts, inventory)
+        # The public names, each one service's method (its docstring is help()'s).
+        self.plan_launch = launcher.plan
+        self.launch = launcher.launch
+        self.instances = inventory.instances
+        self.resolve = self.status = inventory.resolve
+        self.refresh = inventory.refresh
+        self.terminate = inventory.terminate
+        self.ssh_info = reach.ssh_info
+        self.jupyter = reach.jupyter
+        self.tensorboard = reach.tensorboard
+        self.forward = reach.forward
+        self.tunnels = reach.tunnels
+        self.close = reach.close  # a tunnel: `disconnect` releases the HTTP connections
+        self.logs = reach.logs
+        self.exec = reach.exec
+        self.events = reach.events
+        self.event_rows = reach.event_rows
+        self.volumes = resources.volumes
+        self.resolve_volume = resources.resolve_volume
+        self.create_volume = resources.create_volume
+        self.attach_volume = resources.attach_volume
+        self.detach_volume = resources.detach_volume
+        self.delete_volume = resources.delete_volume
+        self.keys = resources.keys
+        self.add_key = resources.add_key
+        self.remove_key = resources.remove_key
+        self.teams = resources.teams
+        self.current_team = resources.current_team
+        self.use_team = resources.use_team
 
     # -- identity ---------------------------------------------------------------------------
     @property
@@ -117,7 +145,7 @@ class Session:
             "balance": f"${team.balance:,.2f}" if team and team.balance is not None else "-",
         }
 
-    # -- offers and launching ---------------------------------------------------------------
+    # -- offers ---------------------------------------------------------------------------
     def offers(self, query: OfferQuery | None = None, **filters: Any) -> list[Offer]:
         """Available offers matching ``query`` (an ``OfferQuery``) or keyword filters."""
         from ..client import OfferQuery
@@ -126,116 +154,9 @@ class Session:
             query = OfferQuery(**{k: v for k, v in filters.items() if v is not None})
         return list(self.client.find_offers(query))
 
-    def plan_launch(self, offer_id: str | None = None, *, gpu: str | None = None,
-                    count: int | None = None, type: str | None = None,
-                    region: str | None = None, provider: str | None = None,
-                    os: str | None = None, max_price: float | None = None,
-                    name: str | None = None, volumes: Iterable[str] = (),
-                    startup: str | None = None,
-                    lease: str | timedelta | None = None) -> LaunchPlan:
-        """Choose the offer (cheapest match, or ``offer_id``) and price the launch. Creates nothing."""
-        return self._launcher.plan(offer_id, gpu=gpu, count=count, type=type, region=region,
-                                   provider=provider, os=os, max_price=max_price, name=name,
-                                   volumes=volumes, startup=startup, lease=lease)
-
-    def launch(self, plan: LaunchPlan, *, wait: bool = True, yes: bool = False,
-               progress: Progress | None = None) -> InstanceView:
-        """Create the planned instance; with ``wait``, return once SSH answers."""
-        return self._launcher.launch(plan, wait=wait, yes=yes, progress=progress)
-
-    # -- instances --------------------------------------------------------------------------
-    def instances(self, *, all: bool = False) -> list[InstanceView]:
-        return self._inventory.instances(all=all)
-
-    def resolve(self, ref: str, *, all: bool = False) -> InstanceView:
-        return self._inventory.resolve(ref, all=all)
-
-    def status(self, ref: str, *, all: bool = False) -> InstanceView:
-        return self._inventory.resolve(ref, all=all)
-
-    def refresh(self, view: InstanceView) -> InstanceView:
-        return self._inventory.refresh(view)
-
     def wait_until(self, ref: str, statuses: tuple[str, ...] = ("running",), *,
                    timeout: float | None = None,
                    progress: Progress | None = None) -> InstanceView:
         """Poll until the instance reaches one of ``statuses`` (or ends, or times out)."""
         return self._inventory.await_status(self.resolve(ref), statuses, timeout=timeout,
                                             progress=progress)
-
-    def terminate(self, ref: str, *, when_allowed: bool = False) -> TerminateResult:
-        return self._inventory.terminate(ref, when_allowed=when_allowed)
-
-    # -- reach ------------------------------------------------------------------------------
-    def ssh_info(self, ref: str) -> SshInfo:
-        return self._reach.ssh_info(ref)
-
-    def jupyter(self, ref: str, *, local_port: int | None = None,
-                progress: Progress | None = None) -> ServiceLink:
-        return self._reach.jupyter(ref, local_port=local_port, progress=progress)
-
-    def tensorboard(self, ref: str, *, logdir: str | None = None, local_port: int | None = None,
-                    progress: Progress | None = None) -> ServiceLink:
-        return self._reach.tensorboard(ref, logdir=logdir, local_port=local_port,
-                                       progress=progress)
-
-    def forward(self, ref: str, remote_port: int, *, local_port: int | None = None) -> TunnelView:
-        return self._reach.forward(ref, remote_port, local_port=local_port)
-
-    def tunnels(self) -> list[TunnelView]:
-        return self._reach.tunnels()
-
-    def close(self, tunnel: str) -> TunnelView:
-        return self._reach.close(tunnel)
-
-    def logs(self, ref: str, *, source: str = "startup", name: str | None = None,
-             follow: bool = False, tail: int | None = None) -> Iterator[str]:
-        return self._reach.logs(ref, source=source, name=name, follow=follow, tail=tail)
-
-    def exec(self, ref: str, command: str, on_output: Callable[[str, str], None]) -> int:
-        return self._reach.exec(ref, command, on_output)
-
-    def events(self, ref: str, *, follow: bool = False,
-               should_stop: Callable[[], bool] = lambda: False) -> Iterator[EventRecord]:
-        return self._reach.events(ref, follow=follow, should_stop=should_stop)
-
-    def event_rows(self, events: list[EventRecord]) -> list[dict[str, str]]:
-        return self._reach.event_rows(events)
-
-    # -- account resources ------------------------------------------------------------------
-    def volumes(self) -> list[Volume]:
-        return self._resources.volumes()
-
-    def resolve_volume(self, ref: str) -> Volume:
-        return self._resources.resolve_volume(ref)
-
-    def create_volume(self, name: str, *, size_gb: float, provider: str, region: str) -> Volume:
-        return self._resources.create_volume(name, size_gb=size_gb, provider=provider,
-                                             region=region)
-
-    def attach_volume(self, volume: str, instance: str) -> tuple[Volume, InstanceView]:
-        return self._resources.attach_volume(volume, instance)
-
-    def detach_volume(self, volume: str, instance: str) -> tuple[Volume, InstanceView]:
-        return self._resources.detach_volume(volume, instance)
-
-    def delete_volume(self, volume: str) -> Volume:
-        return self._resources.delete_volume(volume)
-
-    def keys(self) -> list[SshKey]:
-        return self._resources.keys()
-
-    def add_key(self, path: str, name: str | None = None) -> SshKey:
-        return self._resources.add_key(path, name)
-
-    def remove_key(self, key_id: str) -> None:
-        self._resources.remove_key(key_id)
-
-    def teams(self) -> list[Team]:
-        return self._resources.teams()
-
-    def current_team(self) -> TeamBalance | None:
-        return self._resources.current_team()
-
-    def use_team(self, team: str) -> Team:
-        return self._resources.use_team(team)
