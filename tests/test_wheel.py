@@ -18,6 +18,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tarfile
 import zipfile
 from pathlib import Path
 
@@ -57,7 +58,8 @@ def _pip_wheel(tree: Path, dist: Path, env: dict[str, str]) -> subprocess.Comple
 
 
 @pytest.fixture(scope="module")
-def wheel(tmp_path_factory) -> Path:
+def checkout(tmp_path_factory) -> Path:
+    """A copy of this checkout with ./dev's state: node_modules and the development build."""
     if shutil.which("git") is None or shutil.which("node") is None:
         pytest.skip("needs git and Node.js (building the Lab extension)")
     tree = _copy_checkout(tmp_path_factory.mktemp("checkout"))
@@ -76,8 +78,13 @@ def wheel(tmp_path_factory) -> Path:
                        capture_output=True, timeout=600)
     dev_build = tree / "spheron_jupyter" / "labextension"
     assert any(dev_build.rglob("*.js.map")) and (dev_build / "build_log.json").is_file()
+    return tree
+
+
+@pytest.fixture(scope="module")
+def wheel(checkout, tmp_path_factory) -> Path:
     dist = tmp_path_factory.mktemp("dist")
-    result = _pip_wheel(tree, dist, env)
+    result = _pip_wheel(checkout, dist, _build_env())
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     (built,) = dist.glob("spheron_jupyter-*.whl")
     return built
@@ -155,3 +162,31 @@ def test_a_fresh_venv_runs_the_demo_from_the_wheel_and_keeps_its_packages(wheel,
     assert f"Executed notebook: {executed}" in demo.stdout and executed.is_file()
     assert "without encryption" not in demo.stdout + demo.stderr
     assert freeze() == before  # what the instance installed (tensorboard...) stayed in the instance
+
+
+@pytest.mark.slow
+def test_the_sdist_carries_the_production_build_and_its_wheel_needs_no_node(checkout, wheel, tmp_path):
+    """hatchling's own sdist entry point on the checkout (the dev build restored first), then
+    `pip wheel` of the unpacked sdist with no Node on PATH."""
+    if BUILT.is_dir() and any(BUILT.rglob("*.js.map")):
+        shutil.rmtree(checkout / "spheron_jupyter" / "labextension")
+        shutil.copytree(BUILT, checkout / "spheron_jupyter" / "labextension")
+    env = _build_env()
+    made = subprocess.run([sys.executable, "-c", "from hatchling.build import build_sdist; "
+                           f"print(build_sdist({str(tmp_path / 'sdist')!r}))"],
+                          cwd=checkout, env=env, capture_output=True, text=True, timeout=900)
+    assert made.returncode == 0, made.stdout[-3000:] + made.stderr[-3000:]
+    (sdist,) = (tmp_path / "sdist").glob("spheron_jupyter-*.tar.gz")
+    with tarfile.open(sdist) as archive:
+        names = archive.getnames()
+        archive.extractall(tmp_path / "unpacked")  # our own archive, just built
+    root = names[0].split("/")[0]
+    assert f"{root}/spheron_jupyter/labextension/package.json" in names
+    assert not [n for n in names if n.endswith(DEV_ONLY) or "/node_modules/" in n]
+    env["PATH"] = str(Path(sys.executable).parent)  # no node
+    result = _pip_wheel(tmp_path / "unpacked" / root, tmp_path / "dist", env)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    (built,) = (tmp_path / "dist").glob("*.whl")
+    from_sdist = zipfile.ZipFile(built).namelist()
+    assert sorted(n for n in from_sdist if n.startswith(SHARE)) == sorted(
+        n for n in zipfile.ZipFile(wheel).namelist() if n.startswith(SHARE))

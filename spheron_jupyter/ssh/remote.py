@@ -90,7 +90,7 @@ def send_signal(channel: paramiko.Channel, signal_name: str) -> None:
         message.add_string("signal")
         message.add_boolean(False)
         message.add_string(signal_name.removeprefix("SIG"))
-        channel.transport._send_user_message(message)
+        channel.transport._send_user_message(message)  # type: ignore[union-attr]  # paramiko has no public call
     except Exception:
         pass
 

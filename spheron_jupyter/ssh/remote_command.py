@@ -13,8 +13,9 @@ import codecs
 import re
 import shlex
 from collections.abc import Callable, Mapping
+from typing import Any
 
-OutputCallback = Callable[[str | bytes], None]
+OutputCallback = Callable[[Any], None]  # gets str when text=True, else bytes
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 

@@ -19,6 +19,7 @@ import socket
 import sys
 import threading
 import time
+from typing import Any
 
 from .errors import SshError
 from .tunnel_common import (
@@ -89,7 +90,7 @@ class TunnelAgent:
     def __init__(self, *, link_factory=default_link_factory) -> None:
         self._lock = threading.RLock()
         self._tunnels: dict[str, _Tunnel] = {}
-        self._links: dict[tuple, object] = {}  # TargetLink or OpenSshLink
+        self._links: dict[tuple, Any] = {}  # TargetLink or OpenSshLink
         self._target_locks: dict[tuple, threading.Lock] = {}
         self._link_factory = link_factory
         self._busy = 0  # requests in flight: never exit in the middle of an open
@@ -215,6 +216,7 @@ class TunnelAgent:
 
 
 def _serve_client(agent: TunnelAgent, conn: socket.socket) -> None:
+    reply: dict[str, Any]
     with conn, conn.makefile("rb") as stream:
         for line in stream:
             try:

@@ -67,7 +67,7 @@ class Watchdog:
             self._last_inbound = time.monotonic()
             return result
 
-        packetizer.read_message = read_message_and_note_liveness
+        packetizer.read_message = read_message_and_note_liveness  # type: ignore[method-assign]
 
     @property
     def silence(self) -> float:
@@ -99,7 +99,7 @@ class Watchdog:
                 message.add_boolean(True)
                 # Not transport.global_request(): it has no timeout and shares one completion
                 # event with port-forward requests, which a concurrent probe would steal.
-                self.transport._send_user_message(message)
+                self.transport._send_user_message(message)  # type: ignore[attr-defined]
             except Exception:  # the checker decides; a failed send is not a verdict by itself
                 if not self.transport.is_active():
                     return
