@@ -351,13 +351,18 @@ def test_a_server_gone_for_good_is_retried_at_most_about_once_a_second(sshd, age
         waiting = threading.Thread(target=lambda: _try_echo(info.local_port), daemon=True)
         waiting.start()  # a browser waiting for the link hurries the reconnects
         started = time.monotonic()
-        while time.monotonic() - started < 6:
+        # The first attempt comes whenever a loaded machine gets to it (CI once saw none in a
+        # fixed 6 s window); from it on, 6 s show the pace.
+        deadline = started + 60
+        while time.monotonic() < deadline:
             try:
                 conn, _ = fake.accept()
-                attempts.append(time.monotonic() - started)
-                conn.close()
             except TimeoutError:
-                pass
+                continue
+            conn.close()
+            if not attempts:
+                deadline = time.monotonic() + 6
+            attempts.append(round(time.monotonic() - started, 2))
     assert 1 <= len(attempts) <= 10, attempts
     assert agent.get(info.id).state in ("reconnecting", "connecting")
 
