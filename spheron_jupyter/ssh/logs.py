@@ -21,6 +21,7 @@ import logging
 import threading
 from dataclasses import dataclass
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import paramiko
 
@@ -94,7 +95,7 @@ class LogSource:
         if source != "startup" and not name:
             raise ValueError(f"a {source} log needs a {'name' if source == 'service' else 'path'}")
         if source == "service":
-            service_log_path(name)  # validates the name
+            service_log_path(name or "")  # validates the name
         return cls(source, name or "")
 
     def resolve(self, conn: Connection) -> str:
@@ -137,7 +138,7 @@ class LogReader:
         self.on_notice = on_notice
         self._assembler = LineAssembler(max_line_bytes)
         given = isinstance(connect, (Connection, paramiko.Transport))
-        self._given = connect if given else None
+        self._given: Any = connect if given else None  # a Connection or a Transport
         self._connect: Callable[[], Connection] | None = None
         if isinstance(connect, SshTarget):
             self._connect = lambda: Connection.open(connect)
@@ -160,7 +161,11 @@ class LogReader:
         while not stop.is_set():
             conn = None
             try:
-                conn = self._given or self._connect()
+                if self._given is not None:
+                    conn = self._given
+                else:
+                    assert self._connect is not None  # __init__ refuses anything else
+                    conn = self._connect()
                 self._read_once(conn, on_lines, stop)
                 break
             except _NOT_WORTH_RETRYING:

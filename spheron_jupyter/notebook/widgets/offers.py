@@ -111,7 +111,7 @@ class OffersBrowser(Panel):
         self.page = 0
         self.sort_column = 4  # $/hour, cheapest first: what `%spheron offers` shows
         self.sort_descending = False
-        self.launcher = None
+        self.launcher: Any = None  # a Launcher once an offer is clicked
         self._loading = False
         # The catalog arrives in a worker while the user may already be changing filters.
         self._matches_lock = threading.RLock()
