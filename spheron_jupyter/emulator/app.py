@@ -14,6 +14,8 @@ import secrets
 import sys
 import threading
 import time
+from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -65,7 +67,7 @@ class Response:
 class Route:
     method: str
     pattern: re.Pattern
-    handler: object
+    handler: Callable[..., Any]  # handler(app, request) -> (status, body) | Response
     auth: str  # "required", "optional" or "none"
 
 
@@ -181,7 +183,7 @@ class EmulatorApp:
         runtime.  Called by the ticker and at the start of every request, so a GET never shows a
         status whose time has passed."""
         now = time.time() if now is None else now
-        events = []
+        events: list[tuple[str, dict, dict | None]] = []
         with self.store.lock:
             changed = False
             for dep in self.store.deployments.values():
@@ -215,7 +217,7 @@ class EmulatorApp:
 
     def end_instance(self, dep: dict, status: str, now: float, reason: str | None = None) -> list:
         """Stop billing, detach volumes; returns the runtime events. Caller holds the lock."""
-        events = []
+        events: list[tuple[str, dict, dict | None]] = []
         for volume_id in list(dep["volumeIds"]):
             volume = self.store.volumes.get(volume_id)
             if volume and dep["id"] in volume["attachedTo"]:

@@ -47,7 +47,7 @@ class InstanceRuntime:
     def boot(self, instance: dict) -> None:
         """Called when deploying ends (status is already ``running``): apply cloud-init here."""
 
-    def resume(self, instance: dict) -> None:
+    def resume(self, instance: dict) -> tuple[str, int, str] | None:
         """Called at emulator start for every instance that is still active after a restart.
 
         ``instance`` keeps its ``sshPort``/``user`` from before, so an endpoint can come back on
