@@ -15,7 +15,6 @@ import sys
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import parse_qsl, urlsplit
@@ -24,7 +23,7 @@ from . import (routes_account, routes_admin, routes_deployments, routes_kubernet
                routes_volumes)
 from .catalog import generate_offers
 from . import errors
-from .errors import ApiError
+from .errors import ApiError, Drop
 from .faults import FaultPlan, parse_faults
 from .ratelimit import GENERAL_LIMIT, GENERAL_WINDOW_SECONDS, GeneralLimit
 from .runtime import InstanceRuntime, NoopRuntime
@@ -63,11 +62,18 @@ class Response:
     headers: dict[str, str] = field(default_factory=dict)
 
 
+# What a handler returns: a Response, a (status, body) pair, or DROP.
+HandlerResult = Response | tuple[int, object] | Drop
+Handler = Callable[["EmulatorApp", Request], HandlerResult]
+# A runtime call the app makes once its lock is released: (kind, instance, volume or None).
+RuntimeEvent = tuple[str, dict, dict | None]
+
+
 @dataclass
 class Route:
     method: str
     pattern: re.Pattern
-    handler: Callable[..., Any]  # handler(app, request) -> (status, body) | Response
+    handler: Handler
     auth: str  # "required", "optional" or "none"
 
 
@@ -95,7 +101,7 @@ class EmulatorApp:
             module.register(self)
 
     # --- routing ------------------------------------------------------------------------------
-    def route(self, method: str, template: str, handler, auth: str = "required") -> None:
+    def route(self, method: str, template: str, handler: Handler, auth: str = "required") -> None:
         """Register ``handler(app, request) -> (status, body) | Response``; ``{name}`` captures a
         path segment."""
         pattern = re.compile("^" + re.sub(r"\{(\w+)\}", r"(?P<\1>[^/]+)", template) + "$")
@@ -114,7 +120,7 @@ class EmulatorApp:
             raise ApiError.unauthorized()
 
     def handle(self, method: str, target: str, headers: dict[str, str], body: bytes, *,
-               client: str = "127.0.0.1"):
+               client: str = "127.0.0.1") -> Response | Drop:
         """``client`` is the caller's address: the general rate limit counts per address."""
         parts = urlsplit(target)
         path = parts.path.rstrip("/") or "/"
@@ -183,7 +189,7 @@ class EmulatorApp:
         runtime.  Called by the ticker and at the start of every request, so a GET never shows a
         status whose time has passed."""
         now = time.time() if now is None else now
-        events: list[tuple[str, dict, dict | None]] = []
+        events: list[RuntimeEvent] = []
         with self.store.lock:
             changed = False
             for dep in self.store.deployments.values():
@@ -207,7 +213,7 @@ class EmulatorApp:
                 self.store.save()
         self.run_events(events)
 
-    def _due_ssh_drops(self, dep: dict, now: float) -> list:
+    def _due_ssh_drops(self, dep: dict, now: float) -> list[RuntimeEvent]:
         after, times = self.faults.ssh_drop_after, self.faults.ssh_drop_times
         done = self._ssh_drops_done.get(dep["id"], 0)
         if after is None or done >= times or now < dep["startedTs"] + after * (done + 1):
@@ -215,9 +221,9 @@ class EmulatorApp:
         self._ssh_drops_done[dep["id"]] = done + 1
         return [("drop", self.store.runtime_instance(dep, now), None)]
 
-    def end_instance(self, dep: dict, status: str, now: float, reason: str | None = None) -> list:
+    def end_instance(self, dep: dict, status: str, now: float, reason: str | None = None) -> list[RuntimeEvent]:
         """Stop billing, detach volumes; returns the runtime events. Caller holds the lock."""
-        events: list[tuple[str, dict, dict | None]] = []
+        events: list[RuntimeEvent] = []
         for volume_id in list(dep["volumeIds"]):
             volume = self.store.volumes.get(volume_id)
             if volume and dep["id"] in volume["attachedTo"]:
@@ -231,15 +237,15 @@ class EmulatorApp:
         events.append(("stop", self.store.runtime_instance(dep, now), None))
         return events
 
-    def run_events(self, events: list) -> None:
+    def run_events(self, events: list[RuntimeEvent]) -> None:
         for kind, instance, volume in events:
             if kind == "boot":
                 self.runtime.boot(instance)
             elif kind == "stop":
                 self.runtime.stop(instance)
-            elif kind == "attach":
+            elif kind == "attach" and volume is not None:
                 self.runtime.attach(instance, volume)
-            elif kind == "detach":
+            elif kind == "detach" and volume is not None:
                 self.runtime.detach(instance, volume)
             elif kind == "drop":
                 self.runtime.drop_connections(instance)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import enum
+
 
 class ApiError(Exception):
     def __init__(self, status: int, body: dict, headers: dict | None = None):
@@ -33,5 +35,11 @@ class ApiError(Exception):
                    {"Retry-After": str(retry_after)})
 
 
-# A handler result meaning "close the connection without any response" (drop / lose-create).
-DROP = object()
+class Drop(enum.Enum):
+    """A handler result meaning "close the connection without any response" (drop / lose-create).
+    An enum member so `result is DROP` narrows the result's type."""
+
+    DROP = "drop"
+
+
+DROP = Drop.DROP

@@ -46,8 +46,9 @@ class _Handler(BaseHTTPRequestHandler):
             print(f"emulator: {self.command} {self.path} failed: {exc!r}", file=sys.stderr,
                   flush=True)
             result = None
-            status, payload, headers = 500, {"error": "Internal Server Error",
-                                             "message": "The emulator hit an internal error."}, {}
+            payload: object = {"error": "Internal Server Error",
+                               "message": "The emulator hit an internal error."}
+            status, headers = 500, {}
         if result is DROP:
             self.close_connection = True
             try:

@@ -52,6 +52,7 @@ class InstanceRuntime:
 
         ``instance`` keeps its ``sshPort``/``user`` from before, so an endpoint can come back on
         the same port.  May return a new ``(ip, ssh_port, user)`` when it could not."""
+        return None
 
     def stop(self, instance: dict) -> None:
         """Called once the instance is terminated, failed or reclaimed."""

@@ -18,7 +18,15 @@ import socket
 import threading
 
 import paramiko
-from paramiko.common import MSG_CHANNEL_REQUEST, cMSG_CHANNEL_FAILURE, cMSG_CHANNEL_SUCCESS
+from paramiko.common import (
+    AUTH_FAILED,
+    AUTH_SUCCESSFUL,
+    MSG_CHANNEL_REQUEST,
+    OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED,
+    OPEN_SUCCEEDED,
+    cMSG_CHANNEL_FAILURE,
+    cMSG_CHANNEL_SUCCESS,
+)
 from paramiko.message import Message
 
 from spheron_jupyter.emulator import sshserver_forward
@@ -180,8 +188,8 @@ class _InstanceInterface(paramiko.ServerInterface):
 
     def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
         if username == self.sandbox.user and key.asbytes() in self._authorized():
-            return paramiko.AUTH_SUCCESSFUL
-        return paramiko.AUTH_FAILED
+            return AUTH_SUCCESSFUL
+        return AUTH_FAILED
 
     def _authorized(self) -> set[bytes]:
         path = self.sandbox.home / ".ssh" / "authorized_keys"
@@ -194,8 +202,8 @@ class _InstanceInterface(paramiko.ServerInterface):
 
     def check_channel_request(self, kind: str, chanid: int) -> int:
         if kind == "session":
-            return paramiko.OPEN_SUCCEEDED
-        return paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+            return OPEN_SUCCEEDED
+        return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
 
     def check_channel_direct_tcpip_request(self, chanid: int, origin, destination) -> int:
         code, sock = sshserver_forward.open_destination(*destination)
@@ -255,27 +263,29 @@ def _handle_channel_request(channel: paramiko.Channel, message: Message) -> None
     which paramiko ignores) reaches the interface, and a session's command starts only after
     its exec/shell request has been answered."""
     start = message.packet.tell()
+    transport = channel.transport
+    server = transport.server_object if transport is not None else None
     if message.get_text() != "signal":
         message.packet.seek(start)
-        paramiko.Channel._handle_request(channel, message)  # answers the request
-        server = channel.transport.server_object
+        # paramiko's own handler, private (types-paramiko declares only the public surface).
+        paramiko.Channel._handle_request(channel, message)  # type: ignore[attr-defined]
         if isinstance(server, _InstanceInterface):
             server.request_answered(channel)
         return
     want_reply = message.get_boolean()
     name = message.get_text()
-    server = channel.transport.server_object
-    ok = hasattr(server, "check_channel_signal_request") and \
-        server.check_channel_signal_request(channel, name)
-    if want_reply:
+    ok = isinstance(server, _InstanceInterface) and server.check_channel_signal_request(channel, name)
+    if want_reply and transport is not None:
         reply = Message()
         reply.add_byte(cMSG_CHANNEL_SUCCESS if ok else cMSG_CHANNEL_FAILURE)
         reply.add_int(channel.remote_chanid)
-        channel.transport._send_user_message(reply)
+        # The call paramiko's own replies use; private, so not in types-paramiko.
+        transport._send_user_message(reply)  # type: ignore[attr-defined]
 
 
 class _SignalAwareTransport(paramiko.Transport):
-    _channel_handler_table = {**paramiko.Transport._channel_handler_table,
+    # paramiko dispatches channel messages through this private class table (not in its stubs).
+    _channel_handler_table = {**paramiko.Transport._channel_handler_table,  # type: ignore[attr-defined]
                               MSG_CHANNEL_REQUEST: _handle_channel_request}
 
 

@@ -12,6 +12,7 @@ import socket
 import threading
 
 import paramiko
+from paramiko.common import OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED, OPEN_FAILED_CONNECT_FAILED, OPEN_SUCCEEDED
 
 LOOPBACK_NAMES = {"127.0.0.1": "127.0.0.1", "localhost": "127.0.0.1", "::1": "::1",
                   "ip6-localhost": "::1"}
@@ -27,14 +28,14 @@ def open_destination(host: str, port: int) -> tuple[int, socket.socket | None]:
     """
     address = LOOPBACK_NAMES.get(str(host).strip("[]").lower())
     if address is None or not 0 < int(port) < 65536:
-        return paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED, None
+        return OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED, None
     try:
         sock = socket.create_connection((address, int(port)), timeout=5)
     except OSError:
-        return paramiko.OPEN_FAILED_CONNECT_FAILED, None
+        return OPEN_FAILED_CONNECT_FAILED, None
     sock.settimeout(None)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-    return paramiko.OPEN_SUCCEEDED, sock
+    return OPEN_SUCCEEDED, sock
 
 
 def start_pump(channel: paramiko.Channel, sock: socket.socket) -> threading.Thread:

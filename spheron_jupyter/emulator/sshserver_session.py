@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import fcntl
 import fnmatch
+import io
 import os
 import select
 import signal
@@ -21,7 +22,9 @@ import subprocess
 import sys
 import termios
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import IO
 
 import paramiko
 
@@ -63,6 +66,7 @@ class Session:
         self.process: subprocess.Popen | None = None
         self._master_fd: int | None = None
         self._requested: tuple[str | None] | None = None
+        self._pumps: list[threading.Thread] = []  # output pumps, drained before the exit status
 
     # -- requests (called from the transport thread: must return quickly) -------------------
 
@@ -103,14 +107,14 @@ class Session:
         (command,) = self._requested
         try:
             if self.pty is not None:
-                self._start_with_pty(command)
+                process = self._start_with_pty(command, self.pty)
             else:
-                self._start_with_pipes(command)
+                process = self._start_with_pipes(command)
         except OSError as error:
             self._fail(f"emulator: cannot start {command or 'a shell'}: {error}\n")
             return
-        threading.Thread(target=self._supervise, daemon=True,
-                         name=f"emulator-session-{self.process.pid}").start()
+        threading.Thread(target=self._supervise, args=(process,), daemon=True,
+                         name=f"emulator-session-{process.pid}").start()
 
     def _fail(self, message: str) -> None:
         try:
@@ -132,24 +136,29 @@ class Session:
     def _argv(self, command: str | None) -> list[str]:
         return ["bash", "-c", command] if command is not None else ["bash", "-il"]
 
-    def _start_with_pipes(self, command: str | None) -> None:
+    def _start_with_pipes(self, command: str | None) -> subprocess.Popen:
         env = self.sandbox.login_environment(self.env)
-        self.process = self.sandbox.spawn(self._argv(command), env=env, cwd=self.sandbox.home,
-                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                          stderr=subprocess.PIPE)
+        process = self.process = self.sandbox.spawn(
+            self._argv(command), env=env, cwd=self.sandbox.home,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        stdin, stdout, stderr = process.stdin, process.stdout, process.stderr
+        # PIPE (buffered, binary) always makes all three as buffered files.
+        if stdin is None or not isinstance(stdout, io.BufferedIOBase) or not isinstance(stderr, io.BufferedIOBase):
+            raise OSError("the command's pipes were not created")
         self._pumps = [
-            _thread(self._copy_out, self.process.stdout, self.channel.sendall),
-            _thread(self._copy_out, self.process.stderr, self.channel.sendall_stderr),
+            _thread(self._copy_out, stdout, self.channel.sendall),
+            _thread(self._copy_out, stderr, self.channel.sendall_stderr),
         ]
-        _thread(self._copy_in_to_pipe)
+        _thread(self._copy_in_to_pipe, stdin)
+        return process
 
-    def _start_with_pty(self, command: str | None) -> None:
+    def _start_with_pty(self, command: str | None, pty: PtyRequest) -> subprocess.Popen:
         env = self.sandbox.login_environment(self.env)
-        env["TERM"] = self.pty.term
+        env["TERM"] = pty.term
         master, slave = os.openpty()
-        _set_window_size(master, self.pty.columns, self.pty.rows)
+        _set_window_size(master, pty.columns, pty.rows)
         try:
-            self.process = self.sandbox.spawn(
+            process = self.process = self.sandbox.spawn(
                 [sys.executable, "-c", _ACQUIRE_TTY, *self._argv(command)], env=env,
                 cwd=self.sandbox.home, stdin=slave, stdout=slave, stderr=slave)
         except OSError:
@@ -158,12 +167,13 @@ class Session:
         finally:
             os.close(slave)
         self._master_fd = master
-        self._pumps = [_thread(self._copy_out_of_pty)]
+        self._pumps = [_thread(self._copy_out_of_pty, process, master)]
         _thread(self._copy_in_to_pty)
+        return process
 
     # -- data pumps -------------------------------------------------------------------------
 
-    def _copy_out(self, pipe, send) -> None:
+    def _copy_out(self, pipe: io.BufferedIOBase, send: Callable[[bytes], None]) -> None:
         try:
             while data := pipe.read1(_CHUNK):
                 send(data)
@@ -172,8 +182,7 @@ class Session:
         finally:
             pipe.close()
 
-    def _copy_in_to_pipe(self) -> None:
-        stdin = self.process.stdin
+    def _copy_in_to_pipe(self, stdin: IO[bytes]) -> None:
         try:
             while data := self.channel.recv(_CHUNK):
                 stdin.write(data)
@@ -186,13 +195,12 @@ class Session:
             except OSError:
                 pass
 
-    def _copy_out_of_pty(self) -> None:
-        master = self._master_fd
+    def _copy_out_of_pty(self, process: subprocess.Popen, master: int) -> None:
         try:
             while True:
                 # Once the command has exited, stop at the first quiet moment: a background job
                 # still holding the terminal must not keep the session open (sshd hangs up too).
-                exited = self.process.poll() is not None
+                exited = process.poll() is not None
                 readable, _, _ = select.select([master], [], [], 0.1 if exited else 1.0)
                 if not readable:
                     if exited:
@@ -217,12 +225,12 @@ class Session:
 
     # -- lifetime ---------------------------------------------------------------------------
 
-    def _supervise(self) -> None:
+    def _supervise(self, process: subprocess.Popen) -> None:
         """Report the exit status once output is drained; hang up if the client leaves first."""
         transport = self.channel.get_transport()
         while True:
             try:
-                status = self.process.wait(timeout=0.25)
+                status = process.wait(timeout=0.25)
                 break
             except subprocess.TimeoutExpired:
                 if self.channel.closed or not transport.is_active():
