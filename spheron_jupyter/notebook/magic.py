@@ -90,11 +90,20 @@ def dispatch(context: Any, line: str, cell: str | None = None) -> Any:
         args.raw_line = line
     if cell is not None and not getattr(module, "CELL", False):
         raise UsageError(f"%%spheron {name} takes no cell body: use the line form %spheron {name}")
-    result = module.run(context, args, cell)
+    from ..session.notices import notices_to
+
+    # A request of this command that retries says so in this cell, one line per notice; a
+    # panel's background thread has no sink, so its retries never print here.
+    with notices_to(_print_notice):
+        result = module.run(context, args, cell)
     if isinstance(result, str):
         print(result)  # a message, not a value: no Out[n] and no quotes around it
         return None
     return result
+
+
+def _print_notice(text: str) -> None:
+    print(text, flush=True)
 
 
 def one_line(exc: BaseException) -> str:

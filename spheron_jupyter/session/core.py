@@ -46,6 +46,11 @@ class Session:
         conn = backends.choose(backend, url, api_key, emulator_options, emulator_state)
         self._parts = Parts(conn, ledger or Ledger(), notebook=notebook, client=client,
                             settings=settings)
+        # Identity: fixed for the Session's life (a new backend is a new Session).
+        self._conn = conn
+        self.backend, self.api_url = conn.backend, conn.url
+        self.note, self.key_source = conn.note, conn.key_source
+        self.ledger, self.notebook = self._parts.ledger, notebook
         inventory = self._inventory = Inventory(self._parts)
         resources = Resources(self._parts, inventory)
         launcher = Launcher(self._parts, inventory, resources)
@@ -81,34 +86,6 @@ class Session:
         self.use_team = resources.use_team
 
     # -- identity ---------------------------------------------------------------------------
-    @property
-    def _conn(self) -> backends.Connection:
-        return self._parts.conn
-
-    @property
-    def backend(self) -> str:
-        return self._parts.backend
-
-    @property
-    def api_url(self) -> str:
-        return self._parts.api_url
-
-    @property
-    def note(self) -> str | None:
-        return self._parts.conn.note
-
-    @property
-    def key_source(self) -> str:
-        return self._parts.conn.key_source
-
-    @property
-    def ledger(self) -> Ledger:
-        return self._parts.ledger
-
-    @property
-    def notebook(self) -> str | None:
-        return self._parts.notebook
-
     @property
     def client(self) -> SpheronClient:
         """The REST client, built on first use (httpx is not imported before)."""

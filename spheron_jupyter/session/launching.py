@@ -24,6 +24,7 @@ from .errors import (LaunchOutcomeUnknownError, LaunchWaitStoppedError, NameInUs
 from .inventory import CREATE_SKEW_SECONDS, Inventory
 from .ledger import InstanceRecord
 from .money import DEFAULT_MINIMUM_MINUTES, parse_duration
+from .notices import notices_to
 from .parts import Parts
 from .resources import Resources
 from .views import InstanceView, LaunchPlan
@@ -124,14 +125,10 @@ class Launcher:
         if plan.over_budget and not yes and plan.budget_usd is not None:
             raise OverBudgetError(plan.worst_case_usd, plan.budget_usd, plan.worst_case_basis)
         say = progress or (lambda stage, detail: None)
-        client = self.parts.client
-        previous = client.on_retry
-        # Retries and rate-limit waits longer than a blip are told (client/_retry.py decides).
-        client.on_retry = lambda notice: say("api", notice.text)
-        try:
+        # Retries and rate-limit waits longer than a blip are told (client/_retry.py decides)
+        # in the launch's progress, for this thread only (session/notices.py).
+        with notices_to(lambda text: say("api", text)):
             return self._launch(plan, wait, say)
-        finally:
-            client.on_retry = previous
 
     def _launch(self, plan: LaunchPlan, wait: bool, say: Progress) -> InstanceView:
         team_id = self.parts.client.resolve_team_id()  # the team `team use` chose, else the current
@@ -205,7 +202,9 @@ class Launcher:
             raise NameInUseError(
                 f"{plan.name} is already {what}{where}; nothing was created: give another "
                 f"--name, or see it with %spheron status {plan.name}")
-        pin = sshbridge.prepare_host_key() if plan.pins_host_key else None
+        from ..ssh import hostkeys  # paramiko: first used here
+
+        pin = hostkeys.make_host_key() if plan.pins_host_key else None
         cloud_init = _cloud_init(pin, plan.startup) if plan.pins_host_key else None
         request = offer_to_create_request(
             plan.offer, name=plan.name, team_id=team_id,
@@ -239,7 +238,7 @@ class Launcher:
         self.parts.ledger.add_event(self.parts.api_url, inst_id, "launched",
                               f"offer {plan.offer_id} at ${plan.hourly_rate:.2f}/h")
         if pin is not None:
-            sshbridge.pin_host_key(pin, inst_id)
+            hostkeys.KnownHosts().pin(inst_id, pin[1])  # the public half, before it answers
         for volume in plan.volumes:
             self.resources.attach_volume(volume, inst_id)
         if plan.lease_seconds:
@@ -306,9 +305,11 @@ def _nothing_created(exc: BaseException) -> bool:
     return exc.status is not None and 400 <= exc.status < 500
 
 
-def _cloud_init(pin: sshbridge.HostKeyPin | None, startup: str | None) -> CloudInit:
+def _cloud_init(pin: tuple[str, str] | None, startup: str | None) -> CloudInit:
     """Host-key files and sshd restart from the ssh layer, then the user's startup script."""
-    init = sshbridge.host_key_cloud_init(pin) if pin is not None else {}
+    from ..ssh.hostkeys import host_key_cloud_init
+
+    init = host_key_cloud_init(*pin) if pin is not None else {}
     runcmd = list(init.get("runcmd", []))
     if startup:
         # One runcmd entry keeps the script's lines together, as cloud-init writes it verbatim.

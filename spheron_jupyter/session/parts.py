@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from . import notices
 from .backends import Connection, load_settings
 from .ledger import Ledger
 
@@ -25,6 +26,8 @@ class Parts:
         self.conn = conn
         self.ledger = ledger
         self.notebook = notebook
+        if client is not None and client.on_retry is None:
+            client.on_retry = notices.tell
         self._client = client
         self._settings = settings
 
@@ -38,7 +41,8 @@ class Parts:
             from ..client import SpheronClient
 
             self._client = SpheronClient(self.conn.url, self.conn.api_key,
-                                         team_id=self.settings.team_id or None)
+                                         team_id=self.settings.team_id or None,
+                                         on_retry=notices.tell)
         return self._client
 
     def drop_client(self) -> None:

@@ -91,10 +91,11 @@ class Reach:
             _, user = sshbridge.wait_ssh_ready(view, pinned=False, poll=self.parts.poll_interval,
                                                timeout=30.0)
         target = sshbridge.target_for(view, user)
-        known = sshbridge.known_hosts_path()
-        options = [("HostKeyAlias", view.id), ("UserKnownHostsFile", str(known)),
-                   ("GlobalKnownHostsFile", "/dev/null"), ("StrictHostKeyChecking", "yes"),
-                   ("IdentitiesOnly", "yes")]
+        from ..ssh.hostkeys import KnownHosts
+
+        # The pin options are ssh/hostkeys.py's (the tunnel agent's masters use the same).
+        pins = KnownHosts().openssh_options(view.id)[1::2] + ["IdentitiesOnly=yes"]
+        options = [tuple(option.split("=", 1)) for option in pins]
         command = " ".join(
             ["ssh", "-i", shlex.quote(str(target.key_path)), "-p", str(target.port)]
             + [f"-o {k}={shlex.quote(v)}" for k, v in options]
@@ -216,10 +217,10 @@ class Reach:
         target = sshbridge.target_for(view)
         key = f"{source}:{name or ''}"
         cursor = p.ledger.cursor(p.api_url, view.id, key) if follow and tail is None else None
-        lines = sshbridge.log_lines(
-            target, source=source, name=name, follow=follow, tail=tail, cursor=cursor,
-            on_cursor=lambda c: p.ledger.save_cursor(p.api_url, view.id, key, c),
-        )
+        from ..ssh.logs import stream
+
+        lines = stream(target, source=source, name=name, follow=follow, tail=tail, cursor=cursor,
+                       on_cursor=lambda c: p.ledger.save_cursor(p.api_url, view.id, key, c))
         return self._until_ended(view, lines) if follow else lines
 
     def _until_ended(self, view: InstanceView, lines: Iterator[str]) -> Iterator[str]:

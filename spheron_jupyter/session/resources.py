@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from ..client import Offer, SshKey, Team, TeamBalance, Volume
@@ -80,18 +81,17 @@ class Resources:
         return vol
 
     def attach_volume(self, volume: str, instance: str) -> tuple[Volume, InstanceView]:
-        vol = self.resolve_volume(volume)
-        view = self.inventory.resolve(instance)
-        self.parts.client.attach_volume(vol.id, view.id)
-        self.parts.ledger.add_event(self.parts.api_url, view.id, "volume-attached",
-                                    f"{vol.name} ({vol.id})")
-        return vol, view
+        return self._volume_to(volume, instance, "volume-attached", self.parts.client.attach_volume)
 
     def detach_volume(self, volume: str, instance: str) -> tuple[Volume, InstanceView]:
+        return self._volume_to(volume, instance, "volume-detached", self.parts.client.detach_volume)
+
+    def _volume_to(self, volume: str, instance: str, event: str,
+                   call: Callable[[str, str], object]) -> tuple[Volume, InstanceView]:
         vol = self.resolve_volume(volume)
         view = self.inventory.resolve(instance)
-        self.parts.client.detach_volume(vol.id, view.id)
-        self.parts.ledger.add_event(self.parts.api_url, view.id, "volume-detached",
+        call(vol.id, view.id)
+        self.parts.ledger.add_event(self.parts.api_url, view.id, event,
                                     f"{vol.name} ({vol.id})")
         return vol, view
 

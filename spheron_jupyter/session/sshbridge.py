@@ -5,8 +5,7 @@ logs. paramiko loads only when one of these runs (each imports its ssh module on
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .errors import InstanceNotRunningError, SessionError
@@ -17,35 +16,7 @@ if TYPE_CHECKING:
     from ..ssh.target import SshTarget
     from ..ssh.tunnel import TunnelAgentClient
 
-HostKeyPin = tuple[str, str]  # (private key text, public line) made before a cloud-init create
-
-
 # -- host keys -------------------------------------------------------------------------------
-def prepare_host_key() -> HostKeyPin:
-    """A fresh host key for a cloud-init offer; pinned under the instance id after create."""
-    from ..ssh.hostkeys import make_host_key
-
-    return make_host_key()
-
-
-def host_key_cloud_init(pin: HostKeyPin) -> dict[str, list[object]]:
-    from ..ssh.hostkeys import host_key_cloud_init as cloud_init
-
-    return cloud_init(*pin)
-
-
-def pin_host_key(pin: HostKeyPin, instance_id: str) -> str:
-    from ..ssh.hostkeys import KnownHosts
-
-    return KnownHosts().pin(instance_id, pin[1])
-
-
-def known_hosts_path() -> Path:
-    from ..ssh.hostkeys import default_known_hosts_path
-
-    return Path(default_known_hosts_path())
-
-
 def host_fingerprint(instance_id: str) -> str | None:
     from ..ssh.hostkeys import KnownHosts
 
@@ -171,11 +142,3 @@ def run_command(target: SshTarget, command: str, on_output: Callable[[str, str],
 def _text(data: str | bytes) -> str:
     return data if isinstance(data, str) else data.decode("utf-8", "replace")
 
-
-def log_lines(target: SshTarget, *, source: str, name: str | None, follow: bool,
-              tail: int | None, cursor: str | None,
-              on_cursor: Callable[[str], None]) -> Iterator[str]:
-    from ..ssh.logs import stream
-
-    return stream(target, source=source, name=name, follow=follow, tail=tail, cursor=cursor,
-                  on_cursor=on_cursor)
