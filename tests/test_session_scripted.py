@@ -88,7 +88,10 @@ def test_retries_during_a_launch_are_told_in_one_line_each(tmp_path):
              progress=lambda stage, detail: lines.append(detail))
     told = [line for line in lines if "slow/unavailable, retrying" in line]
     assert told and all("(" in line and "/" in line for line in told)  # "(2/4)…"
-    assert s.client.on_retry is None  # the launch's hook is gone with it
+    # The launch's sink is gone with it: the client's hook (session/notices.py) finds none.
+    from spheron_jupyter.session import notices
+
+    assert s.client.on_retry is notices.tell and notices._sink.get() is None
 
 
 def test_an_unknown_gpu_downloads_the_catalog_once(tmp_path):

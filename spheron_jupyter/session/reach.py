@@ -122,8 +122,17 @@ class Reach:
                  progress: Callable[[str, str], None] | None = None) -> ServiceLink:
         view = self.inventory.resolve(ref)
         target = sshbridge.target_for(view)
-        info = sshbridge.start_service(kind, target, local_port=local_port, logdir=logdir,
-                                       progress=progress)
+        from ..ssh import services
+
+        def say(line: str) -> None:
+            if progress is not None:
+                progress(kind, line)
+
+        # Jupyter/TensorBoard on the instance's 127.0.0.1 plus its tunnel; reused when running.
+        info = (services.start_jupyter(target, local_port=local_port, progress=say)
+                if kind == "jupyter" else
+                services.start_tensorboard(target, logdir=logdir, local_port=local_port,
+                                           progress=say))
         if info.token:
             from ..config.redaction import register_secret
 
@@ -260,7 +269,14 @@ class Reach:
         p.ledger.add_event(p.api_url, view.id, "exec",
                            command.splitlines()[0][:120] if command.strip() else "")
         try:
-            return sshbridge.run_command(target, command, on_output)
+            from ..ssh.connection import Connection
+            from ..ssh.remote import run
+
+            # A KeyboardInterrupt (the stop button) stops the remote process group, then
+            # propagates; output comes as text (str) pieces.
+            with Connection.open(target, timeout=15.0) as conn:
+                return run(conn, command,
+                           on_output=lambda stream, data: on_output(stream, str(data)))
         except SshError:
             ended = self._ended(view)
             if ended is not None:

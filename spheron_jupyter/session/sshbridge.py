@@ -1,20 +1,20 @@
-"""The session's door into ssh/: host-key pins, login users, readiness, tunnels, services, exec,
-logs. paramiko loads only when one of these runs (each imports its ssh module on first use).
+"""The session's door into ssh/ for what needs an instance view: the pin lookup, login users,
+targets, readiness, the startup wait and the tunnel agent. paramiko loads only when one of these
+runs (each imports its ssh module on first use); other calls go to ssh/ directly, lazily.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from .errors import InstanceNotRunningError, SessionError
 from .views import InstanceView
 
 if TYPE_CHECKING:
-    from ..ssh.services import ServiceInfo
     from ..ssh.target import SshTarget
     from ..ssh.tunnel import TunnelAgentClient
+
 
 # -- host keys -------------------------------------------------------------------------------
 def host_fingerprint(instance_id: str) -> str | None:
@@ -101,44 +101,3 @@ def tunnel_client() -> TunnelAgentClient:
     from ..ssh.tunnel import TunnelAgentClient
 
     return TunnelAgentClient()
-
-
-def start_service(kind: str, target: SshTarget, *, local_port: int | None = None,
-                  logdir: str | None = None,
-                  progress: Callable[[str, str], None] | None = None) -> ServiceInfo:
-    """Jupyter/TensorBoard on the instance's 127.0.0.1 plus its tunnel; reused when running."""
-    from ..ssh import services
-
-    def say(line: str) -> None:
-        if progress is not None:
-            progress(kind, line)
-
-    if kind == "jupyter":
-        return services.start_jupyter(target, local_port=local_port, progress=say)
-    if logdir:
-        return services.start_tensorboard(target, logdir=logdir, local_port=local_port,
-                                          progress=say)
-    return services.start_tensorboard(target, local_port=local_port, progress=say)
-
-
-# -- exec and logs ---------------------------------------------------------------------------
-def run_command(target: SshTarget, command: str, on_output: Callable[[str, str], None]) -> int:
-    """Run ``command`` on the instance, streaming (stream, text) pairs; returns the exit code.
-
-    A KeyboardInterrupt (the notebook's stop button) stops the remote process group and
-    propagates, so the caller can end the cell cleanly.
-    """
-    from ..ssh.connection import Connection
-    from ..ssh.remote import run
-
-    conn = Connection.open(target, tofu_consent=False, timeout=15.0)
-    try:
-        return run(conn, command, on_stdout=lambda text: on_output("stdout", _text(text)),
-                   on_stderr=lambda text: on_output("stderr", _text(text)))
-    finally:
-        conn.close()
-
-
-def _text(data: str | bytes) -> str:
-    return data if isinstance(data, str) else data.decode("utf-8", "replace")
-

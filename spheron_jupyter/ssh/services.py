@@ -86,7 +86,7 @@ def start_jupyter(
 def start_tensorboard(
     target: SshTarget,
     *,
-    logdir: str = "~/logs",
+    logdir: str | None = None,
     local_port: int | None = None,
     progress: Progress | None = None,
     connection: Connection | None = None,
@@ -95,7 +95,9 @@ def start_tensorboard(
     ready_timeout: float = 180.0,
     remote_root: str = DEFAULT_REMOTE_ROOT,
 ) -> ServiceInfo:
-    """TensorBoard for `logdir` on the instance's 127.0.0.1, tunnelled; reused when running."""
+    """TensorBoard for `logdir` (default ~/logs) on the instance's 127.0.0.1, tunnelled; reused
+    when running."""
+    logdir = logdir or "~/logs"
     quoted = shlex.quote(logdir) if not logdir.startswith("~/") else \
         '"$HOME"/' + shlex.quote(logdir[2:])
     return _ensure_service(
