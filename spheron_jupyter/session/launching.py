@@ -273,7 +273,9 @@ class Launcher:
         if plan.startup:
             # SSH answers before cloud-init's runcmd ends: wait, so the script's effects exist.
             say("startup", "startup script running (%spheron logs ID --startup shows it)")
-            status = sshbridge.wait_startup(sshbridge.target_for(view))
+            from ..ssh.remote import cloud_init_status
+
+            status = cloud_init_status(sshbridge.target_for(view))
             self.parts.ledger.add_event(self.parts.api_url, inst_id, "startup-finished", f"cloud-init: {status}")
             if status in ("done", "unknown"):
                 say("startup", f"startup script finished ({status})")

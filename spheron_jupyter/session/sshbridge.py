@@ -76,26 +76,6 @@ def wait_ssh_ready(view: InstanceView, *, pinned: bool, poll: float,
         time.sleep(min(2.0, poll))
 
 
-def wait_startup(target: SshTarget, *, timeout: float = 3600.0) -> str:
-    """Wait for cloud-init (and so the startup script) to finish; returns its status word.
-
-    ``cloud-init status --wait`` exists on Ubuntu images and on the emulator's instances;
-    where it does not, "unknown" (the launch goes on: the script's log still tells).
-    """
-    from ..ssh.connection import Connection
-    from ..ssh.remote import capture
-
-    conn = Connection.open(target, tofu_consent=False, timeout=15.0)
-    try:
-        result = capture(conn, "cloud-init status --wait 2>/dev/null || true", timeout=timeout)
-    finally:
-        conn.close()
-    for line in result.stdout.decode("utf-8", "replace").splitlines():
-        if line.strip().startswith("status:"):
-            return line.split(":", 1)[1].strip() or "unknown"
-    return "unknown"
-
-
 # -- tunnels and services --------------------------------------------------------------------
 def tunnel_client() -> TunnelAgentClient:
     from ..ssh.tunnel import TunnelAgentClient

@@ -312,3 +312,17 @@ def capture(
         stdin=stdin, env=env, secret_env=secret_env, timeout=timeout,
     )
     return CommandResult(code, bytes(stdout), bytes(stderr))
+
+
+def cloud_init_status(target: SshTarget, *, timeout: float = 3600.0) -> str:
+    """Wait for cloud-init (and so a startup script) to finish; returns its status word.
+
+    ``cloud-init status --wait`` exists on Ubuntu images and on the emulator's instances;
+    where it does not, "unknown" (a launch goes on: the script's log still tells).
+    """
+    with Connection.open(target, timeout=15.0) as conn:
+        result = capture(conn, "cloud-init status --wait 2>/dev/null || true", timeout=timeout)
+    for line in result.stdout.decode("utf-8", "replace").splitlines():
+        if line.strip().startswith("status:"):
+            return line.split(":", 1)[1].strip() or "unknown"
+    return "unknown"
