@@ -54,8 +54,7 @@ def connect_local(url: str | None = None, api_key: str | ApiKey | None = None,
     its key: given, from ``SPHERON_API_KEY``, or read from its ``--state`` directory.
     """
     if url and api_key:
-        key = wrap_key(api_key, "emulator")
-        return Connection("local", url.rstrip("/"), key, key.describe())
+        return _local(url, api_key, "emulator")
     from ..emulator import process
 
     if emulator_state is not None:
@@ -63,9 +62,7 @@ def connect_local(url: str | None = None, api_key: str | ApiKey | None = None,
     state = emulator_state_dir()
     running = process.find_running(state)
     if running is not None and (url is None or running.url.rstrip("/") == url.rstrip("/")):
-        key = wrap_key(running.api_key, "emulator")
-        return Connection("local", running.url.rstrip("/"), key, key.describe(),
-                          emulator_state=str(state))
+        return _local(running.url, running.api_key, "emulator", emulator_state=str(state))
     if url:
         return _connect_url(url.rstrip("/"))
     options = {
@@ -76,12 +73,13 @@ def connect_local(url: str | None = None, api_key: str | ApiKey | None = None,
     }
     options.update(emulator_options or {})
     emu = _start_on_the_same_port(process, state, options)
-    key = wrap_key(emu.api_key, "emulator")
-    return Connection(
-        "local", emu.url.rstrip("/"), key, key.describe(),
-        note=f"started the embedded emulator at {emu.url} (state in {state})",
-        emulator_state=str(state),
-    )
+    return _local(emu.url, emu.api_key, "emulator", emulator_state=str(state),
+                  note=f"started the embedded emulator at {emu.url} (state in {state})")
+
+
+def _local(url: str, value: str | ApiKey, source: str, **extra: str) -> Connection:
+    key = wrap_key(value, source)
+    return Connection("local", url.rstrip("/"), key, key.describe(), **extra)
 
 
 def _connect_state(process: ModuleType, state: Path, url: str | None) -> Connection:
@@ -93,9 +91,8 @@ def _connect_state(process: ModuleType, state: Path, url: str | None) -> Connect
     if url and running.url.rstrip("/") != url.rstrip("/"):
         raise SessionError(f"the emulator of {state} serves {running.url}, not {url}: "
                            f"drop --url or give that emulator's --state")
-    key = wrap_key(running.api_key, f"emulator state {state}")
-    return Connection("local", running.url.rstrip("/"), key, key.describe(),
-                      emulator_state=str(state))
+    return _local(running.url, running.api_key, f"emulator state {state}",
+                  emulator_state=str(state))
 
 
 def _connect_url(url: str) -> Connection:
@@ -119,8 +116,7 @@ def _connect_url(url: str) -> Connection:
     except (OSError, ValueError) as exc:
         raise SessionError(f"nothing answers at {url} ({exc}): start it with "
                            f"spheron-jupyter emulator, or check the URL") from None
-    key = wrap_key(value, "env SPHERON_API_KEY")
-    return Connection("local", url, key, key.describe())
+    return _local(url, value, "env SPHERON_API_KEY")
 
 
 def _start_on_the_same_port(process: ModuleType, state: Path,
@@ -157,16 +153,15 @@ def connect_cloud(url: str | None = None, api_key: str | ApiKey | None = None) -
             "no Spheron API key configured: run %spheron login (or set SPHERON_API_KEY), "
             "or %spheron use local for the embedded emulator"
         )
-    key, source = found
-    return Connection("cloud", url, key, source)
+    return Connection("cloud", url, found, found.describe())
 
 
-def resolve_key() -> tuple[ApiKey, str] | None:
-    """(ApiKey, masked description of where it came from) or None; config.credentials decides."""
+def resolve_key() -> ApiKey | None:
+    """The configured key (its ``describe()`` says where from, masked); config.credentials
+    decides."""
     from ..config import credentials
 
-    key = credentials.resolve_api_key()
-    return None if key is None else (key, key.describe())
+    return credentials.resolve_api_key()
 
 
 def wrap_key(value: str | ApiKey, source: str) -> ApiKey:
