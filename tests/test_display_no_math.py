@@ -66,3 +66,15 @@ def test_sidebar_state_carries_the_same_money_text(tmp_path):
     (row,) = state["instances"]
     assert row["cost_so_far_text"] == usd(rec.cost_so_far(1010.0)) == "$0.0004"
     assert row["hourly_rate_text"] == "$0.14" and state["burn_text"] == "$0.14"
+
+
+def test_links_and_commands_carry_copy_buttons_and_the_lab_tab_action():
+    link = Link("Jupyter", "http://127.0.0.1:8888/lab", "http://127.0.0.1:9/once/abc",
+                tunnel_id="t123")
+    markup = link._repr_html_()
+    assert "data-copy='http://127.0.0.1:8888/lab'" in markup and "navigator.clipboard" in markup
+    assert "data-spheron-tunnel='t123'" in markup and "open in a Lab tab" in markup
+    assert "/once/abc" not in markup.split("data-copy=")[1].split("'")[1]  # the plain URL only
+    ssh = Text("ssh -p 2222 root@1.2.3.4", copy=[("ssh command", "ssh -p 2222 root@1.2.3.4")])
+    assert "data-copy='ssh -p 2222 root@1.2.3.4'" in ssh._repr_html_()
+    assert_no_math(markup)

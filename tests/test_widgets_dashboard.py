@@ -84,7 +84,7 @@ def test_dashboard_tensorboard_button_opens_a_tunnel(session, closing):
     closing(board)
     board.fetch()
     board.rows[board.row_of("tb-box")]["actions"]["tensorboard"].click()
-    link = board.detail.children[0]
+    link = board.links.children[0]
     assert "starting TensorBoard on tb-box" in link.value
     assert board.wait_idle(180), "TensorBoard did not start"
     board.ui.flush()

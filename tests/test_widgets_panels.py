@@ -219,6 +219,9 @@ def test_dashboard_rows_countdown_actions_and_terminate(session, emulator, closi
     assert kind == "ok" and ("will be terminated" in text or "terminated dash-box" in text)
     wait_for(lambda: session.client.get_instance(board.views[0].id).status == "terminated"
              if board.views else True, timeout=90, what="the scheduled termination")
+    # Once it has ended, "will be terminated ..." leaves the panel (a live view, not a log).
+    wait_for(lambda: "will be terminated" not in board.last_message[0], timeout=30,
+             what="the stale message to go")
     board.show_all.value = True
     wait_for(lambda: any(v.status == "terminated" for v in board.views), what="terminated row")
     board.ui.flush()
@@ -235,7 +238,7 @@ def test_dashboard_jupyter_button_opens_a_tunnel(session, closing):
     board.fetch()
     board.act(board.row_of("lab-box"), "jupyter")
     assert board.wait_idle(180), "Jupyter did not start"
-    link = board.detail.children[0]
+    link = board.links.children[0]
     assert "Jupyter" in link.value and "127.0.0.1:" in link.value, link.value
     tunnels = session.tunnels()
     assert [t.kind for t in tunnels] == ["jupyter"] and tunnels[0].state != "closed"

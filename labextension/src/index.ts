@@ -8,6 +8,7 @@ import { IStatusBar } from '@jupyterlab/statusbar';
 import { BurnMeter } from './burn';
 import { StateModel } from './model';
 import { Notifier } from './notify';
+import { installOutputLinks } from './links';
 import { SpheronSidebar } from './sidebar';
 import { TunnelTabs } from './tabs';
 
@@ -24,7 +25,11 @@ const plugin: JupyterFrontEndPlugin<void> = {
     statusBar: IStatusBar | null
   ) => {
     const model = new StateModel();
-    const sidebar = new SpheronSidebar(model, new TunnelTabs(app));
+    const tabs = new TunnelTabs(app);
+    // Notebook 7 runs Lab extensions too, but has no room for a tunnel tab beside a notebook.
+    const inLab = app.name !== 'Jupyter Notebook';
+    const sidebar = new SpheronSidebar(model, tabs, inLab);
+    installOutputLinks(model, tabs, inLab);
     app.shell.add(sidebar, 'left', { rank: 950 });
     if (restorer) {
       restorer.add(sidebar, sidebar.id);

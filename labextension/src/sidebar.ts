@@ -3,7 +3,7 @@ import { refreshIcon } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
-import { duration, IInstance, ITunnel, toEpoch } from './api';
+import { duration, IInstance, ITunnel, proxyUrl, toEpoch } from './api';
 import { spheronIcon } from './icon';
 import { StateModel } from './model';
 import { TunnelTabs } from './tabs';
@@ -24,10 +24,11 @@ function el<K extends keyof HTMLElementTagNameMap>(
 }
 
 export class SpheronSidebar extends Widget {
-  constructor(model: StateModel, tabs: TunnelTabs) {
+  constructor(model: StateModel, tabs: TunnelTabs, inLab = true) {
     super();
     this._model = model;
     this._tabs = tabs;
+    this._inLab = inLab;
     this.id = 'spheron-sidebar';
     this.addClass('spheron-sidebar');
     this.title.icon = spheronIcon;
@@ -136,14 +137,21 @@ export class SpheronSidebar extends Widget {
     info.title = ports;
     row.appendChild(info);
     const open = el('button', 'spheron-sidebar-open jp-Button jp-mod-styled jp-mod-accept', 'Open');
-    open.title = 'Open in a Lab tab through Jupyter\'s proxy';
-    open.addEventListener('click', () => this._tabs.open(tunnel));
+    if (this._inLab) {
+      open.title = 'Open in a Lab tab through Jupyter\'s proxy';
+      open.addEventListener('click', () => this._tabs.open(tunnel));
+    } else {
+      // Notebook 7: a browser tab through the same proxy (no Lab tabs there).
+      open.title = 'Open in a browser tab through Jupyter\'s proxy';
+      open.addEventListener('click', () => window.open(proxyUrl(tunnel), '_blank'));
+    }
     row.appendChild(open);
     return row;
   }
 
   private _model: StateModel;
   private _tabs: TunnelTabs;
+  private _inLab: boolean;
   private _summary: HTMLElement;
   private _error: HTMLElement;
   private _list: HTMLElement;

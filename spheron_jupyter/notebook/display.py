@@ -14,7 +14,7 @@ from collections import deque
 from typing import Any
 from collections.abc import Iterable
 
-from .htmltext import attr, block, text
+from .htmltext import attr, block, copy_button, text
 
 MAX_UPDATES_PER_SECOND = 10
 
@@ -100,16 +100,23 @@ class KeyValues(Table):
 
 
 class Text:
-    """Preformatted text (an ssh_config block, a help page) that stays monospace in HTML."""
+    """Preformatted text (an ssh_config block, a help page) that stays monospace in HTML.
 
-    def __init__(self, text: str):
+    ``copy``: (label, value) pairs shown as copy buttons above it in HTML (the SSH command).
+    """
+
+    def __init__(self, text: str, copy: list[tuple[str, str]] | None = None):
         self.text = text
+        self.copy = copy or []
 
     def __repr__(self) -> str:
         return self.text
 
     def _repr_html_(self) -> str:
-        return block(f"<pre>{text(self.text)}</pre>")
+        buttons = "".join(f"<span>{text(label)}{copy_button(value, label)}</span> "
+                          for label, value in self.copy)
+        head = f"<div>{buttons}</div>" if buttons else ""
+        return block(f"{head}<pre>{text(self.text)}</pre>")
 
 
 class _Coalescer:
@@ -257,8 +264,10 @@ class Link:
     browser the token URL; in a terminal IPython nothing is saved, so the token URL is printed.
     """
 
-    def __init__(self, label: str, plain_url: str, click_url: str, note: str = ""):
+    def __init__(self, label: str, plain_url: str, click_url: str, note: str = "",
+                 tunnel_id: str | None = None):
         self.label, self.plain_url, self.click_url, self.note = label, plain_url, click_url, note
+        self.tunnel_id = tunnel_id
 
     @property
     def url(self) -> str:
@@ -270,5 +279,10 @@ class Link:
 
     def _repr_html_(self) -> str:
         note = f"<br><small>{text(self.note)}</small>" if self.note else ""
+        # "open in a Lab tab": hidden unless our Lab extension runs (it shows these and opens
+        # the tunnel in a tab through Jupyter's proxy, labextension/src/links.ts).
+        tab = (f" <a class='spheron-open-tab' data-spheron-tunnel='{attr(self.tunnel_id)}' "
+               "href='#' style='display:none'>open in a Lab tab</a>" if self.tunnel_id else "")
         return block(f"{text(self.label)}: <a href='{attr(self.click_url)}' "
-                     f"target='_blank'>{text(self.plain_url)}</a>{note}")
+                     f"target='_blank'>{text(self.plain_url)}</a>"
+                     f"{copy_button(self.plain_url, 'the URL')}{tab}{note}")

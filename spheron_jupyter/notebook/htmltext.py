@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import html
 
-DOLLAR = "<span class='spheron-dollar'>$</span>"
+DOLLAR = "<span>$</span>"
 NO_MATH = "tex2jax_ignore mathjax_ignore"
 
 
@@ -32,3 +32,20 @@ def block(inner_html: str, tag: str = "div", css: str = "") -> str:
     """A container MathJax is told to skip (belt and braces with :func:`text`)."""
     classes = f"{NO_MATH} {css}".strip()
     return f"<{tag} class='{classes}'>{inner_html}</{tag}>"
+
+
+def copy_button(value: str, what: str = "") -> str:
+    """A small button that copies ``value`` (an SSH command, an id, a URL) to the clipboard.
+
+    Inline script works in a trusted output (one this session produced); a saved notebook
+    opened untrusted drops the handler and the button does nothing, which is harmless.
+    """
+    title = attr(f"copy {what}".strip())
+    return (f"<button class='spheron-copy' type='button' title={_q(title)} "
+            f"data-copy={_q(attr(value))} style='font-size:11px;margin-left:6px;"
+            "padding:0 6px;cursor:pointer' onclick=\"navigator.clipboard.writeText("
+            "this.dataset.copy).then(() => { this.textContent = 'copied'; })\">copy</button>")
+
+
+def _q(escaped: str) -> str:
+    return f"'{escaped}'"

@@ -260,5 +260,5 @@ class Inventory:
         return TerminateResult(
             view, terminated=False, scheduled=True, minutes_remaining=remaining,
             message=f"{view.name or view.id} will be terminated {when}, by a helper process "
-            f"(pid {pid}) that outlives this kernel",
+            "that outlives this kernel (%spheron lease ID --cancel cancels it)",
         )

@@ -43,15 +43,6 @@ KERNEL_IDLE = """() => {
 }"""
 
 
-@pytest.fixture
-def home_emulator(emulator_factory, isolated_home):
-    """The emulator ``%spheron use local`` finds: the one in this test home's state dir."""
-    state = isolated_home / "state" / "emulator"
-    state.mkdir(parents=True, mode=0o700)
-    (isolated_home / "state").chmod(0o700)
-    return emulator_factory(state_dir=state)
-
-
 def test_offers_launch_dashboard_logs_terminate(home_emulator, jupyterlab, page):
     try:
         journey(home_emulator, jupyterlab, page)

@@ -93,7 +93,7 @@ def journey(jupyterlab, session, marker_port, page) -> None:
     row.locator(".spheron-sidebar-status", has_text="running").wait_for()
     text = row.inner_text()
     assert "sidebar-box" in text and rate in text and "so far" in text, text
-    assert re.search(r"lease (1h \d+m|2h 0m) left", text), text
+    assert re.search(r"lease ends in (1h \d+m|2h 0m)", text), text
     assert sidebar.locator(".spheron-sidebar-empty").count() == 0
 
     # -- the status bar's burn meter; a click on it shows the sidebar ------------------------

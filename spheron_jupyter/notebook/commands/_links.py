@@ -18,4 +18,4 @@ def show_service(link, label: str):
     else:
         click = link.url_with_token()  # a terminal saves nothing
         note = f"tunnel {link.tunnel_id}{reused}"
-    return Link(label, plain, click, note)
+    return Link(label, plain, click, note, tunnel_id=link.tunnel_id)

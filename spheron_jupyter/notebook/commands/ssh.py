@@ -13,5 +13,6 @@ def run(context, args, cell=None):
     info = context.session.ssh_info(args.id)
     return Text(
         f"{info.command}\n\n# or add to ~/.ssh/config:\n{info.config}\n\n"
-        f"# host key {info.fingerprint or '?'} (pinned in our own known-hosts file)"
+        f"# host key {info.fingerprint or '?'} (pinned in our own known-hosts file)",
+        copy=[("ssh command", info.command)],
     )

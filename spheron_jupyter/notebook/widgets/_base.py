@@ -14,7 +14,9 @@ import ipywidgets as W
 from ..htmltext import text as html_text
 from ._background import Background, UiUpdates
 
-COLORS = {"info": "#555", "ok": "#1a7f37", "warn": "#9a6700", "error": "#cf222e"}
+# JupyterLab's theme colours (light and dark), with fallbacks for frontends without them.
+COLORS = {"info": "var(--jp-ui-font-color2, #555)", "ok": "var(--jp-success-color1, #1a7f37)",
+          "warn": "var(--jp-warn-color1, #9a6700)", "error": "var(--jp-error-color1, #cf222e)"}
 
 
 def message_html(text: str, kind: str = "info") -> str:

@@ -27,7 +27,7 @@ CELLS = [("name", "140px"), ("status", "150px"), ("gpu", "105px"), ("GPU use", "
          ("can terminate", "105px"), ("ends", "170px")]
 ACTIONS = [("jupyter", "Jupyter", "80px"), ("tensorboard", "TensorBoard", "115px"),
            ("logs", "logs", "60px"), ("exec", "exec", "60px"), ("kernel", "kernel", "70px"),
-           ("terminate", "terminate", "190px"), ("extend", "+1h lease", "85px"),
+           ("terminate", "terminate", "190px"), ("extend", "+1h lease", "100px"),
            ("cancel", "cancel end", "95px")]
 
 _live: weakref.WeakKeyDictionary[Any, Dashboard] = weakref.WeakKeyDictionary()
@@ -53,6 +53,7 @@ class Dashboard(Panel):
         self._gpu = telemetry.for_session(session).watch()  # GPU figures while this is open
         self.gpu_readings: dict[str, Any] = {}  # instance id -> the latest GpuReading
         self._life: dict[str, Any] = {}  # instance id -> session.lifecycle.Lifecycle
+        self._message_about: str | None = None  # the instance the status line talks about
         self._build()
         if start:
             previous = _live.get(session)
@@ -61,6 +62,8 @@ class Dashboard(Panel):
                 previous.stop_refreshing("a newer panel took over the refresh")
             _live[session] = self
             self.jobs.every("dashboard", lambda: 1.0, self.tick)
+            # GPU figures in a loop of their own: a slow SSH answer never holds up the API's.
+            self.jobs.every("dashboard-gpu", lambda: telemetry.MIN_INTERVAL, self.sample_gpus)
 
     # -- widgets ----------------------------------------------------------------------------
     def _build(self) -> None:
@@ -78,12 +81,15 @@ class Dashboard(Panel):
         self.reload.on_click(lambda _: self.refresh_now())
         self.summary = W.HTML("loading instances ...")
         self.summary.add_class("spheron-dashboard-summary")
+        self.links = W.VBox()  # the service links opened from rows, one per instance and kind
+        self.links.add_class("spheron-dashboard-links")
+        self._links: dict[tuple[str, str], W.HTML] = {}
         self.detail = W.VBox()
         self.detail.add_class("spheron-dashboard-detail")
         self.root = W.VBox([
             W.HTML("<h4 style='margin:4px 0'>Spheron instances</h4>"),
             W.HBox([self.auto, self.show_all, self.reload]),
-            self.table, self.summary, self.status, self.detail,
+            self.table, self.summary, self.status, self.links, self.detail,
         ])
         self.root.add_class("spheron-dashboard")
 
@@ -112,12 +118,12 @@ class Dashboard(Panel):
         due = time.monotonic() - self._last_fetch >= self.refresh_seconds
         if self.auto.value and due:
             self.fetch()
-        if self.auto.value:
-            self.sample_gpus()
         self.render()
 
     def sample_gpus(self) -> None:
         """Each running instance's GPUs (the telemetry keeps to its own minimum interval)."""
+        if not self.auto.value or self.root.comm is None:
+            return
         for view in list(self.views):
             if view.status == "running" and view.ip and not self._gpu.closed:
                 self.gpu_readings[view.id] = self._gpu.reading(view)
@@ -167,6 +173,7 @@ class Dashboard(Panel):
             boxes = [self.table.children[0], *(row["box"] for row in self.rows[:len(visible)])]
             self.ui.set(self.table, children=tuple(boxes))
             active = [v for v in views if v.active]
+            self._forget_ended({v.id for v in active}, fetched=self._fetched_at is not None)
             rate = sum(v.hourly_rate or 0 for v in active)
             spent = sum(v.cost_so_far or 0 for v in views)
             more = f"; {len(views) - MAX_ROWS} more: %spheron ls" if len(views) > MAX_ROWS else ""
@@ -183,7 +190,10 @@ class Dashboard(Panel):
 
     def _render_row(self, view: Any, row: dict[str, Any]) -> None:
         cells, actions = row["cells"], row["actions"]
-        status = view.status + (" (terminate scheduled)" if view.termination_scheduled else "")
+        life = self._life.get(view.id)
+        # A lease is shown in "ends"; only a scheduled terminate changes the status text.
+        terminating = bool(life and life.ends_because == "scheduled terminate")
+        status = view.status + (" (terminate scheduled)" if terminating else "")
         if view.source == "ledger":
             status += " (ledger)"
         gpu = f"{view.gpu_count}x {view.gpu}" if view.gpu_count and view.gpu else (view.gpu or "-")
@@ -204,10 +214,9 @@ class Dashboard(Panel):
             self.ui.set(actions[key], disabled=not running)
         allowed = self._terminate_allowed(view)
         label = "terminate now" if allowed or not view.active else "terminate when allowed"
-        life = self._life.get(view.id)
-        scheduled = bool(life and life.scheduled) or view.termination_scheduled
+        scheduled = bool(life and life.scheduled)
         self.ui.set(actions["terminate"], description=label,
-                    disabled=not view.active or (scheduled and not allowed))
+                    disabled=not view.active or (terminating and not allowed))
         self.ui.set(actions["extend"], disabled=not view.active)
         self.ui.set(actions["cancel"], disabled=not scheduled)
         # An ended row keeps no (greyed) buttons: there is nothing left to do with it.
@@ -223,6 +232,19 @@ class Dashboard(Panel):
             return (f"<span class='spheron-gpu-idle' title='{attr(warning)}' "
                     f"style='color:{COLORS['warn']}'>{line}<br>idle while billing</span>")
         return f"<span class='spheron-gpu-use'>{line}</span>"
+
+    def _forget_ended(self, active_ids: set[str], *, fetched: bool) -> None:
+        """An ended instance's links and "will be terminated ..." line leave the live view."""
+        if not fetched:
+            return
+        gone = [key for key in self._links if key[0] not in active_ids]
+        for key in gone:
+            del self._links[key]
+        if gone:
+            self.ui.set(self.links, children=tuple(self._links.values()))
+        if self._message_about and self._message_about not in active_ids:
+            self._message_about = None
+            self.say("")
 
     def _update_lifecycles(self, views: list[Any]) -> None:
         from ...session.lifecycle import lifecycle_of
@@ -306,7 +328,10 @@ class Dashboard(Panel):
         label = "Jupyter" if kind == "jupyter" else "TensorBoard"
         link_view = W.HTML(message_html(f"starting {label} on {view.name or view.id} ..."))
         link_view.add_class(f"spheron-{kind}-link")
-        self._show_detail(None, link_view)
+        # Links stay above the detail area: opening logs or exec next must not erase them.
+        key = (view.id, kind)
+        self._links[key] = link_view
+        self.links.children = tuple(self._links.values())
         start = self.session.jupyter if kind == "jupyter" else self.session.tensorboard
 
         def shown(link: Any) -> None:
@@ -356,6 +381,8 @@ class Dashboard(Panel):
 
     def _terminated(self, result: Any) -> None:
         self.say(result.message, "ok")
+        if result.scheduled:  # "will be terminated in ...": stale once it has ended
+            self._message_about = result.instance.id
         self.ui.set(self.detail, children=())  # the question is answered
         self.fetch()
 

@@ -8,6 +8,7 @@ button interrupts ``%spheron exec`` (KeyboardInterrupt), which stops the remote 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from typing import Any
 
@@ -19,6 +20,7 @@ from ..htmltext import text as html_text
 from ._base import Panel, button, message_html
 
 KEEP_CHUNKS = 2000
+SUBMIT_SETTLE_SECONDS = 0.2  # lets a value synced just after Enter's submit arrive first
 
 
 class ExecBox(Panel):
@@ -42,6 +44,10 @@ class ExecBox(Panel):
         self.output = W.HTML("", layout=W.Layout(max_height="300px", overflow="auto"))
         self.output.add_class("spheron-exec-output")
         self.run_button.on_click(lambda _: self.run())
+        # Enter runs it. The frontend sends a "submit" message on Enter (what the deprecated
+        # on_submit listened to); the value it submits may be synced just after it, so the run
+        # starts a moment later, in a background job.
+        self.command.on_msg(self._on_command_msg)
         self.stop_button.on_click(lambda _: self.stop())
         self.root = W.VBox([
             W.HTML(f"<b>Run on {html_text(title or ref)}</b>"),
@@ -49,6 +55,11 @@ class ExecBox(Panel):
             self.output, self.status,
         ])
         self.root.add_class("spheron-execbox")
+
+    def _on_command_msg(self, _widget: Any, content: Any, _buffers: Any) -> None:
+        if isinstance(content, dict) and content.get("event") == "submit":
+            self.jobs.run("submit", lambda: time.sleep(SUBMIT_SETTLE_SECONDS),
+                          on_done=lambda _: self.run())
 
     def run(self, command: str | None = None) -> None:
         command = (command if command is not None else self.command.value).strip()

@@ -69,25 +69,25 @@ def _num(value: Any, unit: str = "") -> str:
 
 
 COLUMNS = [
-    Column("offer", "150px", lambda o: f"{o.gpu_count}x {o.gpu_type}",
+    Column("offer", "115px", lambda o: f"{o.gpu_count}x {o.gpu_type}",
            lambda o: (o.gpu_type or "", o.gpu_count)),
-    Column("type", "90px", lambda o: o.kind, lambda o: o.kind),
-    Column("provider", "125px", lambda o: o.provider or "-", lambda o: o.provider or ""),
-    Column("region", "150px", lambda o: ", ".join(o.regions[:2]) + (" ..." if len(o.regions) > 2 else ""),
+    Column("type", "75px", lambda o: o.kind, lambda o: o.kind),
+    Column("provider", "110px", lambda o: o.provider or "-", lambda o: o.provider or ""),
+    Column("region", "120px", lambda o: ", ".join(o.regions[:2]) + (" ..." if len(o.regions) > 2 else ""),
            lambda o: ",".join(o.regions)),
-    Column("$/hour", "85px", lambda o: f"${_price(o):,.2f}", _price),
-    Column("$/GPU-hour", "110px", lambda o: f"${_per_gpu(o):,.2f}" if _per_gpu(o) is not None else "-",
+    Column("$/hour", "80px", lambda o: f"${_price(o):,.2f}", _price),
+    Column("$/GPU-hour", "100px", lambda o: f"${_per_gpu(o):,.2f}" if _per_gpu(o) is not None else "-",
            lambda o: (_per_gpu(o) is None, _per_gpu(o) or 0.0)),
-    Column("$/VRAM-GB", "110px",
+    Column("$/VRAM-GB", "95px",
            lambda o: f"${_per_vram(o):.4f}" if _per_vram(o) is not None else "-",
            lambda o: (_per_vram(o) is None, _per_vram(o) or 0.0)),
-    Column("VRAM", "85px", lambda o: _num(o.total_vram_gb, " GB"), lambda o: o.total_vram_gb,
+    Column("VRAM", "70px", lambda o: _num(o.total_vram_gb, " GB"), lambda o: o.total_vram_gb,
            descending_first=True),
-    Column("vCPUs", "75px", lambda o: _num(o.vcpus), lambda o: o.vcpus or 0, descending_first=True),
-    Column("memory", "90px", lambda o: _num(o.memory, " GB"), lambda o: o.memory or 0,
+    Column("vCPUs", "60px", lambda o: _num(o.vcpus), lambda o: o.vcpus or 0, descending_first=True),
+    Column("memory", "75px", lambda o: _num(o.memory, " GB"), lambda o: o.memory or 0,
            descending_first=True),
-    Column("interconnect", "120px", lambda o: _interconnect(o) or "-", _interconnect),
-    Column("availability", "115px", _availability, _availability),
+    Column("interconnect", "110px", lambda o: _interconnect(o) or "-", _interconnect),
+    Column("availability", "95px", _availability, _availability),
 ]
 # Cells wrap between words instead of cutting a region name off mid-word; headers never wrap,
 # and their widths above leave room for the title and its sort arrow.
@@ -180,7 +180,7 @@ class OffersBrowser(Panel):
             self.rows.append([pick, *cells])
         template = " ".join(c.width for c in COLUMNS)
         self.table = W.GridBox(self.headers, layout=W.Layout(grid_template_columns=template,
-                                                              grid_gap="2px 6px"))
+                                                              grid_gap="2px 4px"))
         self.table.add_class("spheron-offers-table")
         self.prev = button("< prev", width="80px", css="spheron-offers-prev")
         self.next = button("next >", width="80px", css="spheron-offers-next")
