@@ -10,8 +10,8 @@ browser and the dashboard; the Spheron sidebar is open. The test fails on:
 - stale tunnels: after the instance ends, any sidebar row (instance or tunnel) of it.
 It also checks the GPU figures in the dashboard and the sidebar, the lease's end in both, the
 JupyterLab notifications (SSH ready, lease ending within 10 minutes, budget crossed, ended),
-and a row's Jupyter link: it stays when the logs open, has a copy button, and "open in a Lab
-tab" shows it through Jupyter's proxy. Screenshots go to test-output/browser/ (gitignored; CI
+and a row's TensorBoard link: it stays when the logs open, has a copy button, and "open in a
+Lab tab" shows it through Jupyter's proxy. Screenshots go to test-output/browser/ (gitignored; CI
 keeps them); with SPHERON_DOCS_SCREENSHOTS=1 the light and dark ones are also copied to docs/
 for README's Panels section.
 """
@@ -140,14 +140,14 @@ def journey(home_emulator, jupyterlab, page, instance_port) -> None:
     assert page.evaluate(TRUNCATED, ".spheron-dashboard-table .widget-html b") == []
     assert page.evaluate(TRUNCATED, ".spheron-dashboard-table button") == []
 
-    # -- Jupyter from its row: the link stays when logs open; "open in a Lab tab" --------------
-    row.locator(".spheron-action-jupyter").click()
-    link = board.locator(".spheron-dashboard-links .spheron-jupyter-link a.spheron-open-tab")
+    # -- TensorBoard from its row: the link stays when logs open; "open in a Lab tab" ----------
+    row.locator(".spheron-action-tensorboard").click()
+    link = board.locator(".spheron-dashboard-links .spheron-tensorboard-link a.spheron-open-tab")
     link.wait_for(timeout=LONG)
     row.locator(".spheron-action-logs").click()
     board.locator(".spheron-logviewer").wait_for()
-    assert link.is_visible(), "opening the logs erased the Jupyter link"
-    assert board.locator(".spheron-jupyter-link button.spheron-copy").count() == 1
+    assert link.is_visible(), "opening the logs erased the TensorBoard link"
+    assert board.locator(".spheron-tensorboard-link button.spheron-copy").count() == 1
     link.click()
     page.locator(".spheron-tunnel-tab").wait_for()
     src = page.locator(".spheron-tunnel-tab iframe").get_attribute("src")

@@ -18,4 +18,7 @@ def show_service(link, label: str):
     else:
         click = link.url_with_token()  # a terminal saves nothing
         note = f"tunnel {link.tunnel_id}{reused}"
-    return Link(label, plain, click, note, tunnel_id=link.tunnel_id)
+    # A remote JupyterLab cannot run in the sandboxed Lab tab (labextension/src/tabs.ts), so
+    # only other services get "open in a Lab tab".
+    tab = link.tunnel_id if label != "Jupyter" else None
+    return Link(label, plain, click, note, tunnel_id=tab)

@@ -69,11 +69,11 @@ def _num(value: Any, unit: str = "") -> str:
 
 
 COLUMNS = [
-    Column("offer", "115px", lambda o: f"{o.gpu_count}x {o.gpu_type}",
+    Column("offer", "140px", lambda o: f"{o.gpu_count}x {o.gpu_type}",
            lambda o: (o.gpu_type or "", o.gpu_count)),
-    Column("type", "75px", lambda o: o.kind, lambda o: o.kind),
-    Column("provider", "110px", lambda o: o.provider or "-", lambda o: o.provider or ""),
-    Column("region", "120px", lambda o: ", ".join(o.regions[:2]) + (" ..." if len(o.regions) > 2 else ""),
+    Column("type", "70px", lambda o: o.kind, lambda o: o.kind),
+    Column("provider", "100px", lambda o: o.provider or "-", lambda o: o.provider or ""),
+    Column("region", "110px", lambda o: ", ".join(o.regions[:2]) + (" ..." if len(o.regions) > 2 else ""),
            lambda o: ",".join(o.regions)),
     Column("$/hour", "80px", lambda o: f"${_price(o):,.2f}", _price),
     Column("$/GPU-hour", "100px", lambda o: f"${_per_gpu(o):,.2f}" if _per_gpu(o) is not None else "-",
