@@ -21,7 +21,6 @@ import logging
 import threading
 from dataclasses import dataclass
 from collections.abc import Callable, Iterator
-from typing import Any
 
 import paramiko
 
@@ -92,13 +91,14 @@ class LogSource:
     def parse(cls, source: str, name: str | None = None) -> LogSource:
         if source not in ("startup", "service", "file"):
             raise ValueError(f"unknown log source {source!r}: use startup, service or file")
+        name = name or ""
         if source != "startup" and not name:
             raise ValueError(f"a {source} log needs a {'name' if source == 'service' else 'path'}")
         if source == "service":
-            service_log_path(name or "")  # validates the name
-        return cls(source, name or "")
+            service_log_path(name)  # validates the name
+        return cls(source, name)
 
-    def resolve(self, conn: Connection) -> str:
+    def resolve(self, conn: Connection | paramiko.Transport) -> str:
         """The path on the instance."""
         if self.kind == "file":
             return self.name
@@ -118,7 +118,7 @@ class LogReader:
 
     def __init__(
         self,
-        connect: Connection | SshTarget | Callable[[], Connection],
+        connect: Connection | paramiko.Transport | SshTarget | Callable[[], Connection],
         source: LogSource,
         *,
         tail: int | None = None,
@@ -137,14 +137,17 @@ class LogReader:
         self.on_cursor = on_cursor
         self.on_notice = on_notice
         self._assembler = LineAssembler(max_line_bytes)
-        given = isinstance(connect, (Connection, paramiko.Transport))
-        self._given: Any = connect if given else None  # a Connection or a Transport
+        # Exactly one of the two is set: a connection used as is, or a way to open one.
+        self._given: Connection | paramiko.Transport | None = None
         self._connect: Callable[[], Connection] | None = None
-        if isinstance(connect, SshTarget):
-            self._connect = lambda: Connection.open(connect)
-        elif not given and callable(connect):
+        if isinstance(connect, (Connection, paramiko.Transport)):
+            self._given = connect
+        elif isinstance(connect, SshTarget):
+            target = connect
+            self._connect = lambda: Connection.open(target)
+        elif callable(connect):
             self._connect = connect
-        elif not given:
+        else:
             raise TypeError("connect must be a Connection, a Transport, an SshTarget or a callable")
         self._path: str | None = cursor.path if cursor else None
         self._inode = cursor.inode if cursor else 0
@@ -159,13 +162,11 @@ class LogReader:
         stop = stop or threading.Event()
         attempt = 0
         while not stop.is_set():
-            conn = None
+            conn: Connection | paramiko.Transport | None = None
             try:
-                if self._given is not None:
-                    conn = self._given
-                else:
-                    assert self._connect is not None  # __init__ refuses anything else
-                    conn = self._connect()
+                conn = self._given if self._connect is None else self._connect()
+                if conn is None:
+                    raise TypeError("LogReader has neither a connection nor a way to open one")
                 self._read_once(conn, on_lines, stop)
                 break
             except _NOT_WORTH_RETRYING:
@@ -196,7 +197,9 @@ class LogReader:
             return None
         return LogCursor(self._path, self._inode, self._offset - self._assembler.pending_bytes)
 
-    def _read_once(self, conn: Connection, on_lines, stop: threading.Event) -> bool:
+    def _read_once(
+        self, conn: Connection | paramiko.Transport, on_lines: Callable[[list[str]], None], stop: threading.Event,
+    ) -> bool:
         if self._path is None:
             self._path = self.source.resolve(conn)
         # Resume from the last line boundary: the unfinished line is read again whole.

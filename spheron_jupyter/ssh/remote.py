@@ -27,6 +27,7 @@ import threading
 import time
 from dataclasses import dataclass
 from collections.abc import Callable, Mapping
+from typing import Literal, cast, overload
 
 import paramiko
 from paramiko.common import cMSG_CHANNEL_REQUEST
@@ -35,12 +36,14 @@ from paramiko.message import Message
 from spheron_jupyter.ssh.connection import Connection, _short
 from spheron_jupyter.ssh.errors import PeerDeadError, SshError
 from spheron_jupyter.ssh.remote_command import (  # build_command stays importable from here
-    OutputCallback,
+    BytesCallback,
+    TextCallback,
     _PgidSniffer,
     _StreamDecoder,
     build_command,
 )
 from spheron_jupyter.ssh.target import SshTarget
+from spheron_jupyter.ssh.watchdog import send_user_message
 
 __all__ = [
     "CommandResult",
@@ -90,17 +93,56 @@ def send_signal(channel: paramiko.Channel, signal_name: str) -> None:
         message.add_string("signal")
         message.add_boolean(False)
         message.add_string(signal_name.removeprefix("SIG"))
-        channel.transport._send_user_message(message)  # type: ignore[union-attr]  # paramiko has no public call
+        send_user_message(channel.transport, message)
     except Exception:
         pass
+
+
+OnOutput = Callable[[str, str | bytes], None]
+
+
+@overload
+def run(
+    conn: Connection | paramiko.Transport | SshTarget,
+    command: str,
+    *,
+    on_stdout: TextCallback | None = None,
+    on_stderr: TextCallback | None = None,
+    text: Literal[True] = True,
+    env: Mapping[str, str] | None = None,
+    secret_env: Mapping[str, str] | None = None,
+    stdin: bytes | str | None = None,
+    interrupt: threading.Event | None = None,
+    timeout: float | None = None,
+    grace: float = 2.0,
+    on_output: OnOutput | None = None,
+) -> int: ...
+
+
+@overload
+def run(
+    conn: Connection | paramiko.Transport | SshTarget,
+    command: str,
+    *,
+    on_stdout: BytesCallback | None = None,
+    on_stderr: BytesCallback | None = None,
+    text: Literal[False],
+    env: Mapping[str, str] | None = None,
+    secret_env: Mapping[str, str] | None = None,
+    stdin: bytes | str | None = None,
+    interrupt: threading.Event | None = None,
+    timeout: float | None = None,
+    grace: float = 2.0,
+    on_output: OnOutput | None = None,
+) -> int: ...
 
 
 def run(
     conn: Connection | paramiko.Transport | SshTarget,
     command: str,
     *,
-    on_stdout: OutputCallback | None = None,
-    on_stderr: OutputCallback | None = None,
+    on_stdout: TextCallback | BytesCallback | None = None,
+    on_stderr: TextCallback | BytesCallback | None = None,
     text: bool = True,
     env: Mapping[str, str] | None = None,
     secret_env: Mapping[str, str] | None = None,
@@ -108,7 +150,7 @@ def run(
     interrupt: threading.Event | None = None,
     timeout: float | None = None,
     grace: float = 2.0,
-    on_output: Callable[[str, str | bytes], None] | None = None,
+    on_output: OnOutput | None = None,
 ) -> int:
     """Run `command` on the instance, streaming output to the callbacks; return its exit code.
 
@@ -123,18 +165,47 @@ def run(
     """
     if isinstance(conn, SshTarget):
         with Connection.open(conn) as connection:
-            return run(
-                connection, command, on_stdout=on_stdout, on_stderr=on_stderr, text=text,
-                env=env, secret_env=secret_env, stdin=stdin, interrupt=interrupt,
-                timeout=timeout, grace=grace, on_output=on_output,
+            return _run(
+                connection, command, _decoder(on_stdout, text, on_output, "stdout"),
+                _decoder(on_stderr, text, on_output, "stderr"), env=env, secret_env=secret_env,
+                stdin=stdin, interrupt=interrupt, timeout=timeout, grace=grace,
             )
-    if on_output is not None:
-        on_stdout = on_stdout or (lambda data: on_output("stdout", data))
-        on_stderr = on_stderr or (lambda data: on_output("stderr", data))
+    return _run(
+        conn, command, _decoder(on_stdout, text, on_output, "stdout"),
+        _decoder(on_stderr, text, on_output, "stderr"), env=env, secret_env=secret_env,
+        stdin=stdin, interrupt=interrupt, timeout=timeout, grace=grace,
+    )
+
+
+def _decoder(
+    callback: TextCallback | BytesCallback | None, text: bool, on_output: OnOutput | None, stream: str,
+) -> _StreamDecoder:
+    if callback is None and on_output is not None:
+        def both(data: str | bytes) -> None:
+            on_output(stream, data)
+        return _StreamDecoder(on_text=both) if text else _StreamDecoder(on_bytes=both)
+    # run's overloads pair text=True with str callbacks and text=False with bytes ones.
+    if text:
+        return _StreamDecoder(on_text=cast(TextCallback | None, callback))
+    return _StreamDecoder(on_bytes=cast(BytesCallback | None, callback))
+
+
+def _run(
+    conn: Connection | paramiko.Transport,
+    command: str,
+    out: _StreamDecoder,
+    stderr: _StreamDecoder,
+    *,
+    env: Mapping[str, str] | None,
+    secret_env: Mapping[str, str] | None,
+    stdin: bytes | str | None,
+    interrupt: threading.Event | None,
+    timeout: float | None,
+    grace: float,
+) -> int:
     line, prologue = build_command(command, env, secret_env)
     channel = _open_channel(conn)
-    out = _StreamDecoder(on_stdout, text)
-    err = _PgidSniffer(_StreamDecoder(on_stderr, text))
+    err = _PgidSniffer(stderr)
     deadline = None if timeout is None else time.monotonic() + timeout
     interrupted = False
     try:

@@ -13,9 +13,9 @@ import codecs
 import re
 import shlex
 from collections.abc import Callable, Mapping
-from typing import Any
 
-OutputCallback = Callable[[Any], None]  # gets str when text=True, else bytes
+TextCallback = Callable[[str], None]
+BytesCallback = Callable[[bytes], None]
 
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 
@@ -60,25 +60,26 @@ def _check_env_name(name: str) -> None:
 class _StreamDecoder:
     """Delivers one stream's bytes to its callback, decoded incrementally when asked."""
 
-    def __init__(self, callback: OutputCallback | None, text: bool) -> None:
-        self.callback = callback
-        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace") if text else None
+    def __init__(self, on_text: TextCallback | None = None, on_bytes: BytesCallback | None = None) -> None:
+        self.on_text = on_text
+        self.on_bytes = on_bytes
+        self.decoder = codecs.getincrementaldecoder("utf-8")(errors="replace") if on_text else None
 
     def feed(self, data: bytes) -> None:
-        if self.callback is None or not data:
+        if not data:
             return
-        if self.decoder is None:
-            self.callback(data)
-            return
-        decoded = self.decoder.decode(data)
-        if decoded:
-            self.callback(decoded)
+        if self.on_bytes is not None:
+            self.on_bytes(data)
+        elif self.on_text is not None and self.decoder is not None:
+            decoded = self.decoder.decode(data)
+            if decoded:
+                self.on_text(decoded)
 
     def finish(self) -> None:
-        if self.callback is not None and self.decoder is not None:
+        if self.on_text is not None and self.decoder is not None:
             tail = self.decoder.decode(b"", final=True)
             if tail:
-                self.callback(tail)
+                self.on_text(tail)
 
 
 class _PgidSniffer:

@@ -19,7 +19,8 @@ import socket
 import sys
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .errors import SshError
 from .tunnel_common import (
@@ -34,6 +35,10 @@ from .tunnel_common import (
 )
 from .tunnel_forward import Forwarder, bind_listener
 from .tunnel_link import TargetLink
+
+if TYPE_CHECKING:
+    from .target import SshTarget
+    from .tunnel_openssh import OpenSshLink
 
 HELP = "run the per-user tunnel agent (started on demand by the notebook)"
 log = logging.getLogger("spheron_jupyter.tunnel_agent")
@@ -52,7 +57,7 @@ def choose_plane() -> str:
     return "openssh" if find_ssh() else "paramiko"
 
 
-def default_link_factory(target):
+def default_link_factory(target: SshTarget) -> TargetLink | OpenSshLink:
     if choose_plane() == "openssh":
         from .tunnel_openssh import OpenSshLink
 
@@ -87,10 +92,12 @@ class _Tunnel:
 class TunnelAgent:
     """The tunnel registry and its request handlers; one SSH link per target, shared."""
 
-    def __init__(self, *, link_factory=default_link_factory) -> None:
+    def __init__(
+        self, *, link_factory: Callable[[SshTarget], TargetLink | OpenSshLink] = default_link_factory,
+    ) -> None:
         self._lock = threading.RLock()
         self._tunnels: dict[str, _Tunnel] = {}
-        self._links: dict[tuple, Any] = {}  # TargetLink or OpenSshLink
+        self._links: dict[tuple, TargetLink | OpenSshLink] = {}
         self._target_locks: dict[tuple, threading.Lock] = {}
         self._link_factory = link_factory
         self._busy = 0  # requests in flight: never exit in the middle of an open
@@ -163,7 +170,7 @@ class TunnelAgent:
         with self._lock:
             return self._target_locks.setdefault(key, threading.Lock())
 
-    def _link_for(self, key: tuple, target):
+    def _link_for(self, key: tuple, target: SshTarget) -> TargetLink | OpenSshLink:
         """The live link to this target, or a new one (connected before it is shared)."""
         with self._lock:
             link = self._links.get(key)
@@ -216,7 +223,6 @@ class TunnelAgent:
 
 
 def _serve_client(agent: TunnelAgent, conn: socket.socket) -> None:
-    reply: dict[str, Any]
     with conn, conn.makefile("rb") as stream:
         for line in stream:
             try:
@@ -231,8 +237,9 @@ def _serve_client(agent: TunnelAgent, conn: socket.socket) -> None:
             except OSError:
                 # The opener died before hearing the id of its new tunnel: nobody could ever
                 # close it, so close it now instead of leaving its port held.
-                if reply.get("ok") and "tunnel" in reply:
-                    agent.handle({"op": "close", "id": reply["tunnel"]["id"]})
+                tunnel = reply.get("tunnel")
+                if reply.get("ok") and isinstance(tunnel, dict):
+                    agent.handle({"op": "close", "id": tunnel["id"]})
                 return
 
 

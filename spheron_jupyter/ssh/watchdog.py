@@ -26,6 +26,17 @@ from paramiko.message import Message
 
 log = logging.getLogger(__name__)
 
+
+def send_user_message(transport: paramiko.Transport | None, message: Message) -> None:
+    """Queue a raw SSH message (a keepalive, a `signal` request) on the transport.
+
+    paramiko has no public call for this: Transport._send_user_message is the one its own
+    requests use (it waits out a rekey); types-paramiko declares only the public surface."""
+    if transport is None:
+        raise EOFError("the channel has no transport any more")
+    transport._send_user_message(message)  # type: ignore[attr-defined]
+
+
 KEEPALIVE_REQUEST = "keepalive@openssh.com"
 
 
@@ -62,12 +73,13 @@ class Watchdog:
         packetizer = self.transport.packetizer
         original = packetizer.read_message
 
-        def read_message_and_note_liveness():
+        def read_message_and_note_liveness() -> tuple[int, Message]:
             result = original()
             self._last_inbound = time.monotonic()
             return result
 
-        packetizer.read_message = read_message_and_note_liveness  # type: ignore[method-assign]
+        # An instance attribute shadows the method for this one packetizer only.
+        setattr(packetizer, "read_message", read_message_and_note_liveness)  # noqa: B010
 
     @property
     def silence(self) -> float:
@@ -99,7 +111,7 @@ class Watchdog:
                 message.add_boolean(True)
                 # Not transport.global_request(): it has no timeout and shares one completion
                 # event with port-forward requests, which a concurrent probe would steal.
-                self.transport._send_user_message(message)  # type: ignore[attr-defined]
+                send_user_message(self.transport, message)
             except Exception:  # the checker decides; a failed send is not a verdict by itself
                 if not self.transport.is_active():
                     return

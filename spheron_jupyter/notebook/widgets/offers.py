@@ -11,12 +11,15 @@ from __future__ import annotations
 import re
 import threading
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from collections.abc import Callable
 
 import ipywidgets as W
 
 from ._base import Panel, button, message_html
+
+if TYPE_CHECKING:
+    from .launcher import Launcher
 
 PAGE_ROWS = 12
 ANY = "any"
@@ -111,7 +114,7 @@ class OffersBrowser(Panel):
         self.page = 0
         self.sort_column = 4  # $/hour, cheapest first: what `%spheron offers` shows
         self.sort_descending = False
-        self.launcher: Any = None  # a Launcher once an offer is clicked
+        self.launcher: Launcher | None = None
         self._loading = False
         # The catalog arrives in a worker while the user may already be changing filters.
         self._matches_lock = threading.RLock()
@@ -321,7 +324,7 @@ class OffersBrowser(Panel):
         if row < len(shown):
             self.open_launcher(shown[row])
 
-    def open_launcher(self, offer: Any):
+    def open_launcher(self, offer: Any) -> Launcher:
         """The launcher for ``offer``, shown under the table (one at a time)."""
         from .launcher import Launcher
 
