@@ -218,13 +218,30 @@ def test_interrupting_a_launch_says_the_instance_keeps_billing(emulator_factory,
     import os
     import signal
     import threading
+    import time
 
     from spheron_jupyter.session.core import Session
 
+    from tests.support.magic_shell import emulator_counts
+
     emu = emulator_factory(boot_seconds=10)
     shell.context.session = Session("local", url=emu.url, api_key=emu.api_key)
-    threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGINT)).start()  # mid-deploy
-    out = shell.ok("%spheron launch --gpu rtx-4090 --name impatient --yes")
+    done = threading.Event()
+
+    def stop_mid_deploy():
+        # Once the instance exists (not after a fixed 3 s, which a loaded machine may not reach
+        # the create in), and well inside its 10 s boot.
+        deadline = time.monotonic() + 60
+        while emulator_counts(emu)[0] < 1 and time.monotonic() < deadline and not done.is_set():
+            time.sleep(0.1)
+        if not done.wait(1.0):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=stop_mid_deploy, daemon=True).start()
+    try:
+        out = shell.ok("%spheron launch --gpu rtx-4090 --name impatient --yes")
+    finally:
+        done.set()
     assert "is deploying and billing" in out.text and "Traceback" not in out.text
     assert "re-run this launch to keep waiting" in out.text
     assert shell.context.session.resolve("impatient").status in ("deploying", "running")
