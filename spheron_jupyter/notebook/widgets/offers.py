@@ -95,7 +95,7 @@ COLUMNS = [
 # Cells wrap between words instead of cutting a region name off mid-word; headers never wrap,
 # and their widths above leave room for the title and its sort arrow.
 TABLE_CSS = """<style>
-.spheron-offers-table .widget-label { white-space: normal; overflow-wrap: break-word;
+.spheron-offers-table .widget-label { white-space: normal; overflow-wrap: anywhere;
   height: auto; line-height: 1.3; }
 .spheron-offers-table .spheron-sort { padding: 0 4px; }
 </style>"""
