@@ -177,14 +177,15 @@ def test_load_ext_warns_about_instances_still_billing(emulator_shell, capsys):
 
 
 def test_events_follow_stops_on_interrupt(emulator_shell):
-    import os
-    import signal
-    import threading
+    from tests.support.magic_shell import interrupt_when_shown
 
     sh = emulator_shell
     sh.ok("%spheron launch --gpu rtx-4090 --name watched --yes")
-    threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT)).start()
-    out = sh.ok("%spheron events watched --follow")
+    stop = interrupt_when_shown("ssh-ready")  # the stop button, once the follow has shown it
+    try:
+        out = sh.ok("%spheron events watched --follow")
+    finally:
+        stop.set()
     assert "launched" in out.stdout and "ssh-ready" in out.stdout and "[stopped]" in out.stdout
 
 

@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import os
 import re
-import signal
 import socket
 import threading
 import time
 import urllib.request
 
 import pytest
+
+from tests.support.magic_shell import interrupt_when_shown
 
 
 @pytest.fixture
@@ -126,17 +126,23 @@ def test_logs_startup_tail_and_follow_stopped_by_interrupt(box):
     writer = threading.Thread(target=lambda: (
         time.sleep(1.0), box.context.session.exec("box", "echo second >> app.log", lambda *a: None)))
     writer.start()
-    threading.Timer(3.0, os.kill, (os.getpid(), signal.SIGINT)).start()  # the stop button
-    followed = box.ok("%spheron logs box --file app.log --follow")
+    stop = interrupt_when_shown("second")  # the stop button, once the appended line shows
+    try:
+        followed = box.ok("%spheron logs box --file app.log --follow")
+    finally:
+        stop.set()
     writer.join()
     assert "first" in followed.stdout and "second" in followed.stdout
     assert "[stopped]" in followed.stdout and "Traceback" not in followed.text
 
 
 def test_exec_interrupted_stops_cleanly(box):
-    threading.Timer(1.5, os.kill, (os.getpid(), signal.SIGINT)).start()
+    stop = interrupt_when_shown("going")
     started = time.monotonic()
-    out = box.ok("%spheron exec box -- sh -c 'echo $$ > job.pid; echo going; sleep 30; echo never'")
+    try:
+        out = box.ok("%spheron exec box -- sh -c 'echo $$ > job.pid; echo going; sleep 30; echo never'")
+    finally:
+        stop.set()
     assert time.monotonic() - started < 15
     assert "going" in out.stdout and "never" not in out.stdout and "interrupted" in out.stdout
     assert "Traceback" not in out.text

@@ -8,7 +8,13 @@ hand one out are in tests/fixtures/magic_shell.py.
 
 from __future__ import annotations
 
+import io
 import json
+import os
+import signal
+import sys
+import threading
+import time
 import urllib.request
 from dataclasses import dataclass
 
@@ -77,3 +83,24 @@ def emulator_counts(emulator) -> tuple[int, int]:
     with urllib.request.urlopen(request, timeout=10) as response:
         state = json.load(response)
     return state["instancesTotal"], state["volumes"]
+
+
+def interrupt_when_shown(text: str, *, settle: float = 0.3, timeout: float = 60.0) -> threading.Event:
+    """Press the stop button (SIGINT to this process) once the running cell's output shows
+    `text`, then `settle` seconds later: a condition, not a fixed delay a loaded machine may not
+    meet. Set the returned event when the cell is over; no signal comes after that.
+    (Shell.run captures the cell's stdout in an io.StringIO, which this reads.)"""
+    done = threading.Event()
+
+    def watch() -> None:
+        deadline = time.monotonic() + timeout
+        while not done.is_set() and time.monotonic() < deadline:
+            out = sys.stdout
+            if isinstance(out, io.StringIO) and text in out.getvalue():
+                break
+            time.sleep(0.05)
+        if not done.wait(settle):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=watch, name="stop-button", daemon=True).start()
+    return done
