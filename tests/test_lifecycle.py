@@ -33,6 +33,10 @@ def test_lease_extend_cancel_and_every_view_says_when_it_ends(emulator_shell):
     assert 29 * 60 < life.ends_at - time.time() <= 30 * 60
     status = sh.ok("%spheron status leased").text
     assert "lease ends in 2" in status or "lease ends in 3" in status  # 29m.., 30m
+    # A lease is not a scheduled terminate: ls and status word it as the dashboard and sidebar.
+    listing = sh.ok("%spheron ls").text
+    assert "lease ends in" in listing and "terminate scheduled" not in listing, listing
+    assert "terminate scheduled" not in status and "termination: scheduled" not in status
 
     first_reaper = rec.reaper_pid
     out = sh.ok("%spheron lease leased +2h").text

@@ -17,6 +17,7 @@ from . import reaper
 from .errors import (AmbiguousReferenceError, LaunchWaitStoppedError, SessionError,
                      UnknownInstanceError)
 from .ledger import InstanceRecord
+from .lifecycle import lifecycle_of
 from .money import format_duration, minimum_runtime_text, usd
 from .parts import Parts
 from .views import InstanceView, TerminateResult
@@ -59,7 +60,15 @@ class Inventory:
             if fetched is not None:
                 views[fetched.id] = fetched
         out = sorted(views.values(), key=lambda v: v.created_at or 0)
+        for view in out:
+            self._add_lifecycle(view, records.get(view.id))
         return out if all else [v for v in out if v.active]
+
+    def _add_lifecycle(self, view: InstanceView, rec: InstanceRecord | None) -> None:
+        """What ends a billing instance and when, from the ledger (one wording in every view)."""
+        if rec is not None and view.active:
+            p = self.parts
+            view.lifecycle = lifecycle_of(rec, p.ledger.events(p.api_url, view.id))
 
     @staticmethod
     def _answer_of(rec: InstanceRecord, views: Iterable[InstanceView],
@@ -85,6 +94,7 @@ class Inventory:
             return None
         view = InstanceView.from_api(inst, p.backend, rec)
         self.reconcile(view, rec)
+        self._add_lifecycle(view, rec)
         return view
 
     def refresh(self, view: InstanceView) -> InstanceView:

@@ -49,6 +49,13 @@ class Lifecycle:
         return f"{what} in {format_duration(left)} ({clock})"
 
 
+def status_text(status: str, life: Lifecycle | None) -> str:
+    """The status as every view words it: a lease shows only in "ends" (``countdown``); a
+    scheduled terminate also marks the status, as the user asked for it."""
+    terminating = life is not None and life.ends_because == "scheduled terminate"
+    return status + (" (terminate scheduled)" if terminating else "")
+
+
 def lifecycle_of(rec: InstanceRecord, events: list[EventRecord]) -> Lifecycle:
     """What the ledger knows of ``rec``'s end; ``events`` are its events, oldest first."""
     status = rec.status or "unknown"

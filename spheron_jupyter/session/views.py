@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from ..client import Instance, Offer
 from ..client.statuses import is_billing
 from .ledger import InstanceRecord
+from .lifecycle import Lifecycle, status_text
 from .money import cost_so_far, format_duration, usd, worst_case
 
 
@@ -36,13 +37,23 @@ class InstanceView:
     user: str | None = None
     notebook: str | None = None
     source: str = "api"  # "api", or "ledger" when the API no longer lists it
-    termination_scheduled: bool = False
+    # What ends it and when (session/lifecycle.py), set by the inventory from the ledger.
+    lifecycle: Lifecycle | None = None
     raw: Instance | None = field(default=None, repr=False)
 
     @property
     def active(self) -> bool:
         """Billing: every status but the known terminal ones (client/statuses.py)."""
         return is_billing(self.status)
+
+    @property
+    def termination_scheduled(self) -> bool:
+        return bool(self.lifecycle and self.lifecycle.ends_because == "scheduled terminate")
+
+    @property
+    def ends(self) -> str:
+        """``"lease ends in 1h05m (14:30)"``, ``"terminates in 12m (..)"`` or ``""``."""
+        return self.lifecycle.countdown() if self.lifecycle and self.active else ""
 
     @property
     def cost_so_far(self) -> float | None:
@@ -57,7 +68,7 @@ class InstanceView:
     def row(self) -> dict[str, str]:
         """One listing row, already formatted: what both the HTML and the text table show."""
         gpu = f"{self.gpu_count}x {self.gpu}" if self.gpu_count and self.gpu else (self.gpu or "-")
-        status = self.status + (" (terminate scheduled)" if self.termination_scheduled else "")
+        status = status_text(self.status, self.lifecycle)
         if self.source == "ledger":
             status += " (ledger)"
         return {
@@ -70,6 +81,7 @@ class InstanceView:
             "$/hour": usd(self.hourly_rate),
             "cost so far": usd(self.cost_so_far),
             "up": format_duration(self.runtime_seconds),
+            "ends": self.ends or "-",
         }
 
     @classmethod
@@ -97,7 +109,6 @@ class InstanceView:
             # The login user that worked (launch records it) when the API names none.
             user=inst.user or (record.extra.get("ssh_user") if record else None),
             notebook=record.notebook if record else None,
-            termination_scheduled=bool(record and record.reaper_pid) and is_billing(inst.status),
             raw=inst,
         )
 
@@ -111,7 +122,6 @@ class InstanceView:
             hourly_rate=rec.hourly_rate, created_at=rec.created_at,
             stopped_at=rec.terminated_at, lease_seconds=rec.lease_seconds,
             notebook=rec.notebook, source="ledger",
-            termination_scheduled=bool(rec.reaper_pid),
         )
 
 

@@ -24,19 +24,8 @@ def run(context, args, cell=None):
         "running for": format_duration(v.runtime_seconds),
         "lease": format_duration(v.lease_seconds) if v.lease_seconds else "none",
         "termination": "scheduled" if v.termination_scheduled else "-",
-        "ends": _ends(context.session, v),
+        "ends": v.ends or ("no lease: runs (and bills) until terminated" if v.active else "-"),
         "notebook": v.notebook or "-",
     }
     return KeyValues(facts, title=f"Instance {v.name or v.id}")
 
-
-def _ends(session, view) -> str:
-    """When and why it ends (lease or scheduled terminate), as every view says it."""
-    from ...session.lifecycle import lifecycle_of
-
-    if not view.active:
-        return "-"
-    rec = session.ledger.instance(session.api_url, view.id)
-    life = lifecycle_of(rec, session.ledger.events(session.api_url, view.id)) if rec else None
-    text = life.countdown() if life else ""
-    return text or "no lease: runs (and bills) until terminated"

@@ -17,6 +17,7 @@ from typing import Any
 import ipywidgets as W
 
 from ...session import telemetry
+from ...session.lifecycle import status_text
 from ...session.money import format_duration, usd
 from ..htmltext import attr, text as html_text
 from ._base import COLORS, Panel, button, message_html
@@ -193,7 +194,7 @@ class Dashboard(Panel):
         life = self._life.get(view.id)
         # A lease is shown in "ends"; only a scheduled terminate changes the status text.
         terminating = bool(life and life.ends_because == "scheduled terminate")
-        status = view.status + (" (terminate scheduled)" if terminating else "")
+        status = status_text(view.status, life)
         if view.source == "ledger":
             status += " (ledger)"
         gpu = f"{view.gpu_count}x {view.gpu}" if view.gpu_count and view.gpu else (view.gpu or "-")
