@@ -30,6 +30,31 @@ def session(emulator):
     return Session("local", url=emulator.url, api_key=emulator.api_key)
 
 
+def test_offers_region_cells_break_only_at_separators(session, closing):
+    """A long region id ("166e655a:culpeper-usa-1", emulator/catalog.py) may wrap in its narrow
+    cell only after "," "-" ":" or a space, never mid-word; the tooltip has every region."""
+    import ipywidgets as W
+
+    from spheron_jupyter.notebook.widgets.offers import COLUMNS, TABLE_CSS, OffersBrowser
+
+    browser = OffersBrowser(session)
+    closing(browser)
+    assert browser.wait_idle()
+    browser.provider.value = "sesterce"
+    browser.ui.flush()
+    assert browser.matches
+    column = next(i for i, c in enumerate(COLUMNS) if c.title == "region")
+    cell, offer = browser.rows[0][column], browser.matches[0]
+    assert isinstance(cell, W.HTML) and "culpeper" in cell.value, cell.value
+    assert "166e655a:<wbr>culpeper-<wbr>usa-<wbr>1" in cell.value
+    # Every break opportunity follows a separator, and none is inside a word.
+    pieces = cell.value.split("<wbr>")
+    assert all(piece[-1] in ",-: " for piece in pieces[:-1]), pieces
+    assert cell.value.replace("<wbr>", "") == COLUMNS[column].cell(offer)
+    assert cell.tooltip == ", ".join(offer.regions)
+    assert "overflow-wrap: normal" in TABLE_CSS and "anywhere" not in TABLE_CSS
+
+
 def test_offers_browser_filters_sorts_and_pages(session, closing):
     from spheron_jupyter.notebook.widgets.offers import COLUMNS, PAGE_ROWS, OffersBrowser
 

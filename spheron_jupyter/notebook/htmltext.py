@@ -13,6 +13,7 @@ This module is the one place HTML text is escaped for the notebook layer's outpu
 from __future__ import annotations
 
 import html
+import re
 
 DOLLAR = "<span>$</span>"
 NO_MATH = "tex2jax_ignore mathjax_ignore"
@@ -21,6 +22,19 @@ NO_MATH = "tex2jax_ignore mathjax_ignore"
 def text(value: object) -> str:
     """``value`` as HTML element content: escaped, every ``$`` in its own element."""
     return html.escape(str(value), quote=False).replace("$", DOLLAR)
+
+
+_BREAK_AFTER = re.compile(r"([,\-: ])")
+
+
+def wrappable(value: object) -> str:
+    """``value`` as :func:`text`, breakable only after ``,`` ``-`` ``:`` or a space.
+
+    A narrow cell with ``overflow-wrap: normal`` then wraps "166e655a:culpeper-usa-1" at its
+    separators instead of splitting a word ("culpe per", as ``overflow-wrap: anywhere`` did).
+    The escaped text holds none of these characters except where ``value`` had them.
+    """
+    return _BREAK_AFTER.sub(r"\1<wbr>", text(value))
 
 
 def attr(value: object) -> str:

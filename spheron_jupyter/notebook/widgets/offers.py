@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import ipywidgets as W
 
+from ..htmltext import wrappable
 from ._base import Panel, button, message_html
 
 if TYPE_CHECKING:
@@ -32,6 +33,10 @@ class Column:
     cell: Callable[[Any], str]
     sort_key: Callable[[Any], Any] | None = None
     descending_first: bool = False  # big VRAM first, cheap price first
+    full: Callable[[Any], str] | None = None  # the tooltip, when the cell shows less
+
+    def tooltip(self, offer: Any) -> str:
+        return (self.full or self.cell)(offer)
 
     @property
     def slug(self) -> str:
@@ -77,7 +82,7 @@ COLUMNS = [
     Column("type", "70px", lambda o: o.kind, lambda o: o.kind),
     Column("provider", "100px", lambda o: o.provider or "-", lambda o: o.provider or ""),
     Column("region", "110px", lambda o: ", ".join(o.regions[:2]) + (" ..." if len(o.regions) > 2 else ""),
-           lambda o: ",".join(o.regions)),
+           lambda o: ",".join(o.regions), full=lambda o: ", ".join(o.regions) or "-"),
     Column("$/hour", "80px", lambda o: f"${_price(o):,.2f}", _price),
     Column("$/GPU-hour", "100px", lambda o: f"${_per_gpu(o):,.2f}" if _per_gpu(o) is not None else "-",
            lambda o: (_per_gpu(o) is None, _per_gpu(o) or 0.0)),
@@ -92,11 +97,12 @@ COLUMNS = [
     Column("interconnect", "110px", lambda o: _interconnect(o) or "-", _interconnect),
     Column("availability", "95px", _availability, _availability),
 ]
-# Cells wrap between words instead of cutting a region name off mid-word; headers never wrap,
-# and their widths above leave room for the title and its sort arrow.
+# Cells wrap only between words, and the region cell (HTML: htmltext.wrappable) also after
+# its separators, never mid-word; headers never wrap, and their widths above leave room for
+# the title and its sort arrow. The full text is in each cell's tooltip.
 TABLE_CSS = """<style>
-.spheron-offers-table .widget-label { white-space: normal; overflow-wrap: anywhere;
-  height: auto; line-height: 1.3; }
+.spheron-offers-table .widget-label, .spheron-offers-table .widget-html-content {
+  white-space: normal; overflow-wrap: normal; height: auto; line-height: 1.3; }
 .spheron-offers-table .spheron-sort { padding: 0 4px; }
 </style>"""
 
@@ -177,7 +183,9 @@ class OffersBrowser(Panel):
             pick = button("", css="spheron-offer-pick", width=COLUMNS[0].width,
                           tooltip="open the launcher for this offer")
             pick.on_click(lambda _, r=row: self.select_row(r))
-            cells = [W.Label("", layout=W.Layout(width=c.width)) for c in COLUMNS[1:]]
+            # Region names are long ids: HTML, so they can break at their separators.
+            cells = [(W.HTML if c.title == "region" else W.Label)("", layout=W.Layout(width=c.width))
+                     for c in COLUMNS[1:]]
             for cell, column in zip(cells, COLUMNS[1:]):
                 cell.add_class(f"spheron-col-{column.slug}")
             self.rows.append([pick, *cells])
@@ -306,6 +314,8 @@ class OffersBrowser(Panel):
                 if isinstance(cell, W.Button):
                     self.ui.set(cell, description=text, disabled=not offer.usable,
                                 tooltip=f"{offer.offer_id}: open the launcher")
+                elif isinstance(cell, W.HTML):
+                    self.ui.set(cell, value=wrappable(text), tooltip=column.tooltip(offer))
                 else:
                     self.ui.set(cell, value=text, tooltip=text)
             children.extend(cells)
