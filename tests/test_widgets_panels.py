@@ -213,6 +213,12 @@ def test_dashboard_rows_countdown_actions_and_terminate(session, emulator, closi
     row = board.rows[board.row_of("dash-box")]
     wait_for(lambda: (board.ui.flush(), "running" in row["cells"]["status"].value)[1])
     assert "dash-box" in row["cells"]["name"].value and row["cells"]["$/hour"].value.startswith(DOLLAR)
+    # The id has a copy button; the row's buttons are its last cell, under an "actions" header.
+    view = next(v for v in board.views if v.name == "dash-box")
+    assert f"data-copy='{view.id}'" in row["cells"]["name"].value
+    assert row["box"].children[-1] is row["buttons"] and "row wrap" in row["buttons"].layout.flex_flow
+    assert "actions" in board.table.children[0].children[-1].value
+    assert row["buttons"].layout.width == board.table.children[0].children[-1].layout.width
     assert row["cells"]["can terminate"].value.startswith("in ")
     assert row["actions"]["terminate"].description == "terminate when allowed"
     assert not row["actions"]["logs"].disabled and "1 active of 1" in board.summary.value

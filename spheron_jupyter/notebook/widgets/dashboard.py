@@ -19,17 +19,24 @@ import ipywidgets as W
 from ...session import telemetry
 from ...session.lifecycle import status_text
 from ...session.money import format_duration, usd
-from ..htmltext import attr, text as html_text
+from ..htmltext import attr, copy_button, text as html_text
 from ._base import COLORS, Panel, button, message_html
 
 MAX_ROWS = 16
-CELLS = [("name", "140px"), ("status", "150px"), ("gpu", "105px"), ("GPU use", "200px"),
-         ("$/hour", "65px"), ("up", "60px"), ("cost so far", "85px"),
-         ("can terminate", "105px"), ("ends", "170px")]
-ACTIONS = [("jupyter", "Jupyter", "80px"), ("tensorboard", "TensorBoard", "115px"),
-           ("logs", "logs", "60px"), ("exec", "exec", "60px"), ("kernel", "kernel", "70px"),
-           ("terminate", "terminate", "190px"), ("extend", "+1h lease", "100px"),
-           ("cancel", "cancel end", "95px")]
+# The widths add up (with the actions cell and the widgets' margins) to what a notebook's output
+# area has at 1600 px with the Lab sidebar open, so a row's buttons sit in the row.
+CELLS = [("name", "110px"), ("status", "100px"), ("gpu", "100px"), ("GPU use", "150px"),
+         ("$/hour", "65px"), ("up", "50px"), ("cost so far", "85px"),
+         ("can terminate", "105px"), ("ends", "120px")]
+ACTIONS = [("jupyter", "Jupyter"), ("tensorboard", "TensorBoard"), ("logs", "logs"),
+           ("exec", "exec"), ("kernel", "kernel"), ("terminate", "terminate"),
+           ("extend", "+1h lease"), ("cancel", "cancel end")]
+ACTIONS_WIDTH = "230px"  # the last cell: its buttons wrap inside it, never under the row
+ROW_CSS = """<style>
+.spheron-row-actions .widget-button { height: 22px; line-height: 20px; padding: 0 6px;
+  font-size: 12px; margin: 1px; }
+.spheron-dashboard-table .spheron-id-copy .spheron-copy { margin-left: 0; }
+</style>"""
 
 _live: weakref.WeakKeyDictionary[Any, Dashboard] = weakref.WeakKeyDictionary()
 
@@ -69,7 +76,7 @@ class Dashboard(Panel):
     # -- widgets ----------------------------------------------------------------------------
     def _build(self) -> None:
         head = W.HBox([W.HTML(f"<b>{html_text(title)}</b>", layout=W.Layout(width=width, flex="0 0 auto"))
-                       for title, width in CELLS])
+                       for title, width in [*CELLS, ("actions", ACTIONS_WIDTH)]])
         self.rows = [self._make_row(i) for i in range(MAX_ROWS)]
         self.table = W.VBox([head])
         self.table.add_class("spheron-dashboard-table")
@@ -88,7 +95,7 @@ class Dashboard(Panel):
         self.detail = W.VBox()
         self.detail.add_class("spheron-dashboard-detail")
         self.root = W.VBox([
-            W.HTML("<h4 style='margin:4px 0'>Spheron instances</h4>"),
+            W.HTML("<h4 style='margin:4px 0'>Spheron instances</h4>" + ROW_CSS),
             W.HBox([self.auto, self.show_all, self.reload]),
             self.table, self.summary, self.status, self.links, self.detail,
         ])
@@ -98,13 +105,15 @@ class Dashboard(Panel):
         cells = {title: W.HTML("", layout=W.Layout(width=width, flex="0 0 auto"))
                  for title, width in CELLS}
         actions = {}
-        for key, label, width in ACTIONS:
-            b = button(label, css=f"spheron-action-{key}", width=width)
+        for key, label in ACTIONS:
+            b = button(label, css=f"spheron-action-{key}", width="auto")
             b.on_click(lambda _, i=index, k=key: self.act(i, k))
             actions[key] = b
-        # The buttons are one group that moves under the cells when the output area is too
-        # narrow for both (a clipped row would hide "terminate").
-        buttons = W.HBox(list(actions.values()), layout=W.Layout(flex="0 0 auto"))
+        # The buttons are the row's last cell, wrapping inside it; the cell itself moves under
+        # the others only when the output area is narrower than the row (a clipped row would
+        # hide "terminate").
+        buttons = W.HBox(list(actions.values()), layout=W.Layout(
+            width=ACTIONS_WIDTH, flex="0 0 auto", flex_flow="row wrap", align_content="flex-start"))
         buttons.add_class("spheron-row-actions")
         box = W.HBox([*cells.values(), buttons], layout=W.Layout(flex_flow="row wrap"))
         box.add_class(f"spheron-row-{index}")
@@ -199,7 +208,9 @@ class Dashboard(Panel):
             status += " (ledger)"
         gpu = f"{view.gpu_count}x {view.gpu}" if view.gpu_count and view.gpu else (view.gpu or "-")
         values = {
-            "name": f"<span title='{attr(view.id)}'>{html_text(view.name or view.id)}</span>",
+            "name": (f"<span title='{attr(view.id)}'>{html_text(view.name or view.id)}</span>"
+                     f"<br><span class='spheron-id-copy'>{copy_button(view.id, 'instance id')}"
+                     "</span>"),
             "status": f"<span class='spheron-status-{attr(view.status)}'>{html_text(status)}</span>",
             "gpu": html_text(gpu), "GPU use": self._gpu_cell(view),
             "$/hour": html_text(usd(view.hourly_rate)),
