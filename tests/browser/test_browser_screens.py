@@ -139,6 +139,10 @@ def journey(home_emulator, jupyterlab, page, instance_port) -> None:
     assert "lease ends in" in row.inner_text()
     assert page.evaluate(TRUNCATED, ".spheron-dashboard-table .widget-html b") == []
     assert page.evaluate(TRUNCATED, ".spheron-dashboard-table button") == []
+    # The row's buttons are its last cell, beside the status, not on a line of their own.
+    actions_top = row.locator(".spheron-row-actions").bounding_box()["y"]
+    status_top = row.locator(".spheron-status-running").bounding_box()["y"]
+    assert abs(actions_top - status_top) < 20, (actions_top, status_top)
 
     # -- TensorBoard from its row: the link stays when logs open; "open in a Lab tab" ----------
     row.locator(".spheron-action-tensorboard").click()
