@@ -125,8 +125,7 @@ class Ledger:
         conn.row_factory = sqlite3.Row
         try:
             if not self._ready:
-                conn.execute("PRAGMA journal_mode=WAL")
-                conn.executescript(_SCHEMA)
+                _initialise(conn)
                 os.chmod(self.path, 0o600)
                 self._ready = True
             conn.execute("BEGIN IMMEDIATE")
@@ -336,6 +335,27 @@ class Ledger:
 
 def is_billing(status: str | None) -> bool:
     return (status or "").strip().lower() not in ENDED_STATUSES
+
+
+def _initialise(conn: sqlite3.Connection, *, deadline_s: float = 10.0) -> None:
+    """Switch to WAL and create the schema, retrying while another process does the same.
+
+    Two kernels opening a fresh ledger at once race here: changing the journal mode takes an
+    exclusive lock for which sqlite may answer "database is locked" at once, without waiting
+    for the connection's busy timeout (seen in tests/test_session_money.py's two-process test).
+    """
+    import time
+
+    end = time.monotonic() + deadline_s
+    while True:
+        try:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(_SCHEMA)
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() > end:
+                raise
+            time.sleep(0.05)
 
 
 def _instance(row: sqlite3.Row) -> InstanceRecord:
