@@ -15,7 +15,6 @@ import pytest
 
 from spheron_jupyter.session import telemetry
 from spheron_jupyter.session.telemetry import GpuTelemetry, sparkline
-from spheron_jupyter.ssh.gpu import GpuTelemetryError, parse, parse_nvidia
 from tests.test_widgets_panels import wait_for
 
 HOOK = '"$SPHERON_INSTANCE_ROOT/run/emulator-gpu-load"'
@@ -121,12 +120,3 @@ def test_dashboard_shows_gpu_use_and_the_idle_warning(session, box, closing, mon
     assert "idle while billing" in board.summary.value or "GPU idle" in board.summary.value
     board.close()
     assert not telemetry.for_session(session)._tracks  # the last view closed its connections
-
-
-def test_parsing_and_errors():
-    (gpu,) = parse_nvidia("0, NVIDIA H100 80GB HBM3, 37, 1234, 81559, 45\n")
-    assert (gpu.utilization, gpu.memory_used_mib, gpu.temperature_c) == (37, 1234, 45)
-    with pytest.raises(GpuTelemetryError, match="no nvidia-smi or rocm-smi"):
-        parse("NO-GPU-TOOL\n")
-    with pytest.raises(GpuTelemetryError, match="something else"):
-        parse_nvidia("NVIDIA-SMI has failed because it couldn't communicate with the driver.")

@@ -17,7 +17,9 @@ from spheron_jupyter.ssh.errors import SshError
 from spheron_jupyter.ssh.target import SshTarget
 
 NVIDIA_FIELDS = "index,name,utilization.gpu,memory.used,memory.total,temperature.gpu"
-NVIDIA_QUERY = f"nvidia-smi --query-gpu={NVIDIA_FIELDS} --format=csv,noheader,nounits"
+# With the header line: columns are read by name, so a field list in another order (or without
+# index) reads the same; values keep no units, though "37 %" or "1234 MiB" would read too.
+NVIDIA_QUERY = f"nvidia-smi --query-gpu={NVIDIA_FIELDS} --format=csv,nounits"
 ROCM_QUERY = "rocm-smi --showuse --showmeminfo vram --showtemp --showproductname --json"
 # One command: nvidia-smi when present, else rocm-smi, else a marker line we recognise.
 COMMAND = (f"if command -v nvidia-smi >/dev/null 2>&1; then {NVIDIA_QUERY}; "
@@ -40,22 +42,39 @@ class GpuSample:
 
 
 def parse_nvidia(text: str) -> list[GpuSample]:
-    """Lines of ``index, name, util, mem used, mem total, temp`` (csv, noheader, nounits)."""
+    """``--format=csv``: a header line naming the columns, then one line per GPU.
+
+    Columns are found by name (``"utilization.gpu [%]"`` is ``utilization.gpu``), so the field
+    order does not matter; a GPU listed without ``index`` takes its line number. Recorded
+    outputs of other field lists are in tests/data/gpu/.
+    """
+    lines = [line for line in text.splitlines() if line.strip()]
+    columns = [cell.split(" [")[0].strip() for cell in lines[0].split(",")] if lines else []
+    if "name" not in columns or "utilization.gpu" not in columns:
+        raise GpuTelemetryError(f"nvidia-smi answered something else: {text.strip()[:120]!r}")
     samples = []
-    for line in text.splitlines():
-        if not line.strip():
-            continue
-        parts = [p.strip() for p in line.split(",")]
-        if len(parts) != 6:
+    for number, line in enumerate(lines[1:]):
+        cells = [p.strip() for p in line.split(",")]
+        if len(cells) != len(columns):
             raise GpuTelemetryError(f"nvidia-smi answered something else: {line[:120]!r}")
+        row = dict(zip(columns, cells))
         try:
-            samples.append(GpuSample(int(parts[0]), parts[1], _num(parts[2]) or 0.0,
-                                     _num(parts[3]) or 0.0, _num(parts[4]) or 0.0, _num(parts[5])))
+            samples.append(GpuSample(
+                int(row.get("index", number)), row["name"], _num(row["utilization.gpu"]) or 0.0,
+                _num(row.get("memory.used", "")) or 0.0, _num(row.get("memory.total", "")) or 0.0,
+                _num(row.get("temperature.gpu", ""))))
         except ValueError:
             raise GpuTelemetryError(f"nvidia-smi answered something else: {line[:120]!r}") from None
     if not samples:
         raise GpuTelemetryError("nvidia-smi listed no GPU")
     return samples
+
+
+# rocm-smi's JSON keys changed between ROCm releases ("Card series" became "Card Series"), and a
+# card reports only the sensors and fields it has (recorded outputs: tests/data/gpu/README.md):
+# keys are matched without case, and each figure takes the first of its names the card reports.
+ROCM_NAME = ("card series", "device name", "card sku")
+ROCM_TEMPERATURE = ("temperature (sensor junction) (c)", "temperature (sensor edge) (c)")
 
 
 def parse_rocm(text: str) -> list[GpuSample]:
@@ -64,26 +83,35 @@ def parse_rocm(text: str) -> list[GpuSample]:
         cards = json.loads(text)
     except ValueError:
         raise GpuTelemetryError("rocm-smi answered something other than JSON") from None
+    if not isinstance(cards, dict):
+        raise GpuTelemetryError("rocm-smi answered something other than a JSON object")
     samples = []
-    for key, card in sorted(cards.items()):
-        if not key.startswith("card") or not isinstance(card, dict):
-            continue
-
-        def pick(*needles: str, card: dict = card) -> float | None:
-            for name, value in card.items():
-                if all(n in name.lower() for n in needles):
-                    return _num(str(value))
-            return None
-
-        total = pick("vram total memory") or 0.0
-        used = pick("vram total used") or 0.0
-        samples.append(GpuSample(
-            int(key[4:] or 0), str(card.get("Card series") or card.get("Card SKU") or "AMD GPU"),
-            pick("gpu use") or 0.0, used / 2**20, total / 2**20,  # rocm-smi reports bytes
-            pick("temperature", "junction") or pick("temperature")))
+    for key, card in sorted(cards.items(), key=lambda item: _card_number(item[0])):
+        if _card_number(key) < 0 or not isinstance(card, dict):
+            continue  # "system" (driver version, processes) is no card
+        values = {str(k).lower(): str(v).strip() for k, v in card.items()}
+        try:
+            samples.append(GpuSample(
+                _card_number(key), _first(values, ROCM_NAME) or "AMD GPU",
+                _num(values.get("gpu use (%)", "")) or 0.0,
+                # rocm-smi reports bytes
+                (_num(values.get("vram total used memory (b)", "")) or 0.0) / 2**20,
+                (_num(values.get("vram total memory (b)", "")) or 0.0) / 2**20,
+                _num(_first(values, ROCM_TEMPERATURE) or "")))
+        except ValueError:
+            raise GpuTelemetryError(f"rocm-smi answered something else for {key}") from None
     if not samples:
         raise GpuTelemetryError("rocm-smi listed no GPU")
     return samples
+
+
+def _first(values: dict[str, str], names: tuple[str, ...]) -> str | None:
+    """The first of ``names`` the card reports with a value ("N/A" is none)."""
+    return next((values[n] for n in names if values.get(n, "N/A").upper() != "N/A"), None)
+
+
+def _card_number(key: str) -> int:
+    return int(key[4:]) if key.startswith("card") and key[4:].isdigit() else -1
 
 
 def parse(output: str) -> list[GpuSample]:
