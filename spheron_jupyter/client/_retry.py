@@ -4,6 +4,10 @@ Only requests that are safe to repeat come here (GETs); creates are reconciled i
 ``_client.SpheronClient.create_instance``).  Waiting goes through an injected clock, so tests
 drive the whole policy without sleeping.  Retries are told, as one line each, to the caller's
 ``on_retry`` hook (the session shows them), once they last longer than a blip.
+
+The loop is written here rather than on tenacity: its one attempt counter does not hold the two
+budgets (5xx/no answer and 429 counted apart), and a ``tenacity.Retrying`` version came out
+longer, its counts kept in closures that rely on the order tenacity calls its hooks in.
 """
 
 from __future__ import annotations
