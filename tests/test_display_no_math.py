@@ -12,7 +12,7 @@ import pytest
 
 from spheron_jupyter.notebook.display import KeyValues, Link, Table, Text
 from spheron_jupyter.notebook.htmltext import attr, text
-from spheron_jupyter.session.money import usd
+from spheron_jupyter.ledger import usd
 from tests.support.mathcheck import assert_no_math, dollar_runs
 
 FOOTER = "burning $0.14/h now; $0.0004 spent"
@@ -58,7 +58,7 @@ def test_money_is_formatted_once_with_sub_cent_amounts_kept():
 
 def test_sidebar_state_carries_the_same_money_text(tmp_path):
     from spheron_jupyter.server.sidebar_state import sidebar_state
-    from spheron_jupyter.session.ledger import InstanceRecord
+    from spheron_jupyter.ledger import InstanceRecord
 
     rec = InstanceRecord(api_url="http://x", id="i1", backend="local", status="running",
                          created_at=1000.0, hourly_rate=0.14)

@@ -216,7 +216,7 @@ def test_a_stopped_instance_stays_billing_everywhere_and_terminates(emulator_she
     warning = still_billing_line()
     assert warning and "paused-box" in warning
     from spheron_jupyter.server.sidebar_state import sidebar_state
-    from spheron_jupyter.session.ledger import still_billing
+    from spheron_jupyter.ledger import still_billing
 
     records = still_billing()
     burn = sidebar_state(records, [], time.time())["burn_per_hour"]  # the sidebar's burn meter

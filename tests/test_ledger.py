@@ -7,7 +7,7 @@ import subprocess
 import sys
 import textwrap
 
-from spheron_jupyter.session.ledger import InstanceRecord, Ledger, TunnelRecord, still_billing
+from spheron_jupyter.ledger import InstanceRecord, Ledger, TunnelRecord, still_billing
 
 
 def test_lives_in_the_data_dir_in_wal_mode(isolated_home):
@@ -57,7 +57,7 @@ def test_tunnels_cursors_and_volumes():
 def test_another_process_sees_and_writes_the_same_ledger():
     Ledger().record_instance(InstanceRecord("u", "i1", "local", name="first", status="running"))
     script = textwrap.dedent("""
-        from spheron_jupyter.session.ledger import Ledger, InstanceRecord
+        from spheron_jupyter.ledger import Ledger, InstanceRecord
         ledger = Ledger()
         assert [r.name for r in ledger.instances()] == ["first"]
         ledger.record_instance(InstanceRecord("u", "i2", "local", name="second", status="deploying"))
@@ -72,23 +72,33 @@ def test_still_billing_creates_nothing_when_there_is_no_ledger(isolated_home):
 
 
 def test_ledger_ends_billing_exactly_where_the_client_does(tmp_path):
-    """The ledger mirrors client/statuses.py (it may not import the client); an unknown status,
-    a lost create ('unknown') and one in flight ('creating') all count as billing."""
-    from spheron_jupyter.client.statuses import TERMINAL_STATUSES
-    from spheron_jupyter.session.ledger import ENDED_STATUSES, InstanceRecord, Ledger, still_billing
+    """The ledger reads client/statuses.py's terminal list and adds only 'gone'; an unknown
+    status, a lost create ('unknown') and one in flight ('creating') all count as billing, in
+    the SQL of ``still_billing`` and in ``InstanceRecord.active`` alike."""
+    from spheron_jupyter.client.statuses import TERMINAL_STATUSES, is_billing
 
-    assert set(ENDED_STATUSES) == set(TERMINAL_STATUSES) | {"gone"}
     ledger = Ledger(tmp_path / "l.sqlite")
-    for i, status in enumerate(("stopped", "paused-by-provider", "unknown", "creating", "running",
-                                "terminated", "failed", "gone")):
+    statuses = ("stopped", "paused-by-provider", "unknown", "creating", "running", " Running ",
+                *sorted(TERMINAL_STATUSES), "TERMINATED", "gone")
+    for i, status in enumerate(statuses):
         ledger.record_instance(InstanceRecord("u", f"i{i}", "cloud", name=f"n{i}", status=status))
-    assert [r.status for r in still_billing(tmp_path / "l.sqlite")] == [
-        "stopped", "paused-by-provider", "unknown", "creating", "running"]
+    billing = [r.status for r in still_billing(tmp_path / "l.sqlite")]
+    assert billing == ["stopped", "paused-by-provider", "unknown", "creating", "running",
+                       " Running "]
+    assert [r.status for r in ledger.instances() if r.active] == billing
+    assert [s for s in statuses if s != "gone" and is_billing(s)] == billing  # the client agrees
+
+
+def test_reading_the_ledger_loads_no_http_stack():
+    """%load_ext and the server extension read the ledger; the client package it takes its
+    status list from loads httpx and pydantic only when one of their names is used."""
+    code = ("import sys, spheron_jupyter.ledger as l; l.still_billing(); "
+            "print(sorted(m for m in ('httpx', 'pydantic', 'paramiko') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_a_name_is_reserved_once(tmp_path):
-    from spheron_jupyter.session.ledger import InstanceRecord, Ledger
-
     ledger = Ledger(tmp_path / "l.sqlite")
     first = InstanceRecord("u", "pending:run", "cloud", name="run", status="creating")
     assert ledger.reserve_name(first) is None

@@ -1,4 +1,4 @@
-"""One lifecycle in every view: what ends an instance and when (session/lifecycle.py), the
+"""One lifecycle in every view: what ends an instance and when (ledger/lifecycle.py), the
 ``%spheron lease ID +2h | --cancel`` controls, ``status``'s countdown, and the sidebar state's
 lifecycle fields (server/lifecycle_state.py), on the emulator with real reaper processes."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import time
 
-from spheron_jupyter.session.lifecycle import lifecycle_of
+from spheron_jupyter.ledger import lifecycle_of
 
 
 def _record(session, name):
@@ -85,7 +85,7 @@ def test_lease_bad_input_is_one_line_and_changes_nothing(emulator_shell):
 def test_ended_instances_leave_the_live_state_with_their_tunnels(emulator_shell):
     from spheron_jupyter.server.lifecycle_state import add_lifecycle
     from spheron_jupyter.server.sidebar_state import sidebar_state
-    from spheron_jupyter.session.ledger import InstanceRecord, TunnelRecord
+    from spheron_jupyter.ledger import InstanceRecord, TunnelRecord
 
     ledger = emulator_shell.context.session.ledger
     now = time.time()

@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from spheron_jupyter.session.ledger import InstanceRecord, Ledger, TunnelRecord
+from spheron_jupyter.ledger import InstanceRecord, Ledger, TunnelRecord
 from tests.support.http_service import serve
 
 API_URL = "http://emulated.invalid"

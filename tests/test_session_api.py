@@ -8,8 +8,8 @@ import pytest
 
 from spheron_jupyter.session.core import Session
 from spheron_jupyter.session.errors import OverBudgetError, SessionError
-from spheron_jupyter.session.ledger import InstanceRecord
-from spheron_jupyter.session.money import format_duration, parse_duration, worst_case
+from spheron_jupyter.ledger import InstanceRecord, format_duration
+from spheron_jupyter.session.money import parse_duration, worst_case
 
 
 @pytest.fixture

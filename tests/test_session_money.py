@@ -311,7 +311,7 @@ def set_status(emulator, instance_id: str, status: str) -> None:
 def test_a_status_we_do_not_know_bills_everywhere_and_terminate_ends_it(emulator, status):
     """Issue 9: the API reports statuses beyond the five we know; only a known terminal one
     ends billing, in ls, the burn meter's ledger rows and %load_ext's warning alike."""
-    from spheron_jupyter.session.ledger import still_billing
+    from spheron_jupyter.ledger import still_billing
 
     s = session_on(emulator)
     view = s.launch(s.plan_launch(gpu="rtx-4090", name="odd-status"), wait=False)

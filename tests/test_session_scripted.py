@@ -17,7 +17,7 @@ import pytest
 from spheron_jupyter.session import inventory as inventory_module
 from spheron_jupyter.session.core import Session
 from spheron_jupyter.session.errors import SessionError
-from spheron_jupyter.session.ledger import Ledger
+from spheron_jupyter.ledger import Ledger
 from spheron_jupyter.session.money import parse_duration
 from tests.support.client_fakes import BASE, KEY, ScriptedApi, group, instance, offer, reply
 
@@ -112,7 +112,7 @@ def test_an_unknown_status_bills_everywhere_and_terminate_works_on_it(tmp_path):
     s = scripted_session(api, tmp_path)
     listed = {v.id: v.status for v in s.instances()}
     assert listed == {"d-odd": "hibernating-by-provider", "d-stop": "stopped"}  # shown as is
-    from spheron_jupyter.session.ledger import still_billing
+    from spheron_jupyter.ledger import still_billing
 
     assert {r.id for r in still_billing(s.ledger.path)} == {"d-odd", "d-stop"}
     assert s.terminate("odd").terminated and len(api.calls("DELETE", "/api/deployments/d-odd")) == 1
@@ -211,7 +211,7 @@ def test_a_reservation_left_by_a_kernel_that_stopped_mid_create_is_attached_to(t
     bill); a re-run of the launch finds the instance by name instead of buying another."""
     import time
 
-    from spheron_jupyter.session.ledger import InstanceRecord
+    from spheron_jupyter.ledger import InstanceRecord
 
     api = base_api([instance("d-9", "left", status="running",
                              createdAt=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))])

@@ -15,7 +15,7 @@ import pytest
 
 from spheron_jupyter.notebook.htmltext import text as html_text
 from spheron_jupyter.session.core import Session
-from spheron_jupyter.session.ledger import InstanceRecord
+from spheron_jupyter.ledger import InstanceRecord
 from tests.test_widgets_panels import wait_for
 
 

@@ -9,13 +9,13 @@ export interface IInstance {
   status: string | null;
   hourly_rate: number | null;
   cost_so_far: number | null;
-  // Money as session/money.py writes it (sub-cent amounts keep four places: "$0.0004").
+  // Money as spheron_jupyter/ledger/figures.py writes it (sub-cent amounts keep four places: "$0.0004").
   hourly_rate_text: string;
   cost_so_far_text: string;
   created_at: number | string | null;
   lease_seconds: number | null;
   api_url: string;
-  // Lifecycle (spheron_jupyter/session/lifecycle.py): what ends it, when, and SSH readiness.
+  // Lifecycle (spheron_jupyter/ledger/lifecycle.py): what ends it, when, and SSH readiness.
   ssh_ready?: boolean;
   ends_at?: number | null;
   ends_because?: string | null;

@@ -97,7 +97,7 @@ export class SpheronSidebar extends Widget {
       `${instance.cost_so_far_text} so far`
     ];
     row.appendChild(el('div', 'spheron-sidebar-detail', parts.join(' · ')));
-    // What ends it and when (session/lifecycle.py), or that nothing will.
+    // What ends it and when (spheron_jupyter/ledger/lifecycle.py), or that nothing will.
     const ends = el('div', 'spheron-sidebar-ends');
     if (instance.ends_at) {
       const left = instance.ends_at - now;

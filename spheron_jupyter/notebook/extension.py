@@ -64,7 +64,7 @@ def current_session():
 def still_billing_line() -> str | None:
     """One line naming what the ledger says is still billing, or None (never raises)."""
     try:
-        from ..session.ledger import still_billing
+        from ..ledger import still_billing
 
         active = still_billing()
     except Exception:  # a broken ledger must not break loading the extension

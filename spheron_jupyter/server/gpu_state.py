@@ -19,7 +19,7 @@ from typing import Any
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
-from ..session.ledger import InstanceRecord
+from ..ledger import InstanceRecord
 from ..session.telemetry import GpuTelemetry, GpuWatch
 from ..session.views import InstanceView
 from .sidebar_state import READER_SETTING, LedgerReader

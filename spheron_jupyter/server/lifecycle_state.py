@@ -1,5 +1,5 @@
 """What the sidebar, the burn meter and the Lab notifications add to ``spheron/api/state``:
-each instance's lifecycle (session/lifecycle.py: what ends it and when, SSH ready), the
+each instance's lifecycle (ledger/lifecycle.py: what ends it and when, SSH ready), the
 instances that ended lately (for the "ended" notification), and the per-launch budget.
 
 A terminated instance leaves the live views with its tunnels: a tunnel row is kept only under
@@ -10,9 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..session.ledger import InstanceRecord, Ledger
-from ..session.lifecycle import LEASE_WARNING_SECONDS, lifecycle_of
-from ..session.money import usd
+from ..ledger import LEASE_WARNING_SECONDS, InstanceRecord, Ledger, lifecycle_of, usd
 
 ENDED_WINDOW_SECONDS = 900.0  # ended this recently: still worth one notification
 
@@ -43,7 +41,7 @@ def add_lifecycle(state: dict[str, Any], ledger: Ledger, instances: list[Instanc
 
 
 def _budget() -> float | None:
-    from ..session.backends import load_settings
+    from ..config.settings import load_settings
 
     try:
         return float(load_settings().budget_per_launch_usd)

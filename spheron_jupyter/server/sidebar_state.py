@@ -16,8 +16,7 @@ from typing import Any
 from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
-from ..session.ledger import InstanceRecord, Ledger, TunnelRecord, default_path
-from ..session.money import usd
+from ..ledger import InstanceRecord, Ledger, TunnelRecord, default_path, usd
 
 CURRENCY = "USD"
 PROXY_PREFIX = "spheron/proxy"
@@ -98,7 +97,7 @@ def sidebar_state(instances: list[InstanceRecord], tunnels: list[TunnelRecord],
         "now": now,
         "currency": CURRENCY,
         "burn_per_hour": burn,
-        "burn_text": usd(burn),  # money is formatted once, by session/money.py, for every view
+        "burn_text": usd(burn),  # money is formatted once, by ledger/figures.py, for every view
         "instances": [_instance_row(rec, now) for rec in instances],
         "tunnels": [_tunnel_row(t, names.get((t.api_url, t.instance_id))) for t in tunnels],
     }

@@ -23,7 +23,7 @@ def __getattr__(name: str) -> Any:
 
         return Session
     if name == "Ledger":
-        from .ledger import Ledger
+        from ..ledger import Ledger
 
         return Ledger
     if name == "SessionError":

@@ -12,10 +12,10 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from ..ledger import Ledger
 from . import backends
 from .inventory import Inventory
 from .launching import Launcher
-from .ledger import Ledger
 from .parts import Parts
 from .reach import Reach
 from .resources import Resources

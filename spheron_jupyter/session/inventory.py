@@ -13,12 +13,11 @@ from collections.abc import Callable, Iterable
 
 from ..client import (AlreadyTerminatedError, ApiUnreachableError, MinimumRuntimeError,
                       NotFoundError, RateLimitedError, ServiceUnavailableError)
+from ..ledger import InstanceRecord, format_duration, lifecycle_of, usd
 from . import reaper
 from .errors import (AmbiguousReferenceError, LaunchWaitStoppedError, SessionError,
                      UnknownInstanceError)
-from .ledger import InstanceRecord
-from .lifecycle import lifecycle_of
-from .money import format_duration, minimum_runtime_text, usd
+from .money import minimum_runtime_text
 from .parts import Parts
 from .views import InstanceView, TerminateResult
 

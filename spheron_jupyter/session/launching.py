@@ -17,12 +17,12 @@ from ..client import (ApiUnreachableError, CloudInit, CreateOutcomeUnknownError,
                       OfferQuery, SpheronError, offer_to_create_request, pick_os, pick_region,
                       unique_instance_name)
 from ..client.statuses import is_billing
+from ..ledger import InstanceRecord
 from . import reaper, sshbridge
 from .account_key import ensure_registered
 from .errors import (LaunchOutcomeUnknownError, LaunchWaitStoppedError, NameInUseError,
                      NoMatchingOfferError, OverBudgetError, SessionError)
 from .inventory import CREATE_SKEW_SECONDS, Inventory
-from .ledger import InstanceRecord
 from .money import DEFAULT_MINIMUM_MINUTES, parse_duration
 from .notices import notices_to
 from .parts import Parts

@@ -1,12 +1,12 @@
-"""Money: lease durations, the worst case of a launch, the budget rule, minimum-runtime text.
+"""Money rules of a launch: lease durations, the worst case, minimum-runtime text.
 
-Pure functions so the magics, the widgets and the tests agree on every figure.
+Pure functions so the magics, the widgets and the tests agree on every figure. The figures of a
+running instance (cost so far, dollars, durations) are the ledger layer's (ledger/figures.py).
 """
 
 from __future__ import annotations
 
 import re
-import time
 from datetime import timedelta
 
 from .errors import SessionError
@@ -42,40 +42,6 @@ def parse_duration(value: str | timedelta | None) -> float | None:
     if seconds <= 0:
         raise SessionError(f"the duration {value!r} must be positive")
     return seconds
-
-
-def cost_so_far(hourly_rate: float | None, started: float | None, ended: float | None = None,
-                api_cost: float | None = None, now: float | None = None) -> float | None:
-    """The one "cost so far": rate x time run (until it ended), or the API's own figure when
-    that is larger (it knows about minimum charges we do not)."""
-    estimate = None
-    if hourly_rate is not None and started is not None:
-        end = ended or (now if now is not None else time.time())
-        estimate = max(0.0, end - started) / 3600.0 * hourly_rate
-    if api_cost is None:
-        return estimate
-    return max(api_cost, estimate or 0.0)
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return "-"
-    seconds = int(round(seconds))
-    hours, rest = divmod(seconds, 3600)
-    minutes, secs = divmod(rest, 60)
-    if hours:
-        return f"{hours}h{minutes:02d}m"
-    if minutes:
-        return f"{minutes}m{secs:02d}s" if minutes < 10 and secs else f"{minutes}m"
-    return f"{secs}s"
-
-
-def usd(amount: float | None, places: int = 2) -> str:
-    if amount is None:
-        return "-"
-    if 0 < abs(amount) < 0.01 and places == 2:
-        return f"${amount:.4f}"
-    return f"${amount:,.{places}f}"
 
 
 def worst_case(hourly_rate: float, lease_seconds: float | None,

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ..ledger import Ledger
 from . import notices
 from .backends import Connection, load_settings
-from .ledger import Ledger
 
 if TYPE_CHECKING:
     from ..client import SpheronClient

@@ -15,10 +15,10 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
+from ..ledger import EventRecord, TunnelRecord
 from . import sshbridge
 from .errors import InstanceEndedError, SessionError
 from .inventory import Inventory
-from .ledger import EventRecord, TunnelRecord
 from .parts import Parts
 from .views import InstanceView
 

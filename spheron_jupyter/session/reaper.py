@@ -67,7 +67,7 @@ def run(instance_id: str, url: str, backend: str, ledger_path: str, api_key: str
                           NotFoundError, SpheronClient)
     from ..client.statuses import is_terminal
     from ..config.credentials import ApiKey
-    from .ledger import InstanceRecord, Ledger
+    from ..ledger import InstanceRecord, Ledger
 
     ledger = Ledger(ledger_path)
     client = SpheronClient(url, ApiKey(api_key, "reaper"))

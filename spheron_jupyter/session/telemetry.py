@@ -18,7 +18,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from .money import format_duration
+from ..ledger import format_duration
 
 MIN_INTERVAL = 3.0  # seconds between two samples of one instance, however many views ask
 HISTORY = 60  # samples kept per instance (a few minutes at the dashboard's pace)

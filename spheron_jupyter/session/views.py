@@ -11,9 +11,8 @@ from dataclasses import dataclass, field
 
 from ..client import Instance, Offer
 from ..client.statuses import is_billing
-from .ledger import InstanceRecord
-from .lifecycle import Lifecycle, status_text
-from .money import cost_so_far, format_duration, usd, worst_case
+from ..ledger import InstanceRecord, Lifecycle, cost_so_far, format_duration, status_text, usd
+from .money import worst_case
 
 
 @dataclass
@@ -37,7 +36,7 @@ class InstanceView:
     user: str | None = None
     notebook: str | None = None
     source: str = "api"  # "api", or "ledger" when the API no longer lists it
-    # What ends it and when (session/lifecycle.py), set by the inventory from the ledger.
+    # What ends it and when (ledger/lifecycle.py), set by the inventory from the ledger.
     lifecycle: Lifecycle | None = None
     raw: Instance | None = field(default=None, repr=False)
 

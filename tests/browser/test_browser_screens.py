@@ -188,7 +188,7 @@ def journey(home_emulator, jupyterlab, page, instance_port) -> None:
 
     # -- the other notifications: a lease ending within 10 minutes, the budget crossed ----------
     from spheron_jupyter.session.backends import save_setting
-    from spheron_jupyter.session.ledger import InstanceRecord
+    from spheron_jupyter.ledger import InstanceRecord
 
     rec = session.ledger.instance(session.api_url, view.id)
     session.ledger.record_instance(InstanceRecord(  # as if launched with a lease ending in 5 min

@@ -6,7 +6,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from ...session.money import usd
+from ...ledger import usd
 from ..display import Table
 
 

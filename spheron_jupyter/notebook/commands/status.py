@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...session.money import format_duration, usd
+from ...ledger import format_duration, usd
 from ..display import KeyValues
 
 

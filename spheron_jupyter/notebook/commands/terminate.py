@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ...session.money import usd
+from ...ledger import usd
 from ._shared import confirm
 
 DESCRIPTION = ("Terminate an instance. Spheron bills a minimum runtime (20 minutes, more on some "

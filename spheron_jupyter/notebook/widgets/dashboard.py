@@ -17,8 +17,7 @@ from typing import Any
 import ipywidgets as W
 
 from ...session import telemetry
-from ...session.lifecycle import status_text
-from ...session.money import format_duration, usd
+from ...ledger import format_duration, status_text, usd
 from ..htmltext import attr, copy_button, text as html_text
 from ._base import COLORS, Panel, button, message_html
 
@@ -60,7 +59,7 @@ class Dashboard(Panel):
         self._fetch_lock = threading.Lock()
         self._gpu = telemetry.for_session(session).watch()  # GPU figures while this is open
         self.gpu_readings: dict[str, Any] = {}  # instance id -> the latest GpuReading
-        self._life: dict[str, Any] = {}  # instance id -> session.lifecycle.Lifecycle
+        self._life: dict[str, Any] = {}  # instance id -> ledger.Lifecycle
         self._message_about: str | None = None  # the instance the status line talks about
         self._build()
         if start:
@@ -259,7 +258,7 @@ class Dashboard(Panel):
             self.say("")
 
     def _update_lifecycles(self, views: list[Any]) -> None:
-        from ...session.lifecycle import lifecycle_of
+        from ...ledger import lifecycle_of
 
         ledger, url = self.session.ledger, self.session.api_url
         for view in views:

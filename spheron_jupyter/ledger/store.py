@@ -1,11 +1,13 @@
-"""The ledger: what every kernel of this user created, on disk, so nothing billing gets lost.
+"""The ledger's store: what every kernel of this user created, on disk, so nothing billing gets
+lost.
 
 A small SQLite database in the data dir (WAL mode, so several kernels, the reaper and the Lab
 sidebar can read while one writes). Rows are keyed by ``(api_url, id)``: two emulators, or an
 emulator and the real service, may hand out the same id.
 
 The ledger is a memory, not the truth: ``Session`` reconciles it with the API and the API wins.
-Only ``sqlite3`` is imported here so ``%load_ext`` can read it without paying for httpx.
+Only ``sqlite3`` is imported here (and client/statuses.py, which pulls no httpx), so
+``%load_ext`` can read it without paying for the HTTP stack.
 """
 
 from __future__ import annotations
@@ -14,18 +16,12 @@ import json
 import os
 import sqlite3
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from collections.abc import Iterator
 
-# A row bills until the API says it ended: "creating" (a create in flight), "unknown" (its
-# answer was lost) and any status the API reports that we do not know all count as billing.
-# The terminal statuses are client/statuses.py's (the owner); this module may not import the
-# client (%load_ext reads the ledger without httpx), so tests/test_ledger.py holds the two
-# equal. "gone": the API no longer knows the instance.
-ENDED_STATUSES = ("terminated", "terminated-provider", "failed", "gone")
+from .records import ENDED_STATUSES, EventRecord, InstanceRecord, TunnelRecord
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS instances (
@@ -57,57 +53,6 @@ def default_path() -> Path:
     from ..config import paths
 
     return paths.data_dir() / "ledger.sqlite"
-
-
-@dataclass
-class InstanceRecord:
-    api_url: str
-    id: str
-    backend: str
-    name: str | None = None
-    status: str | None = None
-    notebook: str | None = None
-    created_at: float | None = None
-    hourly_rate: float | None = None
-    lease_seconds: float | None = None
-    offer: str | None = None
-    terminated_at: float | None = None
-    reaper_pid: int | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def active(self) -> bool:
-        """Billing, or may be: every status but the ended ones (see ENDED_STATUSES)."""
-        return is_billing(self.status)
-
-    def cost_so_far(self, now: float | None = None) -> float | None:
-        """Hourly rate times the time it has run (until termination): money.py's formula."""
-        from .money import cost_so_far
-
-        return cost_so_far(self.hourly_rate, self.created_at, self.terminated_at, now=now)
-
-
-@dataclass
-class TunnelRecord:
-    id: str
-    api_url: str
-    instance_id: str
-    kind: str
-    local_port: int
-    remote_port: int | None = None
-    notebook: str | None = None
-    created_at: float | None = None
-    closed_at: float | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class EventRecord:
-    seq: int
-    instance_id: str
-    ts: float
-    kind: str
-    detail: str
 
 
 class Ledger:
@@ -225,7 +170,9 @@ class Ledger:
             where.append("api_url=?")
             args.append(api_url)
         if active_only:
-            where.append(f"COALESCE(status, '') NOT IN ({','.join('?' * len(ENDED_STATUSES))})")
+            # Compared as records.is_billing compares (client/statuses.py's normalize_status).
+            ended = ",".join("?" * len(ENDED_STATUSES))
+            where.append(f"LOWER(TRIM(COALESCE(status, ''))) NOT IN ({ended})")
             args.extend(ENDED_STATUSES)
         if where:
             sql += " WHERE " + " AND ".join(where)
@@ -333,10 +280,6 @@ class Ledger:
         return [EventRecord(**dict(row)) for row in rows]
 
 
-def is_billing(status: str | None) -> bool:
-    return (status or "").strip().lower() not in ENDED_STATUSES
-
-
 def _initialise(conn: sqlite3.Connection, *, deadline_s: float = 10.0) -> None:
     """Switch to WAL and create the schema, retrying while another process does the same.
 
@@ -344,8 +287,6 @@ def _initialise(conn: sqlite3.Connection, *, deadline_s: float = 10.0) -> None:
     exclusive lock for which sqlite may answer "database is locked" at once, without waiting
     for the connection's busy timeout (seen in tests/test_session_money.py's two-process test).
     """
-    import time
-
     end = time.monotonic() + deadline_s
     while True:
         try:
