@@ -1,5 +1,5 @@
 """GPU telemetry end to end on the emulator: its instances' nvidia-smi (emulator/gpu_shim.py),
-read over SSH (ssh/gpu.py) by the session's telemetry (session/telemetry.py), shown by
+read over SSH (ssh/gpu.py) by the session's telemetry (ssh/gpu_telemetry.py), shown by
 ``%spheron gpu`` and the dashboard, with the idle-while-billing warning.
 
 The load is driven the two ways the shim documents: a real CPU-bound process on the instance
@@ -13,8 +13,9 @@ import time
 
 import pytest
 
-from spheron_jupyter.session import telemetry
-from spheron_jupyter.session.telemetry import GpuTelemetry, sparkline
+from spheron_jupyter.session.sshbridge import target_for
+from spheron_jupyter.ssh import gpu_telemetry as telemetry
+from spheron_jupyter.ssh.gpu_telemetry import GpuTelemetry, sparkline
 from tests.test_widgets_panels import wait_for
 
 HOOK = '"$SPHERON_INSTANCE_ROOT/run/emulator-gpu-load"'
@@ -64,7 +65,7 @@ def test_load_follows_the_instance_cpu_and_idle_warning_fires(session, box):
                         timeout=30, what="utilisation following the CPU load")
         assert busy.error is None and busy.idle_warning is None
         assert busy.memory[0] > 1024  # memory follows the load too
-        again = watch.reading(box)
+        again = watch.reading(target_for(box))
         assert again is busy  # inside MIN_INTERVAL: the last reading, no new SSH command
 
         _exec(session, "gpu-box", f"kill {int(pid)}")  # timeout passes it on to the loop
@@ -75,12 +76,12 @@ def test_load_follows_the_instance_cpu_and_idle_warning_fires(session, box):
         assert len(idle.history) >= 3 and idle.history[-1] == 0
         assert sparkline(idle.history)[-1] == "▁"
     with pytest.raises(RuntimeError, match="only while a view is open"):
-        probe.reading(box)  # no view open: no sampling at all
+        probe.reading(target_for(box))  # no view open: no sampling at all
 
 
 def _fresh(watch, view, wanted):
     time.sleep(telemetry.MIN_INTERVAL)
-    reading = watch.reading(view)
+    reading = watch.reading(target_for(view))
     return reading if wanted(reading) else None
 
 

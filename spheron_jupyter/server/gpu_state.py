@@ -1,9 +1,9 @@
 """``GET {base_url}spheron/api/gpu``: the GPU figures the Lab sidebar shows, per instance.
 
 The sidebar asks only while it is visible (every 5 s, labextension/src/model.ts). The server
-samples through the same telemetry as the kernel's views (session/telemetry.py: at most every
+samples through the same telemetry as the kernel's views (ssh/gpu_telemetry.py: at most every
 3 s per instance, history, idle rule), over SSH to the address the ledger recorded when the
-instance ran (session/core.py), with this user's key and pinned host keys. The watch it holds
+instance ran (session/inventory.py), with this user's key and pinned host keys. The watch it holds
 is given back once no request came for ``IDLE_CLOSE_SECONDS``, which closes the connections: a
 hidden sidebar costs no SSH traffic. No address, key or command leaves this module.
 """
@@ -20,8 +20,9 @@ from jupyter_server.base.handlers import APIHandler
 from tornado import web
 
 from ..ledger import InstanceRecord
-from ..session.telemetry import GpuTelemetry, GpuWatch
+from ..session.sshbridge import target_for
 from ..session.views import InstanceView
+from ..ssh.gpu_telemetry import GpuTelemetry, GpuWatch
 from .sidebar_state import READER_SETTING, LedgerReader
 
 GPU_SETTING = "spheron_gpu_reader"
@@ -60,7 +61,7 @@ class GpuReader:
         for rec in ledger.instances(active_only=True) if ledger else []:
             view = ledger_view(rec)
             if view is not None:
-                rows.append(watch.reading(view).as_dict())
+                rows.append(watch.reading(target_for(view), billing=view.active).as_dict())
         return {"now": time.time(), "gpus": rows}
 
     def _close_when_unused(self) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import time
 
-from ...session import telemetry
+from ...session.sshbridge import target_for
+from ...ssh import gpu_telemetry as telemetry
 from ..display import Table, in_notebook
 
 DESCRIPTION = """The GPUs of a running instance: utilisation, memory used/total and temperature
@@ -42,8 +43,9 @@ def run(context, args, cell=None):
     view = session.resolve(args.id)
     name = view.name or view.id
     every = max(telemetry.MIN_INTERVAL, args.every)
+    target = target_for(view)
     with telemetry.for_session(session).watch() as watch:
-        reading = watch.reading(view)
+        reading = watch.reading(target, billing=view.active)
         if not args.watch:
             return gpu_table(reading, name)
         handle = None
@@ -56,7 +58,7 @@ def run(context, args, cell=None):
         shown = 1
         while args.count is None or shown < args.count:
             time.sleep(every)
-            reading = watch.reading(view)
+            reading = watch.reading(target, billing=view.active)
             shown += 1
             if handle is not None:
                 handle.update(gpu_table(reading, name))

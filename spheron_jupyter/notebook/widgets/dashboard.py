@@ -16,8 +16,9 @@ from typing import Any
 
 import ipywidgets as W
 
-from ...session import telemetry
 from ...ledger import format_duration, status_text, usd
+from ...session.sshbridge import target_for
+from ...ssh import gpu_telemetry as telemetry
 from ..htmltext import attr, copy_button, text as html_text
 from ._base import COLORS, Panel, button, message_html
 
@@ -135,7 +136,8 @@ class Dashboard(Panel):
             return
         for view in list(self.views):
             if view.status == "running" and view.ip and not self._gpu.closed:
-                self.gpu_readings[view.id] = self._gpu.reading(view)
+                self.gpu_readings[view.id] = self._gpu.reading(target_for(view),
+                                                               billing=view.active)
 
     def fetch(self) -> None:
         """Ask the API (and the ledger) for every instance; the rows follow."""

@@ -1,12 +1,12 @@
-"""GPU telemetry for the views: sampled over SSH at most every few seconds, only while a view
-is open, with a short history and the idle-while-billing warning.
+"""GPU telemetry for the views: sampled over SSH (gpu.py's probe) at most every few seconds,
+only while a view is open, with a short history and the idle-while-billing warning.
 
 A view (the dashboard, ``%spheron gpu --watch``, the sidebar's server side) opens a
-:class:`GpuWatch` on the session's :class:`GpuTelemetry`; while any watch is open, ``reading``
-samples an instance at most every ``MIN_INTERVAL`` seconds (a faster caller gets the last
-reading), and when the last watch closes the SSH connections close with it. The idle rule is
-here once: every GPU under ``IDLE_PERCENT`` for ``gpu_idle_minutes`` (a setting) while the
-instance bills.
+:class:`GpuWatch` on its session's :class:`GpuTelemetry`; while any watch is open, ``reading``
+samples an instance (given as its ``SshTarget``) at most every ``MIN_INTERVAL`` seconds (a
+faster caller gets the last reading), and when the last watch closes the SSH connections close
+with it. The idle rule is here once: every GPU under ``IDLE_PERCENT`` for ``gpu_idle_minutes``
+(a setting) while the instance bills.
 """
 
 from __future__ import annotations
@@ -18,7 +18,9 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..ledger import format_duration
+from ..ledger.figures import format_duration
+from .gpu import GpuProbe, GpuSample
+from .target import SshTarget
 
 MIN_INTERVAL = 3.0  # seconds between two samples of one instance, however many views ask
 HISTORY = 60  # samples kept per instance (a few minutes at the dashboard's pace)
@@ -41,7 +43,7 @@ class GpuReading:
 
     instance_id: str
     at: float
-    gpus: list[Any] = field(default_factory=list)  # ssh.gpu.GpuSample, one per board
+    gpus: list[GpuSample] = field(default_factory=list)  # one per board
     history: list[float] = field(default_factory=list)  # mean utilisation, oldest first
     idle_seconds: float = 0.0
     idle_limit_seconds: float = 900.0
@@ -97,9 +99,7 @@ class GpuReading:
 
 
 class _Track:
-    def __init__(self, target: Any):
-        from ..ssh.gpu import GpuProbe
-
+    def __init__(self, target: SshTarget):
         self.probe = GpuProbe(target)
         self.history: deque[float] = deque(maxlen=HISTORY)
         self.idle_since: float | None = None
@@ -120,7 +120,7 @@ class GpuTelemetry:
     def idle_limit_seconds(self) -> float:
         if self._idle_minutes is not None:
             return self._idle_minutes * 60.0
-        from .backends import load_settings
+        from ..config.settings import load_settings
 
         return float(load_settings().gpu_idle_minutes) * 60.0
 
@@ -138,25 +138,26 @@ class GpuTelemetry:
         for track in tracks:  # no view left: no connection held open for nobody
             track.probe.close()
 
-    def reading(self, view: Any, *, now: float | None = None) -> GpuReading:
+    def reading(self, target: SshTarget, *, billing: bool = True,
+                now: float | None = None) -> GpuReading:
         """The instance's latest figures: a fresh sample unless one is younger than MIN_INTERVAL.
 
-        ``view`` is the session's InstanceView (running; its SSH address known).
+        ``target`` reaches the running instance; ``billing`` says whether idle GPUs are worth
+        a warning.
         """
-        from .sshbridge import target_for
-
+        instance_id = target.instance_id
         with self._lock:
             if not self._watches:
                 raise RuntimeError("GPU figures are read only while a view is open (watch())")
-            track = self._tracks.get(view.id)
+            track = self._tracks.get(instance_id)
             if track is None:
-                track = self._tracks[view.id] = _Track(target_for(view))
+                track = self._tracks[instance_id] = _Track(target)
         with track.lock:
             clock = time.time() if now is None else now
             if track.last is not None and clock - track.last.at < MIN_INTERVAL:
                 return track.last
-            reading = GpuReading(view.id, clock, idle_limit_seconds=self.idle_limit_seconds,
-                                 billing=bool(getattr(view, "active", True)))
+            reading = GpuReading(instance_id, clock, idle_limit_seconds=self.idle_limit_seconds,
+                                 billing=billing)
             try:
                 reading.gpus = track.probe.sample()
             except Exception as exc:
@@ -192,8 +193,8 @@ class GpuWatch:
     def closed(self) -> bool:
         return self._closed
 
-    def reading(self, view: Any) -> GpuReading:
-        return self.telemetry.reading(view)
+    def reading(self, target: SshTarget, *, billing: bool = True) -> GpuReading:
+        return self.telemetry.reading(target, billing=billing)
 
     def close(self) -> None:
         if not self._closed:
