@@ -226,24 +226,15 @@ def _stop_reapers(home: Path) -> None:
     its ``--ledger`` lies in this run's home (read from /proc; elsewhere they leave by
     themselves once the emulator is gone).
     """
-    import signal
+    from . import reaper
 
     ledger = str(home / "data" / "ledger.sqlite").encode()
     proc = Path("/proc")
     if not proc.is_dir():
         return
     for entry in proc.iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if b"spheron_jupyter.session.reaper" in argv and ledger in argv:
-            try:
-                os.kill(int(entry.name), signal.SIGTERM)
-            except OSError:
-                pass
+        if entry.name.isdigit():
+            reaper.stop(int(entry.name), ledger)
 
 
 def _restore_env(saved: dict[str, str | None]) -> None:

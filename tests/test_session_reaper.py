@@ -56,7 +56,7 @@ def test_the_reaper_never_gets_the_key_on_its_command_line(emulator_factory):
     try:
         with open(f"/proc/{pid}/cmdline", "rb") as f:
             cmdline = f.read().decode()
-        assert "spheron_jupyter.session.reaper" in cmdline and emu.api_key not in cmdline
+        assert "spheron_jupyter.reaper" in cmdline and emu.api_key not in cmdline
         assert os.getsid(pid) == pid  # its own session: a kernel restart does not reach it
     finally:
         os.kill(pid, signal.SIGTERM)

@@ -79,7 +79,7 @@ def test_jupyter_through_the_tunnel_needs_its_token_which_stays_secret(
         assert _get(f"http://127.0.0.1:{info.local_port}/api/status").status_code == 403
         assert _get(f"http://127.0.0.1:{info.local_port}/api/status",
                     headers={"Authorization": "token wrong"}).status_code == 403
-        assert info.link == f"http://127.0.0.1:{info.local_port}/lab?token={token}"
+        assert info.url_with_token() == f"http://127.0.0.1:{info.local_port}/lab?token={token}"
 
         # Jupyter binds the instance's loopback only; the tunnel listens on ours only.
         assert listener_addresses(info.remote_port) == ["127.0.0.1"]
@@ -131,7 +131,7 @@ def test_tensorboard_for_a_logdir_is_tunnelled_and_reused(
     info = start_tensorboard(target, logdir=str(logdir), connection=connection, client=agent,
                              extra_path=[VENV_BIN], remote_root=remote_root)
     try:
-        assert info.token is None and info.link == info.url
+        assert info.token is None and info.url_with_token() == info.url
         page = _get(info.url)
         assert page.status_code == 200 and "tensorboard" in page.text.lower()
         assert listener_addresses(info.remote_port) == ["127.0.0.1"]

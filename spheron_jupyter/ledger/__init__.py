@@ -1,8 +1,9 @@
 """The ledger layer: what this user's instances are, cost and will do, kept outside any kernel.
 
 State shared by processes that do not share memory: the kernels' sessions (session/), the
-reapers (session/reaper.py), the Jupyter server extension (server/) and ``%load_ext``'s billing
-warning. Layers: client/ (its status list) <- ledger/ <- session/ <- notebook/, server/.
+reapers (spheron_jupyter/reaper.py), the Jupyter server extension (server/) and
+``%load_ext``'s billing warning. Layers: client/ (its status list) <- ledger/ <- ssh/, reaper,
+session/ <- notebook/, server/.
 
 - ``store.py``: ``Ledger``, the SQLite store (``default_path``, ``still_billing``);
 - ``records.py``: its rows (``InstanceRecord``, ``TunnelRecord``, ``EventRecord``) and which

@@ -2,9 +2,10 @@
 
 A Session is its parts (parts.py: a ``SpheronClient``, a ``Ledger``, the ``Settings`` and the
 backend connection, each injectable) handed to small typed services: ``Inventory`` (listing,
-names, waiting, terminating), ``Launcher`` (plan and launch), ``Reach`` (ssh, tunnels, logs,
-exec, events) and ``Resources`` (volumes, keys, teams). Its public names are those services'
-methods, bound in ``__init__``: the names the magics, widgets, server extension and kernel call.
+names, waiting, terminating), ``Ends`` (extend or cancel a lease), ``Launcher`` (plan and
+launch), ``Reach`` (ssh, tunnels, logs, exec, events) and ``Resources`` (volumes, keys,
+teams). Its public names are those services' methods, bound in ``__init__``: the names the
+magics, widgets, server extension and kernel call.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from ..ledger import Ledger
 from . import backends
 from .inventory import Inventory
 from .launching import Launcher
+from .lifecycle import Ends
 from .parts import Parts
 from .reach import Reach
 from .resources import Resources
@@ -55,6 +57,7 @@ class Session:
         resources = Resources(self._parts, inventory)
         launcher = Launcher(self._parts, inventory, resources)
         reach = Reach(self._parts, inventory)
+        ends = Ends(self._parts, inventory)
         # The public names, each one service's method (its docstring is help()'s).
         self.plan_launch = launcher.plan
         self.launch = launcher.launch
@@ -62,6 +65,8 @@ class Session:
         self.resolve = self.status = inventory.resolve
         self.refresh = inventory.refresh
         self.terminate = inventory.terminate
+        self.extend_lease = ends.extend
+        self.cancel_lease = ends.cancel
         self.ssh_info = reach.ssh_info
         self.jupyter = reach.jupyter
         self.tensorboard = reach.tensorboard

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable
 from ..client import (AlreadyTerminatedError, ApiUnreachableError, MinimumRuntimeError,
                       NotFoundError, RateLimitedError, ServiceUnavailableError)
 from ..ledger import InstanceRecord, format_duration, lifecycle_of, usd
-from . import reaper
+from .. import reaper
 from .errors import (AmbiguousReferenceError, LaunchWaitStoppedError, SessionError,
                      UnknownInstanceError)
 from .money import minimum_runtime_text
@@ -88,7 +88,7 @@ class Inventory:
         except NotFoundError:
             p.ledger.record_instance(InstanceRecord(p.api_url, rec.id, p.backend, status="gone",
                                                     terminated_at=time.time()))
-            p.ledger.add_event(p.api_url, rec.id, "gone", "the API no longer knows it")
+            p.event(rec.id, "gone", "the API no longer knows it")
             self.after_end(rec.id)
             return None
         view = InstanceView.from_api(inst, p.backend, rec)
@@ -109,8 +109,7 @@ class Inventory:
         if rec is not None and rec.status == view.status:
             return
         if rec is not None:
-            p.ledger.add_event(p.api_url, view.id, "status",
-                               f"{rec.status or '?'} -> {view.status}")
+            p.event(view.id, "status", f"{rec.status or '?'} -> {view.status}")
         p.ledger.record_instance(InstanceRecord(
             p.api_url, view.id, p.backend, name=view.name, status=view.status,
             created_at=view.created_at or (None if rec else time.time()),
@@ -223,7 +222,7 @@ class Inventory:
     def terminate(self, ref: str, *, when_allowed: bool = False) -> TerminateResult:
         """Terminate now, or explain the minimum runtime; ``when_allowed`` schedules it.
 
-        The schedule is a detached ``python -m spheron_jupyter.session.reaper`` process, so it
+        The schedule is a detached ``python -m spheron_jupyter.reaper`` process, so it
         runs even if this kernel dies first. Works on any billing status, unknown ones too.
         """
         p = self.parts
@@ -251,7 +250,7 @@ class Inventory:
             pass
         p.ledger.record_instance(InstanceRecord(p.api_url, view.id, p.backend,
                                                 status="terminated", terminated_at=time.time()))
-        p.ledger.add_event(p.api_url, view.id, "terminated", "terminated by you")
+        p.event(view.id, "terminated", "terminated by you")
         self.after_end(view.id)
         view.status = "terminated"
         return TerminateResult(view, terminated=True, message=(
@@ -259,11 +258,9 @@ class Inventory:
 
     def _schedule(self, view: InstanceView, remaining: float | None) -> TerminateResult:
         p = self.parts
-        pid = reaper.spawn(p.conn, view.id, ledger_path=p.ledger.path)
-        p.ledger.record_instance(InstanceRecord(p.api_url, view.id, p.backend, reaper_pid=pid))
-        p.ledger.add_event(p.api_url, view.id, "terminate-scheduled",
-                           f"reaper pid {pid}, {remaining if remaining is not None else '?'} "
-                           "min left")
+        pid = p.spawn_reaper(view.id)
+        p.event(view.id, "terminate-scheduled",
+                f"reaper pid {pid}, {remaining if remaining is not None else '?'} min left")
         when = (f"in about {remaining:g} minute{'s' if remaining != 1 else ''}"
                 if remaining is not None else "as soon as allowed")
         return TerminateResult(

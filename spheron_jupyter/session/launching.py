@@ -18,7 +18,7 @@ from ..client import (ApiUnreachableError, CloudInit, CreateOutcomeUnknownError,
                       unique_instance_name)
 from ..client.statuses import is_billing
 from ..ledger import InstanceRecord
-from . import reaper, sshbridge
+from . import sshbridge
 from .account_key import ensure_registered
 from .errors import (LaunchOutcomeUnknownError, LaunchWaitStoppedError, NameInUseError,
                      NoMatchingOfferError, OverBudgetError, SessionError)
@@ -177,7 +177,7 @@ class Launcher:
             return None
         say("attach", f"attaching to {view.name} ({view.id}, {view.status}) from the earlier "
                       "launch instead of creating another")
-        self.parts.ledger.add_event(self.parts.api_url, view.id, "attached", "a re-run of its launch")
+        self.parts.event(view.id, "attached", "a re-run of its launch")
         return view
 
     def _create(self, plan: LaunchPlan, listing: list[Instance], team_id: str, key_id: str,
@@ -222,7 +222,7 @@ class Launcher:
                 self.parts.api_url, placeholder, self.parts.backend, status="unknown",
                 extra={"launch": "unknown"}))
             reason = getattr(exc, "message", None) or type(exc).__name__
-            self.parts.ledger.add_event(self.parts.api_url, placeholder, "create-unknown", reason[:300])
+            self.parts.event(placeholder, "create-unknown", reason[:300])
             raise LaunchOutcomeUnknownError(
                 f"the create of {plan.name} got no answer, so the instance may exist and bill; "
                 f"its name stays reserved: re-run this launch to attach to it once the API lists "
@@ -235,19 +235,14 @@ class Launcher:
             extra={"launch": "unfinished" if wait else "done"}))
         view = InstanceView.from_api(inst, self.parts.backend, self.parts.ledger.instance(self.parts.api_url, inst_id))
         self.inventory.reconcile(view, None)
-        self.parts.ledger.add_event(self.parts.api_url, inst_id, "launched",
-                              f"offer {plan.offer_id} at ${plan.hourly_rate:.2f}/h")
+        self.parts.event(inst_id, "launched", f"offer {plan.offer_id} at ${plan.hourly_rate:.2f}/h")
         if pin is not None:
             hostkeys.KnownHosts().pin(inst_id, pin[1])  # the public half, before it answers
         for volume in plan.volumes:
             self.resources.attach_volume(volume, inst_id)
         if plan.lease_seconds:
-            pid = reaper.spawn(self.parts.conn, inst_id, ledger_path=self.parts.ledger.path,
-                               not_before=time.time() + plan.lease_seconds)
-            self.parts.ledger.record_instance(InstanceRecord(self.parts.api_url, inst_id, self.parts.backend,
-                                                       reaper_pid=pid))
-            self.parts.ledger.add_event(self.parts.api_url, inst_id, "lease",
-                                  f"terminates after {plan.lease_seconds:.0f} s")
+            self.parts.spawn_reaper(inst_id, not_before=time.time() + plan.lease_seconds)
+            self.parts.event(inst_id, "lease", f"terminates after {plan.lease_seconds:.0f} s")
         return view, pin is not None
 
     def _finish(self, plan: LaunchPlan, view: InstanceView, pinned: bool,
@@ -268,7 +263,7 @@ class Launcher:
             self.parts.api_url, inst_id, self.parts.backend,
             extra={"launch": "done", "ssh_user": user}))
         how = "pinned via cloud-init" if pinned else "trusted on first use"
-        self.parts.ledger.add_event(self.parts.api_url, inst_id, "ssh-ready", f"host key {fingerprint} ({how})")
+        self.parts.event(inst_id, "ssh-ready", f"host key {fingerprint} ({how})")
         say("ssh", f"SSH ready; host key {fingerprint} ({how})")
         if plan.startup:
             # SSH answers before cloud-init's runcmd ends: wait, so the script's effects exist.
@@ -276,7 +271,7 @@ class Launcher:
             from ..ssh.remote import cloud_init_status
 
             status = cloud_init_status(sshbridge.target_for(view))
-            self.parts.ledger.add_event(self.parts.api_url, inst_id, "startup-finished", f"cloud-init: {status}")
+            self.parts.event(inst_id, "startup-finished", f"cloud-init: {status}")
             if status in ("done", "unknown"):
                 say("startup", f"startup script finished ({status})")
             else:

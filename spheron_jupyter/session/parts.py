@@ -11,7 +11,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..ledger import Ledger
+from .. import reaper
+from ..ledger import InstanceRecord, Ledger
 from . import notices
 from .backends import Connection, load_settings
 
@@ -65,6 +66,19 @@ class Parts:
         if self.backend == "local":
             return 0.25
         return self.settings.cloud_poll_interval()
+
+    def event(self, instance_id: str, kind: str, detail: str = "") -> None:
+        """One line of the instance's history in the ledger (``%spheron events`` shows them)."""
+        self.ledger.add_event(self.api_url, instance_id, kind, detail)
+
+    def spawn_reaper(self, instance_id: str, *, not_before: float | None = None) -> int:
+        """Start the process that ends the instance (spheron_jupyter/reaper.py) and write its
+        pid on the instance's row, where cancel and extend find it (session/lifecycle.py)."""
+        pid = reaper.spawn(self.conn.url, self.backend, self.conn.api_key, instance_id,
+                           ledger_path=self.ledger.path, not_before=not_before)
+        self.ledger.record_instance(InstanceRecord(self.api_url, instance_id, self.backend,
+                                                   reaper_pid=pid))
+        return pid
 
     def emulator_extra(self) -> dict[str, str]:
         """Rows of our managed emulator name its state dir, so %load_ext can tell if it runs."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import shlex
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..ledger import EventRecord, TunnelRecord
@@ -23,6 +23,7 @@ from .parts import Parts
 from .views import InstanceView
 
 if TYPE_CHECKING:
+    from ..ssh.services import ServiceInfo
     from ..ssh.tunnel import TunnelInfo
 
 
@@ -51,29 +52,6 @@ class TunnelView:
         return {"tunnel": self.id, "instance": self.instance_name or self.instance_id,
                 "kind": self.kind, "local": f"127.0.0.1:{self.local_port}",
                 "remote port": str(self.remote_port), "state": self.state}
-
-
-@dataclass
-class ServiceLink:
-    """A tunnelled web UI. ``url`` carries no secret; ``token`` is kept out of the repr."""
-
-    kind: str
-    instance_id: str
-    tunnel_id: str
-    local_port: int
-    path: str = "/"
-    reused: bool = False
-    token: str | None = field(default=None, repr=False)
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.local_port}{self.path}"
-
-    def url_with_token(self) -> str:
-        if not self.token:
-            return self.url
-        sep = "&" if "?" in self.path else "?"
-        return f"{self.url}{sep}token={self.token}"
 
 
 class Reach:
@@ -109,17 +87,18 @@ class Reach:
 
     # -- tunnels --------------------------------------------------------------------------------
     def jupyter(self, ref: str, *, local_port: int | None = None,
-                progress: Callable[[str, str], None] | None = None) -> ServiceLink:
+                progress: Callable[[str, str], None] | None = None) -> ServiceInfo:
+        """Jupyter on the instance, tunnelled: ``url`` (no token) and ``url_with_token()``."""
         return self._service("jupyter", ref, local_port=local_port, progress=progress)
 
     def tensorboard(self, ref: str, *, logdir: str | None = None, local_port: int | None = None,
-                    progress: Callable[[str, str], None] | None = None) -> ServiceLink:
+                    progress: Callable[[str, str], None] | None = None) -> ServiceInfo:
         return self._service("tensorboard", ref, local_port=local_port, logdir=logdir,
                              progress=progress)
 
     def _service(self, kind: str, ref: str, *, local_port: int | None,
                  logdir: str | None = None,
-                 progress: Callable[[str, str], None] | None = None) -> ServiceLink:
+                 progress: Callable[[str, str], None] | None = None) -> ServiceInfo:
         view = self.inventory.resolve(ref)
         target = sshbridge.target_for(view)
         from ..ssh import services
@@ -137,46 +116,36 @@ class Reach:
             from ..config.redaction import register_secret
 
             register_secret(info.token)  # masked in logs and exec output from now on
-        known = {t.id for t in self.parts.ledger.tunnels(self.parts.api_url)}
-        if info.tunnel_id not in known:
-            self.parts.ledger.record_tunnel(TunnelRecord(
-                id=info.tunnel_id, api_url=self.parts.api_url, instance_id=view.id, kind=kind,
-                local_port=info.local_port, remote_port=info.remote_port, notebook=self.parts.notebook,
-            ))
         if not info.reused:
-            self.parts.ledger.add_event(self.parts.api_url, view.id, f"{kind}-started",
-                                  f"remote 127.0.0.1:{info.remote_port}, pid {info.pid}")
-        if info.tunnel_id not in known:
-            self.parts.ledger.add_event(self.parts.api_url, view.id, "tunnel-opened",
-                                  f"{kind}: 127.0.0.1:{info.local_port} -> remote {info.remote_port}")
-        return ServiceLink(kind, view.id, info.tunnel_id, info.local_port, path=info.path or "/",
-                           reused=bool(info.reused), token=info.token)
+            self.parts.event(view.id, f"{kind}-started",
+                             f"remote 127.0.0.1:{info.remote_port}, pid {info.pid}")
+        if info.tunnel_id not in {t.id for t in self.parts.ledger.tunnels(self.parts.api_url)}:
+            self._record_tunnel(view, kind, info.tunnel_id, info.local_port, info.remote_port)
+        return info
 
     def forward(self, ref: str, remote_port: int, *, local_port: int | None = None) -> TunnelView:
-        view = self.inventory.resolve(ref)
-        tunnel, reused = self._tunnel_to(view, "forward", int(remote_port), local_port)
-        if not reused:
-            self.parts.ledger.add_event(self.parts.api_url, view.id, "tunnel-opened",
-                                  f"127.0.0.1:{tunnel.local_port} -> remote {remote_port}")
-        return tunnel
-
-    def _tunnel_to(self, view: InstanceView, kind: str, remote_port: int,
-                   local_port: int | None) -> tuple[TunnelView, bool]:
         """The agent's live tunnel to that remote port when one exists, else a new one."""
+        view = self.inventory.resolve(ref)
         agent = sshbridge.tunnel_client()
         for info in agent.list():
-            if (info.instance_id == view.id and info.remote_port == remote_port
+            if (info.instance_id == view.id and info.remote_port == int(remote_port)
                     and info.state != "closed"
                     and (local_port is None or info.local_port == local_port)):
-                return self._tunnel_view(info, kind, view.name), True
-        target = sshbridge.target_for(view)
-        info = agent.open(target, remote_port, local_port=local_port,
-                          name=f"{kind}:{view.name or view.id}")
+                return self._tunnel_view(info, "forward", view.name)
+        info = agent.open(sshbridge.target_for(view), int(remote_port), local_port=local_port,
+                          name=f"forward:{view.name or view.id}")
+        self._record_tunnel(view, "forward", info.id, info.local_port, int(remote_port))
+        return self._tunnel_view(info, "forward", view.name)
+
+    def _record_tunnel(self, view: InstanceView, kind: str, tunnel_id: str, local_port: int,
+                       remote_port: int) -> None:
+        """A tunnel the ledger does not know yet: its row (a label for the sidebar and the
+        proxy, which show it only while the agent serves it) and an event."""
         self.parts.ledger.record_tunnel(TunnelRecord(
-            id=info.id, api_url=self.parts.api_url, instance_id=view.id, kind=kind,
-            local_port=info.local_port, remote_port=remote_port, notebook=self.parts.notebook,
-        ))
-        return self._tunnel_view(info, kind, view.name), False
+            id=tunnel_id, api_url=self.parts.api_url, instance_id=view.id, kind=kind,
+            local_port=local_port, remote_port=remote_port, notebook=self.parts.notebook))
+        self.parts.event(view.id, "tunnel-opened",
+                         f"{kind}: 127.0.0.1:{local_port} -> remote {remote_port}")
 
     def _tunnel_view(self, info: TunnelInfo, kind: str, name: str | None) -> TunnelView:
         return TunnelView(info.id, info.instance_id, kind, info.local_port, info.remote_port,
@@ -207,8 +176,8 @@ class Reach:
             raise SessionError(f"{tunnel!r} matches tunnels {', '.join(t.id for t in matches)}")
         sshbridge.tunnel_client().close(matches[0].id)
         self.parts.ledger.close_tunnel(matches[0].id)
-        self.parts.ledger.add_event(self.parts.api_url, matches[0].instance_id, "tunnel-closed",
-                              f"127.0.0.1:{matches[0].local_port}")
+        self.parts.event(matches[0].instance_id, "tunnel-closed",
+                         f"127.0.0.1:{matches[0].local_port}")
         matches[0].state = "closed"
         return matches[0]
 
@@ -266,8 +235,7 @@ class Reach:
         p = self.parts
         view = self.inventory.resolve(ref)
         target = sshbridge.target_for(view)
-        p.ledger.add_event(p.api_url, view.id, "exec",
-                           command.splitlines()[0][:120] if command.strip() else "")
+        p.event(view.id, "exec", command.splitlines()[0][:120] if command.strip() else "")
         try:
             from ..ssh.connection import Connection
             from ..ssh.remote import run

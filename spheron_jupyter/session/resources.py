@@ -91,8 +91,7 @@ class Resources:
         vol = self.resolve_volume(volume)
         view = self.inventory.resolve(instance)
         call(vol.id, view.id)
-        self.parts.ledger.add_event(self.parts.api_url, view.id, event,
-                                    f"{vol.name} ({vol.id})")
+        self.parts.event(view.id, event, f"{vol.name} ({vol.id})")
         return vol, view
 
     def delete_volume(self, volume: str) -> Volume:

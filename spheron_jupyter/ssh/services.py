@@ -51,10 +51,12 @@ class ServiceInfo:
         """The local address, without the token."""
         return f"http://127.0.0.1:{self.local_port}{self.path}"
 
-    @property
-    def link(self) -> str:
+    def url_with_token(self) -> str:
         """The URL a browser opens; for Jupyter it carries the token (the only place it shows)."""
-        return f"{self.url}?token={self.token}" if self.token else self.url
+        if not self.token:
+            return self.url
+        sep = "&" if "?" in self.path else "?"
+        return f"{self.url}{sep}token={self.token}"
 
 
 # ---- public API ----------------------------------------------------------------------------

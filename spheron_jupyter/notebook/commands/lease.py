@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from ...session import lifecycle
 from ...session.errors import SessionError
 from ...session.money import parse_duration
 
@@ -24,9 +23,9 @@ def run(context, args, cell=None):
     if args.cancel == (args.extra is not None):
         raise SessionError("say either +DURATION (e.g. %spheron lease my-run +2h) or --cancel")
     if args.cancel:
-        return lifecycle.cancel(context.session, args.id)
+        return context.session.cancel_lease(args.id)
     text = args.extra.strip()
     if not text.startswith("+"):
         raise SessionError(f"write the extension with a plus sign, e.g. +{text or '2h'}: "
                            "it is added to the current end")
-    return lifecycle.extend(context.session, args.id, parse_duration(text[1:]))
+    return context.session.extend_lease(args.id, parse_duration(text[1:]))

@@ -325,10 +325,8 @@ class Dashboard(Panel):
         elif action == "terminate":
             self._confirm_terminate(view)
         elif action in ("extend", "cancel"):
-            from ...session import lifecycle
-
-            work = ((lambda: lifecycle.extend(self.session, view.id, 3600.0)) if action == "extend"
-                    else (lambda: lifecycle.cancel(self.session, view.id)))
+            work = ((lambda: self.session.extend_lease(view.id, 3600.0)) if action == "extend"
+                    else (lambda: self.session.cancel_lease(view.id)))
             self.jobs.run(action, work, on_done=self._lifecycle_changed)
 
     def _show_detail(self, panel: Panel | None, *extra: W.Widget) -> None:

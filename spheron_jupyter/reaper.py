@@ -2,9 +2,13 @@
 
 ``terminate --when-allowed`` (the 20-minute minimum) and ``launch --lease`` both need something
 to act after the notebook may be gone. A kernel thread dies with the kernel; so ``spawn`` starts
-``python -m spheron_jupyter.session.reaper`` in its own session (no controlling terminal, not in
-the kernel's process group, so a kernel restart or an interrupt does not reach it). It polls
+``python -m spheron_jupyter.reaper`` in its own session (no controlling terminal, not in the
+kernel's process group, so a kernel restart or an interrupt does not reach it). It polls
 ``can-terminate``, terminates, writes the outcome to the ledger and exits.
+
+A process of its own, like the tunnel agent (ssh/tunnel_agent.py): it needs the client, the
+ledger, ssh/ and kernel/, never session/, which starts it (session/inventory.py,
+session/launching.py) and stops or replaces it (session/lifecycle.py).
 
 The API key reaches it through the environment (``SPHERON_JUPYTER_REAPER_KEY``), never argv,
 which ``ps`` shows to everyone.
@@ -14,38 +18,59 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from .backends import Connection
+    from .config.credentials import ApiKey
 
 KEY_ENV = "SPHERON_JUPYTER_REAPER_KEY"
 GIVE_UP_AFTER = 48 * 3600.0
+MODULE = "spheron_jupyter.reaper"
+# What a reaper's argv names: this module, or (a reaper started before an upgrade moved it out
+# of session/) its old name.
+_MODULES = (MODULE.encode(), b"spheron_jupyter.session.reaper")
 
 
-def spawn(conn: Connection, instance_id: str, *, ledger_path: Path,
+def spawn(url: str, backend: str, api_key: ApiKey, instance_id: str, *, ledger_path: Path,
           not_before: float | None = None) -> int:
     """Start a detached reaper for ``instance_id``; returns its pid."""
-    from ..config import paths
+    from .config import paths
 
     log_path = paths.state_dir() / f"reaper-{_safe(instance_id)}.log"
-    argv = [sys.executable, "-m", "spheron_jupyter.session.reaper", "--instance", instance_id,
-            "--url", conn.url, "--backend", conn.backend, "--ledger", str(ledger_path)]
+    argv = [sys.executable, "-m", MODULE, "--instance", instance_id,
+            "--url", url, "--backend", backend, "--ledger", str(ledger_path)]
     if not_before:
         argv += ["--not-before", repr(not_before)]
     env = dict(os.environ)
-    env[KEY_ENV] = conn.api_key.reveal()
+    env[KEY_ENV] = api_key.reveal()
     with open(log_path, "ab") as log:
         proc = subprocess.Popen(
             argv, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env,
             start_new_session=True, close_fds=True, cwd=str(paths.state_dir()),
         )
     return proc.pid
+
+
+def stop(pid: int, *marks: bytes) -> bool:
+    """SIGTERM process ``pid`` if it is a reaper whose argv holds each of ``marks`` (an instance
+    id, a ledger path): pids are reused, so it is checked first. True when one was stopped."""
+    try:
+        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if pid > 0 else []
+    except OSError:
+        return False
+    if not any(name in argv for name in _MODULES) or not all(mark in argv for mark in marks):
+        return False
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except OSError:  # it ended meanwhile
+        return False
+    return True
 
 
 def _safe(text: str) -> str:
@@ -63,11 +88,11 @@ class _Done(Exception):
 
 def run(instance_id: str, url: str, backend: str, ledger_path: str, api_key: str,
         not_before: float | None = None, poll: float | None = None) -> int:
-    from ..client import (AlreadyTerminatedError, ApiUnreachableError, MinimumRuntimeError,
-                          NotFoundError, SpheronClient)
-    from ..client.statuses import is_terminal
-    from ..config.credentials import ApiKey
-    from ..ledger import InstanceRecord, Ledger
+    from .client import (AlreadyTerminatedError, ApiUnreachableError, MinimumRuntimeError,
+                         NotFoundError, SpheronClient)
+    from .client.statuses import is_terminal
+    from .config.credentials import ApiKey
+    from .ledger import InstanceRecord, Ledger
 
     ledger = Ledger(ledger_path)
     client = SpheronClient(url, ApiKey(api_key, "reaper"))
@@ -150,19 +175,19 @@ def clean_up_after(instance_id: str, note: Callable[[str], None] | None = None) 
     TOFU host key, remove its kernelspecs. Each step is best effort; ``note`` hears failures."""
     note = note or (lambda text: None)
     try:
-        from ..ssh.tunnel import TunnelAgentClient
+        from .ssh.tunnel import TunnelAgentClient
 
         TunnelAgentClient().close_instance(instance_id)  # never starts an agent
     except Exception as exc:
         note(f"could not close tunnels: {type(exc).__name__}")
     try:
-        from ..ssh.hostkeys import KnownHosts
+        from .ssh.hostkeys import KnownHosts
 
         KnownHosts().forget(instance_id)
     except Exception as exc:
         note(f"could not forget the host key: {type(exc).__name__}")
     try:
-        from ..kernel.spec import remove_for_instance
+        from .kernel.spec import remove_for_instance
 
         remove_for_instance(instance_id)
     except Exception as exc:
@@ -174,7 +199,7 @@ def _log(text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m spheron_jupyter.session.reaper")
+    parser = argparse.ArgumentParser(prog=f"python -m {MODULE}")
     parser.add_argument("--instance", required=True)
     parser.add_argument("--url", required=True)
     parser.add_argument("--backend", required=True)
