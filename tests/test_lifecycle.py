@@ -6,21 +6,13 @@ from __future__ import annotations
 
 import time
 
+from spheron_jupyter.config.processes import pid_alive
 from spheron_jupyter.ledger import lifecycle_of
 
 
 def _record(session, name):
     view = session.resolve(name)
     return view, session.ledger.instance(session.api_url, view.id)
-
-
-def _alive(pid: int) -> bool:
-    """Running (a zombie child of this test process, not yet reaped, counts as ended)."""
-    try:
-        stat = open(f"/proc/{pid}/stat").read()
-    except OSError:
-        return False
-    return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
 def test_lease_extend_cancel_and_every_view_says_when_it_ends(emulator_shell):
@@ -44,9 +36,9 @@ def test_lease_extend_cancel_and_every_view_says_when_it_ends(emulator_shell):
     _, rec = _record(session, "leased")
     assert rec.reaper_pid and rec.reaper_pid != first_reaper
     deadline = time.monotonic() + 10
-    while _alive(first_reaper) and time.monotonic() < deadline:
+    while pid_alive(first_reaper) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _alive(first_reaper)  # the old end is gone, not only hidden
+    assert not pid_alive(first_reaper)  # the old end is gone, not only hidden
     life = lifecycle_of(rec, session.ledger.events(session.api_url, view.id))
     assert 149 * 60 < life.ends_at - time.time() <= 150 * 60
 
@@ -65,9 +57,9 @@ def test_lease_extend_cancel_and_every_view_says_when_it_ends(emulator_shell):
     assert life.ends_at is None and not life.scheduled
     assert "no lease: runs (and bills) until terminated" in sh.ok("%spheron status leased").text
     deadline = time.monotonic() + 10
-    while _alive(second_reaper) and time.monotonic() < deadline:
+    while pid_alive(second_reaper) and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _alive(second_reaper)
+    assert not pid_alive(second_reaper)
     assert "nothing to cancel" in sh.ok("%spheron lease leased --cancel").text
 
 

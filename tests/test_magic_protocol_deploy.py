@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from spheron_jupyter.emulator.protocol_state import ProtocolStore, pid_alive, stop_everything
+from spheron_jupyter.config.processes import pid_alive
+from spheron_jupyter.emulator.protocol_state import ProtocolStore, stop_everything
 from spheron_jupyter.protocol.sphnctl import Sphnctl
 from tests.support import protocol
 from tests.support.protocol import poll_until

@@ -16,7 +16,8 @@ import urllib.request
 
 import pytest
 
-from spheron_jupyter.emulator.protocol_state import ProtocolStore, pid_alive
+from spheron_jupyter.config.processes import pid_alive
+from spheron_jupyter.emulator.protocol_state import ProtocolStore
 from spheron_jupyter.protocol.deployments import DeploymentNotAvailableError, wait_until_available
 from spheron_jupyter.protocol.sphnctl import Sphnctl, SphnctlCommandError, SphnctlNotFoundError
 from tests.support.protocol import eventually, icl, write

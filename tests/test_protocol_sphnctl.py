@@ -3,14 +3,13 @@
 The stand-in and its `fake` fixture: tests/fixtures/sphnctl_fake.py.
 """
 
-import os
 import sys
 import threading
 import time
-from pathlib import Path
 
 import pytest
 
+from spheron_jupyter.config.processes import pid_alive
 from spheron_jupyter.protocol.sphnctl import (
     INSTALL_HINT,
     Sphnctl,
@@ -20,16 +19,6 @@ from spheron_jupyter.protocol.sphnctl import (
     TailDeduplicator,
     find_sphnctl,
 )
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is gone for our purposes.
-    stat = Path(f"/proc/{pid}/stat")
-    return not (stat.exists() and stat.read_text().split(")")[-1].split()[0] == "Z")
 
 
 def wait_gone(pid: int, timeout: float = 5.0) -> bool:

@@ -9,6 +9,7 @@ import sys
 import textwrap
 import time
 
+from spheron_jupyter.config.processes import pid_alive
 from spheron_jupyter.session.core import Session
 
 KERNEL = textwrap.dedent("""
@@ -72,7 +73,7 @@ def test_a_lease_reaper_leaves_when_its_emulator_is_gone(emulator_factory):
     assert pid and row["ends"].startswith("lease ends in ") and row["status"] == "running", row
     emu.stop()
     deadline = time.monotonic() + 60
-    while _alive(pid):
+    while pid_alive(pid):
         assert time.monotonic() < deadline, "the lease reaper outlived its emulator"
         time.sleep(0.5)
 
@@ -85,14 +86,8 @@ def test_a_lease_reaper_leaves_when_the_instance_ends_early(emulator_factory):
     time.sleep(1.5)
     session.terminate("early")
     deadline = time.monotonic() + 20
-    while _alive(pid):
+    while pid_alive(pid):
         assert time.monotonic() < deadline, "the lease reaper kept waiting for nothing"
         time.sleep(0.5)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"
-    except FileNotFoundError:
-        return False

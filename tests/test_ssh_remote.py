@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from spheron_jupyter.config.processes import pid_alive
 from spheron_jupyter.ssh.connection import Connection
 from spheron_jupyter.ssh.errors import PeerDeadError
 from spheron_jupyter.ssh.remote import (
@@ -26,20 +27,10 @@ def conn(sshd):
         yield connection
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie is as good as gone.
-    with open(f"/proc/{pid}/stat") as handle:
-        return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
-
-
 def _wait_gone(pid: int, seconds: float = 5.0) -> bool:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        if not _alive(pid):
+        if not pid_alive(pid):
             return True
         time.sleep(0.05)
     return False

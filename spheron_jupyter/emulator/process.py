@@ -1,7 +1,8 @@
 """Start and find emulator processes from the parent side (notebook, tests, demo).
 
-Imports nothing of the app, so it is cheap to import anywhere.  The emulator runs as its own
-process (``python -m spheron_jupyter emulator``) because a busy kernel thread would starve it.
+Imports nothing of the app but ``config.processes`` (standard library only), so it is cheap to
+import anywhere.  The emulator runs as its own process (``python -m spheron_jupyter emulator``)
+because a busy kernel thread would starve it.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import sys
 import time
 import urllib.request
 from pathlib import Path
+
+from ..config.processes import pid_alive
 
 READY_URL_PREFIX = "Spheron emulator at "
 READY_KEY_PREFIX = "API key: "
@@ -42,7 +45,7 @@ class EmulatorProcess:
     def running(self) -> bool:
         if self._popen is not None:
             return self._popen.poll() is None
-        return _pid_alive(self.pid)
+        return pid_alive(self.pid)
 
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, wait, then SIGKILL if it did not stop.  Safe to call twice."""
@@ -60,9 +63,9 @@ class EmulatorProcess:
                 self._popen.wait(5)
             return
         deadline = time.monotonic() + timeout
-        while _pid_alive(self.pid) and time.monotonic() < deadline:
+        while pid_alive(self.pid) and time.monotonic() < deadline:
             time.sleep(0.05)
-        if _pid_alive(self.pid):
+        if pid_alive(self.pid):
             os.kill(self.pid, signal.SIGKILL)
 
     def __enter__(self) -> EmulatorProcess:
@@ -70,20 +73,6 @@ class EmulatorProcess:
 
     def __exit__(self, *exc) -> None:
         self.stop()
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child of ours counts as gone
-        done, _ = os.waitpid(pid, os.WNOHANG)
-        return done == 0
-    except ChildProcessError:
-        return True
 
 
 def _duration_arg(value) -> str:
@@ -154,7 +143,7 @@ def find_running(state_dir) -> EmulatorProcess | None:
         url, api_key, pid = info["url"], info["api_key"], int(info["pid"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
-    if not _pid_alive(pid):
+    if not pid_alive(pid):
         return None
     try:
         with urllib.request.urlopen(url + "/api/providers", timeout=2) as response:

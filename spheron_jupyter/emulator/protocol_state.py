@@ -32,6 +32,7 @@ from collections.abc import Iterator
 
 from ..config.files import write_private_file
 from ..config.paths import ensure_private_dir, state_dir
+from ..config.processes import pid_alive
 
 STATE_ENV = "SPHERON_PROTOCOL_STATE"
 NAMESPACE_LENGTH = 10
@@ -60,21 +61,6 @@ def fake_address(seed: str) -> str:
 
 def fake_transaction() -> str:
     return "0x" + secrets.token_hex(32)
-
-
-def pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie has exited; only its parent has not noticed yet
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 class ProtocolStore:

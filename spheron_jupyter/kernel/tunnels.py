@@ -13,6 +13,7 @@ import os
 import socket
 from pathlib import Path
 
+from ..config.processes import pid_alive
 from ..ssh.target import SshTarget
 from ..ssh.tunnel import LocalPortInUseError, TunnelAgentClient
 from .remote import CHANNELS
@@ -59,7 +60,7 @@ def close_stale(client: TunnelAgentClient) -> int:
     for tunnel in client.list():
         label = tunnel.name or ""
         pid = label.split(":")[1] if label.startswith(PREFIX) and label.count(":") >= 2 else ""
-        if pid.isdigit() and not _alive(int(pid)):
+        if pid.isdigit() and not pid_alive(int(pid)):
             try:
                 client.close(tunnel.id)
                 closed += 1
@@ -103,11 +104,3 @@ def alive_launchers(machine: str) -> list[str]:
     return found
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -43,12 +43,14 @@ def _may_bill(record) -> bool:
     if record.backend != "local" or not state:
         return True
     import json
-    import os
     from pathlib import Path
+
+    from ..config.processes import pid_alive
 
     try:
         info = json.loads((Path(state) / "emulator.json").read_text())
-        os.kill(int(info["pid"]), 0)
+        if not pid_alive(int(info["pid"])):
+            return False
     except (OSError, ValueError, KeyError, TypeError):
         return False
     return str(info.get("url", "")).rstrip("/") == record.api_url.rstrip("/")

@@ -15,6 +15,7 @@ from pathlib import Path
 import httpx
 import paramiko
 
+from spheron_jupyter.config.processes import pid_alive
 from spheron_jupyter.emulator.sandbox_keys import ensure_host_key, load_host_key
 
 
@@ -96,11 +97,7 @@ def port_refuses(port: int) -> bool:
 
 
 def process_gone(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split(") ", 1)[1].startswith("Z")  # a zombie has ended
-    except FileNotFoundError:
-        return True
+    return not pid_alive(pid)  # a zombie has ended
 
 
 class EchoServer:

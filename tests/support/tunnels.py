@@ -11,6 +11,8 @@ import socket
 import threading
 import time
 
+from spheron_jupyter.config.processes import pid_alive
+
 
 def free_port() -> int:
     with socket.socket() as probe:
@@ -88,11 +90,7 @@ def agent_gone(pid: int, timeout: float) -> bool:
     """Wait for a process to exit; a zombie waiting for init to reap it counts as gone."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        try:
-            with open(f"/proc/{pid}/stat") as handle:
-                if handle.read().rsplit(")", 1)[1].split()[0] == "Z":
-                    return True
-        except OSError:
+        if not pid_alive(pid):
             return True
         time.sleep(0.1)
     return False
