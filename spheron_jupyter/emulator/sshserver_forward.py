@@ -75,7 +75,10 @@ def _pump(channel: paramiko.Channel, sock: socket.socket) -> None:
         pass
     finally:
         sock.close()
-        channel.close()
+        try:
+            channel.close()  # tells the client; its transport may already be gone
+        except (OSError, EOFError, paramiko.SSHException):
+            pass
 
 
 def _shutdown_write(sock: socket.socket) -> None:
