@@ -149,15 +149,10 @@ def run(instance_id: str, url: str, backend: str, ledger_path: str, api_key: str
                 _log(f"will retry: {type(exc).__name__}: {exc}")
                 time.sleep(max(poll, 5.0))
                 continue
-            api_url = url.rstrip("/")
-            ledger.record_instance(InstanceRecord(api_url, instance_id, backend,
-                                                  status="terminated",
-                                                  terminated_at=time.time(), reaper_pid=0))
-            ledger.add_event(api_url, instance_id, "terminated",
-                             f"by the scheduled reaper ({outcome})")
+            ledger.record_end(url.rstrip("/"), instance_id, backend, "terminated",
+                              f"by the scheduled reaper ({outcome})")
             _log(f"instance {instance_id}: {outcome}")
             clean_up_after(instance_id, _log)
-            ledger.close_tunnels_of(api_url, instance_id)
             return 0
         _log(f"gave up on instance {instance_id} after {GIVE_UP_AFTER / 3600:.0f} h")
         return 1

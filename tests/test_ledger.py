@@ -108,3 +108,18 @@ def test_a_name_is_reserved_once(tmp_path):
     ledger.record_instance(InstanceRecord("u", "pending:run", "cloud", status="terminated"))
     assert ledger.reserve_name(InstanceRecord("u", "pending:run", "cloud", name="run",
                                               status="creating")) is None
+
+
+def test_an_end_is_written_once_for_every_writer(tmp_path):
+    """Our terminate, the reaper's and an id the API forgot all end a row the same way."""
+    ledger = Ledger(tmp_path / "l.sqlite")
+    ledger.record_instance(InstanceRecord("u", "i1", "cloud", name="run", status="running",
+                                          reaper_pid=4242))
+    ledger.record_tunnel(TunnelRecord("t1", "u", "i1", "jupyter", 8888, 8890))
+    ledger.record_end("u", "i1", "cloud", "gone", "the API no longer knows it")
+    rec = ledger.instance("u", "i1")
+    assert (rec.status, rec.reaper_pid, rec.active, rec.name) == ("gone", 0, False, "run")
+    assert rec.terminated_at is not None
+    assert [(e.kind, e.detail) for e in ledger.events("u", "i1")] == [
+        ("gone", "the API no longer knows it")]
+    assert ledger.tunnels() == []

@@ -107,6 +107,14 @@ class Ledger:
                     (*values.values(), rec.api_url, rec.id),
                 )
 
+    def record_end(self, api_url: str, id: str, backend: str, status: str, why: str) -> None:
+        """An instance seen ending (our terminate, the reaper's, the API no longer knowing it):
+        its status and end time, an event ``status: why``, no reaper pending, tunnels closed."""
+        self.record_instance(InstanceRecord(api_url, id, backend, status=status,
+                                            terminated_at=time.time(), reaper_pid=0))
+        self.add_event(api_url, id, status, why)
+        self.close_tunnels_of(api_url, id)
+
     def rename_instance(self, api_url: str, old_id: str, new_id: str) -> None:
         """A placeholder row (keyed by the launch name) gets the id the API gave it."""
         with self._db() as db:

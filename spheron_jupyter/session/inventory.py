@@ -86,10 +86,8 @@ class Inventory:
         try:
             inst = p.client.get_instance(rec.id)
         except NotFoundError:
-            p.ledger.record_instance(InstanceRecord(p.api_url, rec.id, p.backend, status="gone",
-                                                    terminated_at=time.time()))
-            p.event(rec.id, "gone", "the API no longer knows it")
-            self.after_end(rec.id)
+            p.ledger.record_end(p.api_url, rec.id, p.backend, "gone", "the API no longer knows it")
+            reaper.clean_up_after(rec.id)
             return None
         view = InstanceView.from_api(inst, p.backend, rec)
         self.reconcile(view, rec)
@@ -248,10 +246,8 @@ class Inventory:
             return self._schedule(view, exc.minutes_remaining)
         except AlreadyTerminatedError:
             pass
-        p.ledger.record_instance(InstanceRecord(p.api_url, view.id, p.backend,
-                                                status="terminated", terminated_at=time.time()))
-        p.event(view.id, "terminated", "terminated by you")
-        self.after_end(view.id)
+        p.ledger.record_end(p.api_url, view.id, p.backend, "terminated", "terminated by you")
+        reaper.clean_up_after(view.id)
         view.status = "terminated"
         return TerminateResult(view, terminated=True, message=(
             f"terminated {view.name or view.id}; cost so far {usd(view.cost_so_far)}"))

@@ -16,7 +16,7 @@ from typing import Any
 
 import ipywidgets as W
 
-from ...ledger import format_duration, status_text, usd
+from ...ledger import format_duration, usd
 from ...session.sshbridge import target_for
 from ...ssh import gpu_telemetry as telemetry
 from ..htmltext import attr, copy_button, text as html_text
@@ -60,7 +60,6 @@ class Dashboard(Panel):
         self._fetch_lock = threading.Lock()
         self._gpu = telemetry.for_session(session).watch()  # GPU figures while this is open
         self.gpu_readings: dict[str, Any] = {}  # instance id -> the latest GpuReading
-        self._life: dict[str, Any] = {}  # instance id -> ledger.Lifecycle
         self._message_about: str | None = None  # the instance the status line talks about
         self._build()
         if start:
@@ -145,7 +144,6 @@ class Dashboard(Panel):
             self._last_fetch = time.monotonic()
             views = self.session.instances(all=self.show_all.value)
             self._update_countdowns(views)
-            self._update_lifecycles(views)
             self.views = views
             self.refreshes += 1
             self._fetched_at = time.time()
@@ -201,22 +199,20 @@ class Dashboard(Panel):
 
     def _render_row(self, view: Any, row: dict[str, Any]) -> None:
         cells, actions = row["cells"], row["actions"]
-        life = self._life.get(view.id)
+        life = view.lifecycle  # attached by the session's listing (ledger/lifecycle.py)
         # A lease is shown in "ends"; only a scheduled terminate changes the status text.
-        terminating = bool(life and life.ends_because == "scheduled terminate")
-        status = status_text(view.status, life)
-        if view.source == "ledger":
-            status += " (ledger)"
-        gpu = f"{view.gpu_count}x {view.gpu}" if view.gpu_count and view.gpu else (view.gpu or "-")
+        terminating = view.termination_scheduled
+        texts = view.row()  # status, GPU, money and uptime worded as ls words them
         values = {
             "name": (f"<span title='{attr(view.id)}'>{html_text(view.name or view.id)}</span>"
                      f"<br><span class='spheron-id-copy'>{copy_button(view.id, 'instance id')}"
                      "</span>"),
-            "status": f"<span class='spheron-status-{attr(view.status)}'>{html_text(status)}</span>",
-            "gpu": html_text(gpu), "GPU use": self._gpu_cell(view),
-            "$/hour": html_text(usd(view.hourly_rate)),
-            "up": format_duration(view.runtime_seconds),
-            "cost so far": html_text(usd(view.cost_so_far)),
+            "status": (f"<span class='spheron-status-{attr(view.status)}'>"
+                       f"{html_text(texts['status'])}</span>"),
+            "gpu": html_text(texts["gpu"]), "GPU use": self._gpu_cell(view),
+            "$/hour": html_text(texts["$/hour"]),
+            "up": texts["up"],
+            "cost so far": html_text(texts["cost so far"]),
             "can terminate": html_text(self._countdown(view)),
             "ends": self._ends_cell(view),
         }
@@ -259,22 +255,10 @@ class Dashboard(Panel):
             self._message_about = None
             self.say("")
 
-    def _update_lifecycles(self, views: list[Any]) -> None:
-        from ...ledger import lifecycle_of
-
-        ledger, url = self.session.ledger, self.session.api_url
-        for view in views:
-            rec = ledger.instance(url, view.id) if view.active else None
-            if rec is None:
-                self._life.pop(view.id, None)
-            else:
-                self._life[view.id] = lifecycle_of(rec, ledger.events(url, view.id))
-
     def _ends_cell(self, view: Any) -> str:
         if not view.active:
             return "-"
-        life = self._life.get(view.id)
-        text = life.countdown() if life else ""
+        text = view.ends
         if not text:
             return html_text("no lease")
         css = "spheron-ends-scheduled"
