@@ -30,6 +30,9 @@ from .resources import Resources
 from .views import InstanceView, LaunchPlan
 
 Progress = Callable[[str, str], None]
+# A create in flight longer than this was left by a kernel that stopped mid-create (the client
+# gives up on an answer within a few minutes): its outcome is unknown, like a lost answer.
+STALE_CREATE_SECONDS = 900.0
 
 
 class Launcher:
@@ -79,12 +82,16 @@ class Launcher:
     def _unfinished_name(self, offer_id: str) -> str | None:
         """The name of this notebook's unfinished launch of this offer: a re-run of the cell
         keeps it, so launch() attaches to that instance instead of buying another."""
-        p = self.parts
-        for rec in p.ledger.instances(p.api_url):
-            if (rec.active and _unfinished(rec)
-                    and rec.notebook == p.notebook and rec.offer == offer_id):
-                return rec.name
-        return None
+        records = self.parts.ledger.instances(self.parts.api_url)
+        return next((rec.name for rec in records if self._resumable(rec, offer_id)), None)
+
+    def _resumable(self, rec: InstanceRecord, offer_id: str) -> bool:
+        """This notebook's launch of this offer, billing and unfinished: its answer was lost,
+        its wait stopped, or the kernel that sent it stopped mid-create."""
+        state = rec.extra.get("launch")
+        stale = state == "creating" and time.time() - (rec.created_at or 0.0) > STALE_CREATE_SECONDS
+        return (rec.active and (state in ("unknown", "unfinished") or stale)
+                and rec.notebook == self.parts.notebook and rec.offer == offer_id)
 
     def _offer_by_id(self, offer_id: str) -> Offer:
         offer = next((o for o in self.parts.client.offers() if o.offer_id == offer_id), None)
@@ -146,14 +153,13 @@ class Launcher:
                            say: Progress) -> InstanceView | None:
         """The instance of an earlier, unfinished launch of this plan (same name, notebook
         and offer), so re-running the cell waits for it instead of buying a second one."""
-        rec = next((r for r in self.parts.ledger.instances(self.parts.api_url)
-                    if r.name == plan.name and r.active), None)
-        if rec is None or not _unfinished(rec) \
-                or rec.notebook != self.parts.notebook or rec.offer != plan.offer_id:
+        records = self.parts.ledger.instances(self.parts.api_url)
+        rec = next((r for r in records if r.name == plan.name and r.active), None)
+        if rec is None or not self._resumable(rec, plan.offer_id):
             return None  # a different launch holds the name: the reservation refuses it
         if rec.id.startswith("pending:"):
             since = (rec.created_at or 0.0) - CREATE_SKEW_SECONDS
-            known = {r.id for r in self.parts.ledger.instances(self.parts.api_url)}
+            known = {r.id for r in records}
             found = [i for i in listing if i.name == plan.name and is_billing(i.status)
                      and str(i.id) not in known
                      and (i.created_at is None or i.created_at.timestamp() >= since)]
@@ -278,19 +284,6 @@ class Launcher:
                 say("startup", f"startup script ended with status {status!r}: "
                                f"%spheron logs {plan.name} --startup shows why")
         return view
-
-
-# A create in flight longer than this was left by a kernel that stopped mid-create (the client
-# gives up on an answer within a few minutes): its outcome is unknown, like a lost answer.
-STALE_CREATE_SECONDS = 900.0
-
-
-def _unfinished(rec: InstanceRecord) -> bool:
-    """A launch a re-run should attach to: its answer was lost, its wait stopped, or the kernel
-    that sent it stopped mid-create."""
-    state = rec.extra.get("launch")
-    stale = state == "creating" and time.time() - (rec.created_at or 0.0) > STALE_CREATE_SECONDS
-    return state in ("unknown", "unfinished") or stale
 
 
 def _nothing_created(exc: BaseException) -> bool:
