@@ -119,28 +119,25 @@ class Reach:
         if not info.reused:
             self.parts.event(view.id, f"{kind}-started",
                              f"remote 127.0.0.1:{info.remote_port}, pid {info.pid}")
-        if info.tunnel_id not in {t.id for t in self.parts.ledger.tunnels(self.parts.api_url)}:
-            self._record_tunnel(view, kind, info.tunnel_id, info.local_port, info.remote_port)
+        self._label_tunnel(view, kind, info.tunnel_id, info.local_port, info.remote_port)
         return info
 
     def forward(self, ref: str, remote_port: int, *, local_port: int | None = None) -> TunnelView:
         """The agent's live tunnel to that remote port when one exists, else a new one."""
         view = self.inventory.resolve(ref)
-        agent = sshbridge.tunnel_client()
-        for info in agent.list():
-            if (info.instance_id == view.id and info.remote_port == int(remote_port)
-                    and info.state != "closed"
-                    and (local_port is None or info.local_port == local_port)):
-                return self._tunnel_view(info, "forward", view.name)
-        info = agent.open(sshbridge.target_for(view), int(remote_port), local_port=local_port,
-                          name=f"forward:{view.name or view.id}")
-        self._record_tunnel(view, "forward", info.id, info.local_port, int(remote_port))
+        from ..ssh.services import forward
+
+        info = forward(sshbridge.target_for(view), int(remote_port), local_port=local_port,
+                       name=f"forward:{view.name or view.id}")
+        self._label_tunnel(view, "forward", info.id, info.local_port, info.remote_port)
         return self._tunnel_view(info, "forward", view.name)
 
-    def _record_tunnel(self, view: InstanceView, kind: str, tunnel_id: str, local_port: int,
-                       remote_port: int) -> None:
-        """A tunnel the ledger does not know yet: its row (a label for the sidebar and the
+    def _label_tunnel(self, view: InstanceView, kind: str, tunnel_id: str, local_port: int,
+                      remote_port: int) -> None:
+        """A tunnel the ledger does not know yet gets its row (a label for the sidebar and the
         proxy, which show it only while the agent serves it) and an event."""
+        if tunnel_id in {t.id for t in self.parts.ledger.tunnels(self.parts.api_url)}:
+            return
         self.parts.ledger.record_tunnel(TunnelRecord(
             id=tunnel_id, api_url=self.parts.api_url, instance_id=view.id, kind=kind,
             local_port=local_port, remote_port=remote_port, notebook=self.parts.notebook))

@@ -124,7 +124,7 @@ def forward(
     client = client or TunnelAgentClient()
     for info in client.list():
         if (info.instance_id == target.instance_id and info.remote_port == remote_port
-                and local_port in (None, info.local_port)):
+                and info.state != "closed" and local_port in (None, info.local_port)):
             return info
     return client.open(target, remote_port, local_port=local_port, name=name or f"port-{remote_port}")
 
