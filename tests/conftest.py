@@ -17,8 +17,8 @@ pytest_plugins = sorted(
 # JupyterLab, Chromium, the tunnel agent, the protocol driver). The full suite stays the CI gate.
 SLOW_FIXTURES = frozenset({
     "emulator", "emulator_factory", "emulator_client", "emulator_headers", "emulator_session",
-    "emulator_shell", "sshd", "sshd_factory", "jupyterlab", "page", "agent", "instance",
-    "driver", "fresh_clone",
+    "emulator_shell", "sshd", "sshd_factory", "jupyterlab", "page", "notebook7", "notebook7_page",
+    "agent", "instance", "driver", "fresh_clone",
 })
 
 

@@ -24,10 +24,9 @@ import shutil
 import time
 from pathlib import Path
 
-import nbformat
 import pytest
 
-from tests.fixtures.browser import LONG, needs_chromium, shot
+from tests.fixtures.browser import LONG, MATH, needs_chromium, open_notebook, shot
 from tests.support.http_service import serve
 
 pytestmark = [pytest.mark.slow, needs_chromium]
@@ -41,11 +40,6 @@ CELLS = [
     "%spheron panel --refresh 1",
     "%spheron offers --browse --gpu h100",
 ]
-KERNEL_IDLE = """() => {
-  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-  return !!k && k.status === 'idle';
-}"""
 # Text cut by its box: an element whose content is wider than the element itself.
 TRUNCATED = """selector => [...document.querySelectorAll(selector)]
   .filter(el => el.offsetParent !== null && el.scrollWidth > el.clientWidth + 1)
@@ -55,8 +49,6 @@ OUTSIDE = """selector => [...document.querySelectorAll(selector)].filter(el => {
   const area = el.closest('.jp-OutputArea-output').getBoundingClientRect();
   return el.getBoundingClientRect().right > area.right + 1;
 }).map(el => el.innerText.trim())"""
-MATH = """() => document.querySelectorAll(
-  '.jp-OutputArea mjx-container, .jp-OutputArea .MathJax, .jp-OutputArea .katex').length"""
 
 
 def notified(page, text: str) -> None:
@@ -102,13 +94,7 @@ def test_panels_in_light_and_dark_with_no_math_no_cut_headers_no_stale_tunnels(
 
 def journey(home_emulator, jupyterlab, page, instance_port) -> None:
     page.set_viewport_size({"width": 1600, "height": 1000})
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
-                                 "language": "python"}
-    nbformat.write(nb, jupyterlab.root / "screens.ipynb")
-    page.goto(jupyterlab.lab_url("screens.ipynb"))
-    page.wait_for_selector(".jp-Notebook .jp-Cell")
-    page.wait_for_function(KERNEL_IDLE, timeout=LONG)
+    open_notebook(page, jupyterlab.lab_url("screens.ipynb"), jupyterlab.root / "screens.ipynb", CELLS)
     page.locator(".jp-SideBar.jp-mod-left .lm-TabBar-tab[data-id='spheron-sidebar']").click()
     page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-all-cells')")
 

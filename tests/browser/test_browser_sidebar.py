@@ -13,14 +13,12 @@ Robust on a loaded machine: every wait is for a selector or a condition, with lo
 
 from __future__ import annotations
 
-import http.server
 import re
-import secrets
 
 import pytest
 
 from tests.fixtures.browser import needs_chromium, shot
-from tests.support.http_service import serve
+from tests.support.http_service import marker_page
 
 EMPTY = "No instances. Launch one with %spheron launch --gpu h100"
 
@@ -30,28 +28,13 @@ CURRENT_IS = """prefix => {
   const w = window.jupyterapp.shell.currentWidget;
   return !!w && w.id.startsWith(prefix);
 }"""
-MARKER = f"spheron-marker-{secrets.token_hex(6)}"
-
-
-class _MarkerPage(http.server.BaseHTTPRequestHandler):
-    def do_GET(self):
-        body = (f"<!doctype html><title>marker</title><h1 id='marker'>{MARKER}</h1>"
-                f"<p>path {self.path}</p>").encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args):
-        pass
 
 
 @pytest.fixture
 def marker_service():
     """A page on "the instance" (an emulated instance shares this machine's loopback)."""
-    with serve(_MarkerPage) as port:
-        yield port
+    with marker_page() as served:
+        yield served
 
 
 @pytest.fixture
@@ -72,7 +55,8 @@ def test_sidebar_lists_the_instance_and_opens_its_tunnel_in_a_tab(
         raise
 
 
-def journey(jupyterlab, session, marker_port, page) -> None:
+def journey(jupyterlab, session, marker_service, page) -> None:
+    marker_port, marker = marker_service
     page.goto(f"{jupyterlab.url}/lab?token={jupyterlab.token}")
     page.wait_for_selector("#jp-main-statusbar")
 
@@ -118,7 +102,7 @@ def journey(jupyterlab, session, marker_port, page) -> None:
     tab_widget = page.locator(f"#spheron-tunnel-{tunnel.id}")
     tab_widget.wait_for()
     frame = page.frame_locator(f"#spheron-tunnel-{tunnel.id} iframe")
-    frame.locator("#marker", has_text=MARKER).wait_for()
+    frame.locator("#marker", has_text=marker).wait_for()
     src = tab_widget.locator("iframe").get_attribute("src")
     assert f"/spheron/proxy/{tunnel.id}/" in src and str(tunnel.local_port) not in src, src
     assert jupyterlab.token not in src  # the proxy is authenticated by Lab's cookie, not a URL
