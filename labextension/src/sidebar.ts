@@ -136,14 +136,30 @@ export class SpheronSidebar extends Widget {
     info.appendChild(el('div', 'spheron-sidebar-ports', ports));
     info.title = ports;
     row.appendChild(info);
+    if (!this._inLab && tunnel.kind === 'jupyter') {
+      // Notebook 7 has no tab for tabs.ts's notice, and a browser tab on the proxy would hold
+      // a remote JupyterLab in the sandbox it cannot run in: no Open, the way in instead.
+      const where = tunnel.instance_name || tunnel.instance_id;
+      info.appendChild(
+        el(
+          'div',
+          'spheron-sidebar-tunnel-note',
+          `opens in its own browser tab: %spheron jupyter ${where} shows its link`
+        )
+      );
+      return row;
+    }
     const open = el('button', 'spheron-sidebar-open jp-Button jp-mod-styled jp-mod-accept', 'Open');
     if (this._inLab) {
       open.title = 'Open in a Lab tab through Jupyter\'s proxy';
       open.addEventListener('click', () => this._tabs.open(tunnel));
     } else {
-      // Notebook 7: a browser tab through the same proxy (no Lab tabs there).
+      // Notebook 7: a browser tab through the same proxy (no Lab tabs there); the new tab
+      // gets no handle on this one and no referrer.
       open.title = 'Open in a browser tab through Jupyter\'s proxy';
-      open.addEventListener('click', () => window.open(proxyUrl(tunnel), '_blank'));
+      open.addEventListener('click', () =>
+        window.open(proxyUrl(tunnel), '_blank', 'noopener,noreferrer')
+      );
     }
     row.appendChild(open);
     return row;
