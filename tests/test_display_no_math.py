@@ -54,6 +54,7 @@ def test_panel_messages_and_labels_render_no_math():
 
 def test_money_is_formatted_once_with_sub_cent_amounts_kept():
     assert usd(0.0004) == "$0.0004" and usd(0.14) == "$0.14" and usd(0) == "$0.00"
+    assert usd(0.00002) == "<$0.0001"  # a fresh instance's cost is not shown as "$0.0000"
 
 
 def test_sidebar_state_carries_the_same_money_text(tmp_path):

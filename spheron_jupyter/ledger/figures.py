@@ -39,6 +39,8 @@ def format_duration(seconds: float | None) -> str:
 def usd(amount: float | None, places: int = 2) -> str:
     if amount is None:
         return "-"
+    if 0 < abs(amount) < 0.00005 and places == 2:
+        return "<$0.0001"  # a second of a cheap GPU: "$0.0000" would read as free
     if 0 < abs(amount) < 0.01 and places == 2:
         return f"${amount:.4f}"
     return f"${amount:,.{places}f}"
