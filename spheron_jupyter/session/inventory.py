@@ -48,7 +48,7 @@ class Inventory:
             if rec.id in views or not rec.active:
                 continue
             if rec.id.startswith("pending:"):
-                found = self._answer_of(rec, views.values(), set(records))
+                found = self.answer_of(rec, views.values(), set(records))
                 if found is not None:
                     p.ledger.rename_instance(p.api_url, rec.id, found.id)
                 else:
@@ -70,16 +70,14 @@ class Inventory:
             view.lifecycle = lifecycle_of(rec, p.ledger.events(p.api_url, view.id))
 
     @staticmethod
-    def _answer_of(rec: InstanceRecord, views: Iterable[InstanceView],
-                   known: set[str]) -> InstanceView | None:
-        """The listed instance a lost create made: its name, created after the launch began,
-        and not already some other ledger row's."""
+    def answer_of(rec: InstanceRecord, views: Iterable[InstanceView],
+                  known: set[str]) -> InstanceView | None:
+        """The listed instance a lost create (a ``pending:`` row) made: its name, created after
+        the launch began, not already some other ledger row's; the newest when several are."""
         since = (rec.created_at or 0.0) - CREATE_SKEW_SECONDS
-        for view in views:
-            if (view.name == rec.name and view.id not in known
-                    and (view.created_at is None or view.created_at >= since)):
-                return view
-        return None
+        found = [view for view in views if view.name == rec.name and view.id not in known
+                 and (view.created_at is None or view.created_at >= since)]
+        return max(found, key=lambda view: view.created_at or 0.0, default=None)
 
     def fetch(self, rec: InstanceRecord) -> InstanceView | None:
         p = self.parts

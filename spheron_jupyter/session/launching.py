@@ -22,7 +22,7 @@ from . import sshbridge
 from .account_key import ensure_registered
 from .errors import (LaunchOutcomeUnknownError, LaunchWaitStoppedError, NameInUseError,
                      NoMatchingOfferError, OverBudgetError, SessionError)
-from .inventory import CREATE_SKEW_SECONDS, Inventory
+from .inventory import Inventory
 from .money import DEFAULT_MINIMUM_MINUTES, parse_duration
 from .notices import notices_to
 from .parts import Parts
@@ -157,26 +157,23 @@ class Launcher:
         rec = next((r for r in records if r.name == plan.name and r.active), None)
         if rec is None or not self._resumable(rec, plan.offer_id):
             return None  # a different launch holds the name: the reservation refuses it
+        key = rec.id
         if rec.id.startswith("pending:"):
-            since = (rec.created_at or 0.0) - CREATE_SKEW_SECONDS
-            known = {r.id for r in records}
-            found = [i for i in listing if i.name == plan.name and is_billing(i.status)
-                     and str(i.id) not in known
-                     and (i.created_at is None or i.created_at.timestamp() >= since)]
-            if not found:
+            billing = [InstanceView.from_api(i, self.parts.backend) for i in listing
+                       if is_billing(i.status)]
+            found = self.inventory.answer_of(rec, billing, {r.id for r in records})
+            if found is None:
                 raise LaunchOutcomeUnknownError(
                     f"the earlier launch of {plan.name} got no answer and the API does not list "
                     "it yet; it may still appear and bill: re-run this in a minute (it attaches "
                     f"instead of creating), %spheron ls shows it, %spheron terminate {plan.name} "
                     "forgets the reservation", name=plan.name)
-            inst = max(found, key=lambda i: i.created_at.timestamp() if i.created_at else 0.0)
-            self.parts.ledger.rename_instance(self.parts.api_url, rec.id, str(inst.id))
-            rec = self.parts.ledger.instance(self.parts.api_url, str(inst.id)) or rec
-        else:
-            listed = next((i for i in listing if i.id == rec.id), None)
-            if listed is None:
-                return None
-            inst = listed
+            key = found.id
+            self.parts.ledger.rename_instance(self.parts.api_url, rec.id, key)
+            rec = self.parts.ledger.instance(self.parts.api_url, key) or rec
+        inst = next((i for i in listing if str(i.id) == key), None)
+        if inst is None:
+            return None
         view = InstanceView.from_api(inst, self.parts.backend, rec)
         self.inventory.reconcile(view, rec)
         if not view.active:
