@@ -1,6 +1,7 @@
 """The session's door into ssh/ for what needs an instance view: the pin lookup, login users,
-targets, readiness, the startup wait and the tunnel agent. paramiko loads only when one of these
-runs (each imports its ssh module on first use); other calls go to ssh/ directly, lazily.
+targets (``target_for``, which the GPU views outside session/ use too), readiness and the tunnel
+agent. paramiko loads only when one of these runs (each imports its ssh module on first use);
+other calls go to ssh/ directly, lazily.
 """
 
 from __future__ import annotations
