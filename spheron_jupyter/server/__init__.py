@@ -4,6 +4,8 @@ Routes (under the server's base_url):
 ``spheron/api/state`` (GET, behind Jupyter's authentication, see ``sidebar_state``),
 ``spheron/api/gpu`` (GET, behind Jupyter's authentication: the GPU figures of running
 instances, see ``gpu_state``),
+``spheron/api/kernel/<instance id>`` (POST installs the instance's kernelspec, DELETE removes
+it; behind Jupyter's authentication and XSRF check, see ``kernel_route``),
 ``spheron/proxy/<tunnel id>/<path>`` (behind Jupyter's authentication: redirects to the next one)
 and ``spheron/tunnel/<tunnel id>/<mac>/<path>`` (any method and WebSocket, to that open tunnel
 only, sandboxed; see ``tunnel_proxy`` and ``tunnel_guard``). jupyter-server-proxy's generic
@@ -22,8 +24,10 @@ from .sidebar_state import PROXY_PREFIX, READER_SETTING, LedgerReader, SidebarSt
 
 STATE_ROUTE = "spheron/api/state"
 GPU_ROUTE = "spheron/api/gpu"
+KERNEL_ROUTE = "spheron/api/kernel"
 TUNNEL_ROUTE = "spheron/tunnel"
 TUNNEL_ID = r"([^/?#]+)"
+INSTANCE_ID = r"([^/?#]+)"
 MAC = r"([0-9a-f]{32})"
 
 
@@ -39,6 +43,7 @@ class SpheronProxy(Configurable):
 def _load_jupyter_server_extension(serverapp) -> None:
     # Imported here: jupyter-server-proxy pulls in aiohttp, only worth it in a running server.
     from . import gpu_state, tunnel_guard
+    from .kernel_route import KernelHandler
     from .tunnel_proxy import (CAPABILITY_SETTING, COOKIES_SETTING, GenericProxyRefused,
                                StorageShimHandler, TunnelEntryHandler, TunnelProxyHandler)
 
@@ -54,6 +59,7 @@ def _load_jupyter_server_extension(serverapp) -> None:
     web_app.add_handlers(".*$", [
         (url_path_join(base_url, STATE_ROUTE), SidebarStateHandler),
         (url_path_join(base_url, GPU_ROUTE), gpu_state.GpuStateHandler),
+        (url_path_join(base_url, KERNEL_ROUTE) + f"/{INSTANCE_ID}", KernelHandler),
         (f"{entry}/{TUNNEL_ID}(/.*|)", TunnelEntryHandler),
         (f"{tunnels}/{TUNNEL_ID}/{MAC}(/.*|)", TunnelProxyHandler),
         (url_path_join(base_url, tunnel_guard.STORAGE_SHIM_ROUTE), StorageShimHandler),

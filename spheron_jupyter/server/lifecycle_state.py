@@ -1,6 +1,7 @@
 """What the sidebar, the burn meter and the Lab notifications add to ``spheron/api/state``:
 each instance's lifecycle (ledger/lifecycle.py: what ends it and when, SSH ready), the
-instances that ended lately (for the "ended" notification), and the per-launch budget.
+instances that ended lately (for the "ended" notification), the per-launch budget, and which
+instances have a kernelspec of ours (the sidebar's "Kernel installed", kernel_route.py).
 
 A terminated instance leaves the live views with its tunnels: a tunnel row is kept only under
 an instance the state lists (the agent may still hold a forward for a moment).
@@ -47,3 +48,19 @@ def _budget() -> float | None:
         return float(load_settings().budget_per_launch_usd)
     except Exception:  # a broken settings file must not blank the sidebar
         return None
+
+
+def add_kernels(state: dict[str, Any]) -> dict[str, Any]:
+    """Each instance row of the sidebar's state says whether a kernelspec of ours runs on it
+    (``kernel``: its name and display name, or None), so the sidebar can show it is there."""
+    from ..kernel import spec
+
+    try:
+        found = {info.instance_id: info for info in spec.installed()}
+    except OSError:  # an unreadable data dir must not blank the sidebar
+        found = {}
+    for row in state["instances"]:
+        info = found.get(row["id"])
+        row["kernel"] = ({"name": info.name, "display_name": info.display_name}
+                         if info is not None else None)
+    return state

@@ -44,11 +44,11 @@ class LedgerReader:
         ledger = self.ledger()
         if ledger is None:
             return sidebar_state([], [], now)
-        from .lifecycle_state import add_lifecycle
+        from .lifecycle_state import add_kernels, add_lifecycle
 
         instances = ledger.instances(active_only=True)
         state = sidebar_state(instances, self.live_tunnels(ledger), now)
-        return add_lifecycle(state, ledger, instances, now)
+        return add_kernels(add_lifecycle(state, ledger, instances, now))
 
     def open_tunnel(self, tunnel_id: str) -> TunnelRecord | None:
         ledger = self.ledger()
