@@ -21,6 +21,13 @@ export interface IInstance {
   ends_because?: string | null;
   ends_text?: string;
   ending_soon?: boolean;
+  // The kernelspec of ours that runs on it (spheron_jupyter/server/kernel_route.py), if any.
+  kernel?: IKernelSpecRef | null;
+}
+
+export interface IKernelSpecRef {
+  name: string;
+  display_name: string;
 }
 
 export interface IEnded {
@@ -76,17 +83,24 @@ export async function fetchGpu(): Promise<IGpu[]> {
   return body.gpus || [];
 }
 
-async function getJson(route: string): Promise<unknown> {
+/** POST (install) or DELETE (remove) spheron/api/kernel/<id>: the instance's kernelspec. */
+export async function kernelRequest(
+  method: 'POST' | 'DELETE',
+  instanceId: string
+): Promise<IKernelSpecRef> {
+  const route = `kernel/${encodeURIComponent(instanceId)}`;
+  return (await getJson(route, { method })) as IKernelSpecRef;
+}
+
+async function getJson(route: string, init: RequestInit = {}): Promise<unknown> {
   const settings = ServerConnection.makeSettings();
   const url = URLExt.join(settings.baseUrl, 'spheron', 'api', route);
   let response: Response;
   try {
-    response = await ServerConnection.makeRequest(url, {}, settings);
+    // makeRequest adds Jupyter's auth and the XSRF header a POST or DELETE needs.
+    response = await ServerConnection.makeRequest(url, init, settings);
   } catch (error) {
     throw new Error('cannot reach the Jupyter server');
-  }
-  if (response.status === 404) {
-    throw new Error('the spheron-jupyter server extension is not enabled (404)');
   }
   if (!response.ok) {
     let detail = '';
@@ -95,6 +109,12 @@ async function getJson(route: string): Promise<unknown> {
       detail = body.message || body.reason || body.error || '';
     } catch {
       // not JSON: the status line says enough
+    }
+    if (detail && route.startsWith('kernel/')) {
+      throw new Error(detail); // the kernel route's own line says what to do (404s too)
+    }
+    if (response.status === 404) {
+      throw new Error('the spheron-jupyter server extension is not enabled (404)');
     }
     throw new Error(`${route} request failed: ${response.status} ${detail || response.statusText}`.trim());
   }

@@ -8,6 +8,7 @@ import { IStatusBar } from '@jupyterlab/statusbar';
 import { BurnMeter } from './burn';
 import { StateModel } from './model';
 import { Notifier } from './notify';
+import { KernelButtons } from './kernel';
 import { installOutputLinks } from './links';
 import { SpheronSidebar } from './sidebar';
 import { TunnelTabs } from './tabs';
@@ -28,7 +29,10 @@ const plugin: JupyterFrontEndPlugin<void> = {
     const tabs = new TunnelTabs(app);
     // Notebook 7 runs Lab extensions too, but has no room for a tunnel tab beside a notebook.
     const inLab = app.name !== 'Jupyter Notebook';
-    const sidebar = new SpheronSidebar(model, tabs, inLab);
+    // Lab and Notebook 7 both list kernelspecs through the service manager: a refresh puts a
+    // kernel installed from the sidebar in the launcher and the kernel picker at once.
+    const kernels = new KernelButtons(model, () => app.serviceManager.kernelspecs.refreshSpecs());
+    const sidebar = new SpheronSidebar(model, tabs, kernels, inLab);
     installOutputLinks(model, tabs, inLab);
     app.shell.add(sidebar, 'left', { rank: 950 });
     if (restorer) {

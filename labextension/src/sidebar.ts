@@ -1,10 +1,12 @@
-// The "Spheron" left sidebar: instances from the ledger, their tunnels, an Open button each.
+// The "Spheron" left sidebar: instances from the ledger (a Kernel button each, kernel.ts),
+// their tunnels, an Open button each.
 import { refreshIcon } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
 import { duration, IInstance, ITunnel, proxyUrl, toEpoch } from './api';
 import { spheronIcon } from './icon';
+import { KernelButtons } from './kernel';
 import { StateModel } from './model';
 import { TunnelTabs } from './tabs';
 
@@ -24,10 +26,11 @@ function el<K extends keyof HTMLElementTagNameMap>(
 }
 
 export class SpheronSidebar extends Widget {
-  constructor(model: StateModel, tabs: TunnelTabs, inLab = true) {
+  constructor(model: StateModel, tabs: TunnelTabs, kernels: KernelButtons, inLab = true) {
     super();
     this._model = model;
     this._tabs = tabs;
+    this._kernels = kernels;
     this._inLab = inLab;
     this.id = 'spheron-sidebar';
     this.addClass('spheron-sidebar');
@@ -121,6 +124,11 @@ export class SpheronSidebar extends Widget {
         row.appendChild(el('div', 'spheron-sidebar-gpu-idle', gpu.idle_warning));
       }
     }
+    if (status === 'running') {
+      const actions = el('div', 'spheron-sidebar-actions');
+      actions.appendChild(this._kernels.render(instance));
+      row.appendChild(actions);
+    }
     row.title = `${instance.id} (${instance.backend}, ${instance.api_url})`;
     return row;
   }
@@ -167,6 +175,7 @@ export class SpheronSidebar extends Widget {
 
   private _model: StateModel;
   private _tabs: TunnelTabs;
+  private _kernels: KernelButtons;
   private _inLab: boolean;
   private _summary: HTMLElement;
   private _error: HTMLElement;

@@ -43,15 +43,20 @@ def test_launcher_shows_the_spheron_kernel_and_its_notebook_runs_on_the_instance
         tile = page.locator(".jp-Launcher-section .jp-LauncherCard", has_text="Spheron: kbox")
         tile.first.wait_for()
         shot(page, "kernel-1-launcher")
-        tile.first.click()
-        page.wait_for_selector(".jp-Notebook .jp-Cell")
-        page.wait_for_function(KERNEL_IDLE, timeout=LONG)
-        page.locator(".jp-Toolbar-kernelName", has_text="Spheron: kbox (GPU)").first.wait_for()
-        page.evaluate(SET_CELL, "import os\nprint('on', os.environ['SPHERON_INSTANCE_ID'])")
-        page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-cell')")
-        page.locator(".jp-OutputArea-output", has_text=f"on {kbox}").wait_for()
+        run_on_instance(page, tile, "Spheron: kbox (GPU)", kbox)
         shot(page, "kernel-2-cell-on-instance")
     except BaseException:
         shot(page, "kernel-failed")
         print("JupyterLab log (end):\n" + jupyterlab.log()[-4000:])
         raise
+
+
+def run_on_instance(page, tile, display_name: str, instance_id: str) -> None:
+    """A notebook from the launcher tile of our kernel: idle, named so, a cell runs there."""
+    tile.first.click()
+    page.wait_for_selector(".jp-Notebook .jp-Cell")
+    page.wait_for_function(KERNEL_IDLE, timeout=LONG)
+    page.locator(".jp-Toolbar-kernelName", has_text=display_name).first.wait_for()
+    page.evaluate(SET_CELL, "import os\nprint('on', os.environ['SPHERON_INSTANCE_ID'])")
+    page.evaluate("() => window.jupyterapp.commands.execute('notebook:run-cell')")
+    page.locator(".jp-OutputArea-output", has_text=f"on {instance_id}").wait_for()
