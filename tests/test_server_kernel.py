@@ -8,8 +8,10 @@ the sidebar's state says so, DELETE removes it; errors are one line with a statu
 
 from __future__ import annotations
 
+import http.client
 import json
 import time
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -29,6 +31,24 @@ def _state_row(lab, instance_id: str) -> dict:
     return next(r for r in json.loads(body)["instances"] if r["id"] == instance_id)
 
 
+def _browser_cookies(lab) -> str:
+    """The login and _xsrf cookies a browser gets from opening Lab with its token."""
+    status, all_headers = 0, []
+    parts = urlsplit(lab.url)
+    conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        conn.request("GET", f"/lab?token={lab.token}")
+        response = conn.getresponse()
+        status, all_headers = response.status, response.getheaders()
+        response.read()
+    finally:
+        conn.close()
+    assert status == 200, status
+    jar = [value.split(";")[0] for name, value in all_headers if name.lower() == "set-cookie"]
+    assert any(c.startswith("_xsrf=") for c in jar), jar
+    return "; ".join(jar)
+
+
 @pytest.fixture
 def lab_kernels(jupyterlab, monkeypatch):
     """The Lab server's kernels dir, also this process's (terminate removes specs from it)."""
@@ -43,12 +63,20 @@ def test_kernel_route_installs_lists_and_removes_the_kernelspec(
     view = session.launch(session.plan_launch(gpu="rtx-4090", name="kbtn"))
     launched = time.monotonic()
 
-    # Behind Jupyter's authentication: nothing written without it.
+    # Behind Jupyter's authentication: nothing written without it, nor with a browser's login
+    # cookie but no XSRF header (what a page of another site could send).
     status, _, body = _kernel(jupyterlab, "POST", view.id, token=False)
     assert status == 403 and not (lab_kernels / "spheron-kbtn").exists(), body[:200]
+    cookies = _browser_cookies(jupyterlab)
+    status, _, body = _kernel(jupyterlab, "POST", view.id, token=False,
+                              headers={"Cookie": cookies})
+    assert status == 403 and b"_xsrf" in body and not (lab_kernels / "spheron-kbtn").exists()
     assert _state_row(jupyterlab, view.id)["kernel"] is None
 
-    status, answer, body = _kernel(jupyterlab, "POST", view.id)
+    # As the sidebar sends it: the login cookie and the XSRF header Jupyter's client adds.
+    xsrf = next(c.split("=", 1)[1] for c in cookies.split("; ") if c.startswith("_xsrf="))
+    status, answer, body = _kernel(jupyterlab, "POST", view.id, token=False,
+                                   headers={"Cookie": cookies, "X-XSRFToken": xsrf})
     assert status == 200, body
     assert answer == {"instance_id": view.id, "name": "spheron-kbtn",
                       "display_name": "Spheron: kbtn (GPU)"}
