@@ -39,7 +39,7 @@ CELLS = [
     "from IPython.display import Markdown\nMarkdown('control: $x^2$ is math')",
 ]
 TOAST_WAIT = 45_000  # ms
-MONEY = r"\$\d+\.\d{2,4}"
+MONEY = r"<?\$\d+\.\d{2,4}"  # "<$0.0001": a cost under that (ledger/figures.py usd)
 # The origin a page runs in and the cookies it can read (the proxy's shim may make the
 # sandbox's throwing document.cookie read "", spheron_jupyter/server/tunnel_guard.py).
 ORIGIN_AND_COOKIES = """() => {

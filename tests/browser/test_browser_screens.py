@@ -103,7 +103,7 @@ def journey(home_emulator, jupyterlab, page, instance_port) -> None:
     footer = cells.nth(2).locator(".jp-OutputArea-output", has_text="burning")
     footer.wait_for()
     text = footer.inner_text()
-    assert re.search(r"burning \$\d+\.\d{2}/h now; \$\d+\.\d{2,4} spent", text), text
+    assert re.search(r"burning \$\d+\.\d{2}/h now; <?\$\d+\.\d{2,4} spent", text), text
     notified(page, "shot-box is running and SSH is ready")
     cells.nth(3).locator(".jp-OutputArea-output", has_text="GPUs of shot-box").wait_for()
     assert "°C" in cells.nth(3).inner_text() and "GiB" in cells.nth(3).inner_text()
