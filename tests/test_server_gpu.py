@@ -38,3 +38,18 @@ def test_gpu_figures_of_running_instances_for_the_sidebar(jupyterlab, emulator_s
     assert row["temperature_c"] > 30 and "GiB" in row["summary"] and row["sparkline"]
     fresh = session.resolve(view.id)
     assert str(fresh.ssh_port).encode() not in body and b"id_ed25519" not in body
+
+
+def test_the_server_logs_in_as_the_user_that_worked_when_the_api_names_none():
+    """Some providers' instances have no ``user`` field (docs/spheron-api.md): the ledger then
+    keeps the login that worked at SSH-ready, and the server's GPU and kernel views use it
+    instead of guessing ``ubuntu`` (a provider that refuses it would show no GPU)."""
+    from spheron_jupyter.ledger import InstanceRecord
+    from spheron_jupyter.server.gpu_state import ledger_view
+
+    rec = InstanceRecord("http://emulated.invalid", "i-1", "local", name="box", status="running",
+                         extra={"ssh": ["10.0.0.7", 2222, ""], "ssh_user": "root"})
+    view = ledger_view(rec)
+    assert view is not None and (view.ip, view.ssh_port, view.user) == ("10.0.0.7", 2222, "root")
+    rec.extra["ssh"] = ["10.0.0.7", 2222, "ubuntu"]  # the API's own user wins, as in session/
+    assert ledger_view(rec).user == "ubuntu"

@@ -36,7 +36,10 @@ def ledger_view(rec: InstanceRecord) -> InstanceView | None:
         return None
     view = InstanceView.from_record(rec)
     view.status = "running"  # from_record keeps the ledger's status; this one is running
-    view.ip, view.ssh_port, view.user = str(ssh[0]), int(ssh[1] or 22), ssh[2] or None
+    # The API's user when it gave one, else the login that worked when SSH came up (what
+    # session/views.py's from_api does): some providers' instances have no `user` field.
+    view.ip, view.ssh_port = str(ssh[0]), int(ssh[1] or 22)
+    view.user = ssh[2] or (rec.extra or {}).get("ssh_user") or None
     return view
 
 

@@ -48,12 +48,11 @@ def install_for(reader: LedgerReader, instance_id: str) -> dict[str, Any]:
         raise KernelRouteError(409, f"{label} is {rec.status or 'not running'}: a kernel needs a "
                                     "running instance")
     view = ledger_view(rec)
-    user = (rec.extra or {}).get("ssh_user")
-    if view is None or not (user or view.user) or host_fingerprint(rec.id) is None:
+    if view is None or not view.user or host_fingerprint(rec.id) is None:
         raise KernelRouteError(409, f"{label}: SSH is not ready yet; try again once the sidebar "
                                     f"says so (or run %spheron kernel {label} in a notebook)")
     try:
-        info = spec.install(target_for(view, user or view.user), label=label)
+        info = spec.install(target_for(view), label=label)
     except spec.KernelSpecError as exc:
         raise KernelRouteError(409, str(exc)) from None
     except OSError as exc:
