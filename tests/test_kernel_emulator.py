@@ -199,6 +199,9 @@ def test_restart_restarts_remotely_and_shutdown_leaves_nothing_on_either_side(bo
 
     assert not [t for t in TunnelAgentClient().list() if (t.name or "").startswith("kernel:")]
     assert launcher not in _pids_matching(b"")
+    from spheron_jupyter.kernel import detached
+
+    assert not list(detached.records_dir().iterdir()), "a shutdown left a kernel to reattach to"
     logged = launcher_log.read_text()
     assert "tunnels ready" in logged and key not in logged and shell.emulator.api_key not in logged
 
@@ -342,14 +345,20 @@ def test_ipykernel_is_installed_into_the_python_you_name_with_progress(box):
         stop(km, kc)
 
 
-def test_when_the_jupyter_process_dies_the_launcher_stops_the_remote_kernel(box, tmp_path):
-    """A Jupyter server killed outright (no shutdown_request): its launcher, reparented, stops
-    the kernel on the instance and its tunnels, then exits."""
+def test_when_the_jupyter_process_dies_the_launcher_detaches_the_kernel_for_a_grace_period(
+        box, tmp_path, monkeypatch):
+    """A Jupyter server killed outright (no shutdown_request), as a frontend that runs the argv
+    alone sees it: its launcher, reparented, closes its tunnels and exits, leaving the kernel on
+    the instance for a new server to reattach to (test_kernel_reattach.py); the instance stops
+    it by itself when the grace period is over."""
     import sys
 
     from jupyter_client.connect import write_connection_file
 
+    from spheron_jupyter.kernel import detached
+
     shell, instance_id = box
+    monkeypatch.setenv(detached.GRACE_ENV, "3")
     root = instance_root(shell.emulator, instance_id)
     argv = json.loads((Path(os.environ["JUPYTER_DATA_DIR"]) / "kernels" / "spheron-kbox"
                        / "kernel.json").read_text())["argv"]
@@ -367,8 +376,11 @@ def test_when_the_jupyter_process_dies_the_launcher_stops_the_remote_kernel(box,
     server.kill()
     server.wait()
     wait_for(lambda: process_gone(launcher), timeout=20, what="the launcher to exit")
-    assert process_gone(remote_pid)
-    assert not list(kernels.glob("*"))
+    assert not process_gone(remote_pid) and list(kernels.glob("*/detached"))
+    assert [r.pid for r in detached.pending(instance_id)] == [remote_pid]
     from spheron_jupyter.ssh.tunnel import TunnelAgentClient
 
     assert not [t for t in TunnelAgentClient().list() if (t.name or "").startswith("kernel:")]
+    wait_for(lambda: process_gone(remote_pid), timeout=30, what="the instance to stop the kernel")
+    wait_for(lambda: not list(kernels.glob("*")), timeout=10, what="its files removed")
+    assert not _pids_matching(str(kernels).encode()), "the instance's timer outlived the kernel"

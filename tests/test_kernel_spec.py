@@ -47,6 +47,21 @@ def test_install_writes_a_spec_jupyter_finds_with_argv_that_carries_everything(d
     assert spec.find_for_instance("inst-1")[0].name == "spheron-my-box"
 
 
+def test_the_spec_names_our_provisioner_and_jupyter_client_finds_it(data_dir):
+    """JupyterLab, Notebook 7 and nbclient start it through SpheronProvisioner (reattaching);
+    a spec naming a provisioner jupyter_client cannot load would be hidden from every picker."""
+    from jupyter_client.provisioning import KernelProvisionerFactory
+
+    spec.install(_target(), label="My Box")
+    found = KernelSpecManager().get_kernel_spec("spheron-my-box")
+    assert found.metadata["kernel_provisioner"]["provisioner_name"] == spec.PROVISIONER
+    provisioner = KernelProvisionerFactory.instance().create_provisioner_instance(
+        "k1", found, parent=None)
+    from spheron_jupyter.kernel.provisioner import SpheronProvisioner
+
+    assert isinstance(provisioner, SpheronProvisioner)
+
+
 def test_remove_for_instance_removes_only_that_instances_specs(data_dir):
     spec.install(_target("inst-1"), label="a")
     spec.install(_target("inst-1"), label="a", kernel_name="spheron-a-second")

@@ -10,7 +10,12 @@ Layer: between session/ and ssh/ (imports ssh/ and config/; session/ only calls
 - ``launcher``: the local process a frontend starts from the kernelspec's argv
   (``python -m spheron_jupyter.kernel``); it starts the remote kernel, tunnels the five ZMQ
   ports through the tunnel agent on the same local ports, and lives exactly as long as the
-  remote kernel does.
+  remote kernel does (or, when its Jupyter server vanished, detaches it).
+- ``detached``: records of remote kernels a killed Jupyter server left running (0600, our state
+  dir), their grace period, and claiming one for adoption.
+- ``provisioner``: ``SpheronProvisioner``, jupyter_client's LocalProvisioner that has the
+  launcher adopt a detached kernel; a module of its own so the launcher never imports
+  jupyter_client's provisioning (and zmq).
 
 Nothing here is imported by ``%load_ext``; paramiko and jupyter_core load on first use.
 """

@@ -11,8 +11,14 @@ the ipykernel on the instance, so `poll()` says dead only when the instance says
 4. watches the remote kernel over its own SSH connection. A dropped or frozen link only means
    reconnecting (with backoff); ZeroMQ reconnects through the healed tunnels by itself and the
    kernel keeps its state. It exits when the remote kernel ends (shutdown, restart, crash),
-   after SIGTERM or when its parent (the Jupyter server) is gone — then it stops the remote
-   kernel first — and when the instance was terminated (its kernelspec removed, SSH dead).
+   after SIGTERM — then it stops the remote kernel first —, when its parent is gone (5.) and
+   when the instance was terminated (its kernelspec removed, SSH dead).
+5. when its parent (the Jupyter server) is gone without having asked for a shutdown (killed,
+   crashed), it does not stop the remote kernel: it detaches it (detached.py: the instance
+   stops it by itself after a grace period, 10 minutes by default) and records it, so the next
+   Jupyter server's provisioner (provisioner.py) can have a new launcher adopt it — this same
+   code, told which record through ``detached.ADOPT_ENV``; it then skips step 2. A shutdown
+   (the kernel ends on request) or SIGTERM stops the remote kernel as before.
 
 Interrupts are messages on the control channel (the kernelspec says interrupt_mode "message");
 a frontend that signals instead sends SIGINT here, which becomes SIGINT to the remote kernel.
@@ -31,13 +37,16 @@ import threading
 import time
 from pathlib import Path
 
-from . import remote, spec, tunnels
+from . import detached, remote, spec, tunnels
 
 BACKOFF = (0.25, 0.5, 1.0, 2.0, 4.0)
 
 
 def log(text: str) -> None:
-    print(f"[spheron kernel {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+    try:
+        print(f"[spheron kernel {time.strftime('%H:%M:%S')}] {text}", file=sys.stderr, flush=True)
+    except (OSError, ValueError):  # the Jupyter server that read our stderr is gone
+        pass
 
 
 class Launcher:
@@ -45,7 +54,9 @@ class Launcher:
         self.target = target
         self.connection_file = connection_file
         self.python = python
-        self.stop = threading.Event()      # SIGTERM or parent gone: stop the remote kernel too
+        self.stop = threading.Event()      # SIGTERM or parent gone: stop supervising
+        self.detach = False                # parent gone: leave the remote kernel for a new one
+        self.info: dict = {}
         self.parent = os.getppid()
         self.kernel: remote.RemoteKernel | None = None
         self.tunnels: list[str] = []
@@ -53,28 +64,58 @@ class Launcher:
 
     # -- start --------------------------------------------------------------------------------
     def start(self) -> None:
-        info = json.loads(self.connection_file.read_text())
+        info = self.info = json.loads(self.connection_file.read_text())
+        claimed = self._claimed(info)
         conn = self._connect(first=True)
         try:
-            python = self.python
-            if python is None:
-                python = remote.ensure_python(conn, None, progress=log)
-            machine = tunnels.machine_id()
-            kid = secrets.token_hex(6)
-            try:
-                self.kernel = self._start(conn, kid, python, info, machine)
-            except remote.KernelStartError as exc:
-                if "ipykernel" not in str(exc):
-                    raise
-                # The kernelspec's Python lost ipykernel (or never had it): install, retry once.
-                python = remote.ensure_python(conn, python, progress=log)
-                self.kernel = self._start(conn, secrets.token_hex(6), python, info, machine)
+            if claimed is not None:
+                self.kernel = self._adopt(conn, claimed)
+            if self.kernel is None:
+                self.kernel = self._start_new(conn, info)
         finally:
             conn.close()
-        log(f"kernel started on instance {self.target.instance_id} (pid {self.kernel.pid})")
         self.tunnels = tunnels.open_kernel_tunnels(self.target, info, self.kernel.ports)
         log("tunnels ready: " + ", ".join(f"{name} 127.0.0.1:{info[name + '_port']}"
                                           for name in remote.CHANNELS))
+
+    def _start_new(self, conn, info: dict) -> remote.RemoteKernel:
+        python = self.python
+        if python is None:
+            python = remote.ensure_python(conn, None, progress=log)
+        machine = tunnels.machine_id()
+        kid = secrets.token_hex(6)
+        try:
+            kernel = self._start(conn, kid, python, info, machine)
+        except remote.KernelStartError as exc:
+            if "ipykernel" not in str(exc):
+                raise
+            # The kernelspec's Python lost ipykernel (or never had it): install, retry once.
+            python = remote.ensure_python(conn, python, progress=log)
+            kernel = self._start(conn, secrets.token_hex(6), python, info, machine)
+        log(f"kernel started on instance {self.target.instance_id} (pid {kernel.pid})")
+        return kernel
+
+    def _claimed(self, info: dict) -> remote.RemoteKernel | None:
+        """The detached kernel the provisioner chose for us, if any (its key is already in
+        our connection file: the provisioner wrote it there)."""
+        path = os.environ.pop(detached.ADOPT_ENV, "")
+        if not path:
+            return None
+        record = detached.take(Path(path))
+        if record is None or record.instance_id != self.target.instance_id \
+                or record.key != info.get("key"):
+            log("the detached kernel named for reattaching is not usable; starting a new one")
+            return None
+        return remote.RemoteKernel(record.kid, record.pid, record.ports)
+
+    def _adopt(self, conn, kernel: remote.RemoteKernel) -> remote.RemoteKernel | None:
+        owner = f"{tunnels.machine_id()}:{os.getpid()}"
+        if remote.adopt_kernel(conn, kernel, owner):
+            log(f"reattached to the kernel left running on instance {self.target.instance_id} "
+                f"(pid {kernel.pid}); its variables are kept")
+            return kernel
+        log("the detached kernel has ended on the instance meanwhile; starting a new one")
+        return None
 
     def _start(self, conn, kid, python, info, machine) -> remote.RemoteKernel:
         local = {int(info[f"{name}_port"]) for name in remote.CHANNELS}
@@ -128,7 +169,9 @@ class Launcher:
     def _watch_parent(self) -> None:
         while not self.stop.wait(1.0):
             if os.getppid() != self.parent:
-                log("the Jupyter process that started this kernel is gone: stopping it")
+                log("the Jupyter process that started this kernel is gone without a shutdown: "
+                    "leaving the kernel running on the instance for a new Jupyter server")
+                self.detach = True
                 self.stop.set()
 
     def forward_interrupt(self) -> None:
@@ -156,6 +199,9 @@ class Launcher:
         self.tunnels = []
         if self.kernel is None:
             return
+        if self.detach:
+            self._detach(self.kernel)
+            return
         try:
             conn = self._connect(first=False, timeout=5.0)
             try:
@@ -166,6 +212,29 @@ class Launcher:
         except Exception as exc:
             log(f"could not stop the kernel on the instance ({type(exc).__name__}); "
                 "the next kernel start there stops it")
+
+    def _detach(self, kernel: remote.RemoteKernel) -> None:
+        """Arm the instance's timer and record the kernel for adoption (detached.py)."""
+        grace = detached.grace_seconds()
+        try:
+            conn = self._connect(first=False, timeout=5.0)
+            try:
+                running = remote.detach_kernel(conn, kernel.kid, grace)
+            finally:
+                conn.close()
+        except Exception as exc:
+            log(f"could not reach the instance to keep the kernel ({type(exc).__name__}); "
+                "the next kernel start there stops it")
+            return
+        if not running:
+            log("the kernel ended on the instance")
+            return
+        detached.save(detached.Detached(
+            self.target.instance_id, kernel.kid, kernel.pid, kernel.ports, str(self.info["key"]),
+            str(self.info.get("signature_scheme", "hmac-sha256")),
+            os.environ.get(detached.SESSION_ENV, ""), time.time() + grace))
+        log(f"the kernel keeps running on the instance for {grace:.0f} s: a Jupyter server that "
+            "starts this kernel again meanwhile reattaches to it, else the instance stops it")
 
     def _connect(self, *, first: bool, timeout: float = 10.0):
         from ..ssh.connection import Connection

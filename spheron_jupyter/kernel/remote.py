@@ -4,7 +4,9 @@ Layout on the instance (``$HOME/.spheron``): ``kernel-venv/`` (our own virtual e
 made only when no Python with ipykernel was found and the user named none; it sees the image's
 packages, e.g. torch, through ``--system-site-packages``) and ``kernels/<kid>/`` per running
 kernel: ``connection.json`` (mode 0600, with the key), ``kernel.log``, ``pid`` (the kernel's
-wrapper shell, its process-group leader), ``owner`` (which local launcher started it).
+wrapper shell, its process-group leader), ``owner`` (which local launcher started it); while
+detached (its Jupyter server went away, detached.py) also ``detached`` (deadline and token) and
+``reaper`` (the pid of the timer that stops it at the deadline unless a launcher adopts it).
 
 The connection key is written by a heredoc in a script that arrives on stdin, so no command line
 (what ``ps`` shows) ever holds it; the kernel gets only the file's path. The kernel binds the
@@ -16,6 +18,7 @@ kernel's folder, so a clean shutdown leaves no file behind.
 from __future__ import annotations
 
 import json
+import secrets
 import shlex
 import threading
 from collections.abc import Callable
@@ -97,6 +100,9 @@ for d in "$R"/*/; do
   o=$(cat "$d/owner")
   case "$o" in %(machine)s:*) ;; *) continue ;; esac
   case " %(alive)s " in *" $o "*) continue ;; esac
+  # Detached (its Jupyter server went away): it waits for a new one until its deadline.
+  dl=$(cut -d' ' -f1 "$d/detached" 2>/dev/null || true)
+  [ -n "$dl" ] && [ "$(date +%%s)" -lt "$dl" ] && continue
   p=$(cat "$d/pid" 2>/dev/null || true)
   [ -n "$p" ] && kill -KILL "-$p" 2>/dev/null || true
   rm -rf "$d"
@@ -125,6 +131,30 @@ while :; do
 done
 : > "$D/ready"
 echo "STARTED $P $PORTS"
+"""
+
+# The instance's own timer for a detached kernel: unless adopted (which removes `detached` and
+# ends this timer) or detached again (another token), the kernel stops when the grace is over.
+_DETACH = """D="%(kernels)s/%(kid)s"
+P=$(cat "$D/pid" 2>/dev/null) && kill -0 "$P" 2>/dev/null || { echo GONE; exit 0; }
+R=$(cat "$D/reaper" 2>/dev/null) && kill -TERM "-$R" 2>/dev/null
+T="$(( $(date +%%s) + %(grace)d )) %(token)s"
+echo "$T" > "$D/detached"
+nohup setsid sh -c 'sleep "$1"; [ "$(cat "$2/detached" 2>/dev/null)" = "$3" ] || exit 0
+P=$(cat "$2/pid") && kill -TERM "-$P"; sleep 5; kill -KILL "-$P"; rm -rf "$2"' \
+  sh %(grace)d "$D" "$T" </dev/null >/dev/null 2>&1 &
+echo $! > "$D/reaper"
+echo DETACHED
+"""
+
+_ADOPT = """D="%(kernels)s/%(kid)s"
+P=$(cat "$D/pid" 2>/dev/null) && kill -0 "$P" 2>/dev/null && [ "$P" = %(pid)d ] \
+  && [ -f "$D/detached" ] || { echo GONE; exit 0; }
+rm -f "$D/detached"
+R=$(cat "$D/reaper" 2>/dev/null) && kill -TERM "-$R" 2>/dev/null
+rm -f "$D/reaper"
+echo %(owner)s > "$D/owner"
+echo ADOPTED
 """
 
 _WATCH = """while kill -0 %(pid)d 2>/dev/null; do sleep 0.2; done
@@ -251,6 +281,23 @@ def interrupt_kernel(conn: Connection, pid: int) -> None:
     """SIGINT to the kernel (the wrapper's child; the wrapper shell itself must not get it),
     for frontends that signal instead of sending interrupt_request."""
     _sh(conn, _INTERRUPT % {"pid": pid}, timeout=15.0)
+
+
+def detach_kernel(conn: Connection, kid: str, grace: float) -> bool:
+    """Leave the kernel running for `grace` seconds, after which the instance stops it unless a
+    launcher adopted it; False when it is no longer running."""
+    out = _sh(conn, _DETACH % {"kernels": KERNELS, "kid": kid, "grace": int(grace),
+                               "token": secrets.token_hex(4)}, timeout=30.0)
+    return "DETACHED" in out
+
+
+def adopt_kernel(conn: Connection, kernel: RemoteKernel, owner: str) -> bool:
+    """Take over a detached kernel (ends its timer, names us its owner); False when it is gone
+    or not detached (then it is not ours to take)."""
+    out = _sh(conn, _ADOPT % {"kernels": KERNELS, "kid": _case_word(kernel.kid),
+                              "pid": kernel.pid, "owner": shlex.quote(_case_word(owner))},
+              timeout=30.0)
+    return "ADOPTED" in out
 
 
 def stop_kernel(conn: Connection, kid: str) -> None:

@@ -4,8 +4,9 @@ One kernelspec per (instance, kernel name), in ``jupyter_data_dir()/kernels/<nam
 (``JUPYTER_DATA_DIR`` moves it, so tests stay isolated), which every frontend reads: JupyterLab's
 launcher and picker, Notebook 7, nbclient/papermill, VS Code. The ``argv`` alone starts a working
 kernel (``python -m spheron_jupyter.kernel --instance ID --host H --port P --user U -f FILE``),
-so no frontend needs our metadata; ``metadata.spheron`` only lets us find a spec again by
-instance (for ``--remove`` and terminate). Nothing secret goes in: the connection key reaches
+so no frontend needs our metadata; ``metadata.spheron`` lets us find a spec again by
+instance (for ``--remove`` and terminate) and ``metadata.kernel_provisioner`` has jupyter_client
+frontends start it through provisioner.py, which adds reattaching after a server restart. Nothing secret goes in: the connection key reaches
 the instance over SSH stdin at start (launcher.py), our SSH key is named by path only.
 
 This module imports no session code: session/ calls ``remove_for_instance`` after a terminate.
@@ -28,6 +29,7 @@ KERNEL_PREFIX = "spheron-"
 _NAME_OK = re.compile(r"^[a-z0-9._-]+$")
 _NAME_BAD_CHARS = re.compile(r"[^a-z0-9._-]+")
 HOME_ENV = "SPHERON_JUPYTER_HOME"
+PROVISIONER = "spheron-provisioner"  # provisioner.py, registered under this name in pyproject.toml
 
 
 class KernelSpecError(ValueError):
@@ -101,7 +103,11 @@ def install(target: SshTarget, *, label: str, kernel_name: str | None = None,
         "interrupt_mode": "message",
         "env": _env(),
         "metadata": {"spheron": {"instance_id": target.instance_id, "instance_name": label,
-                                 "python": python, "version": 1}},
+                                 "python": python, "version": 1},
+                     # JupyterLab, Notebook 7 and nbclient start it through our provisioner,
+                     # which can reattach to a kernel a killed server left running
+                     # (provisioner.py); frontends that run only the argv skip it.
+                     "kernel_provisioner": {"provisioner_name": PROVISIONER, "config": {}}},
     }
     folder.mkdir(parents=True, exist_ok=True)
     tmp = folder / "kernel.json.tmp"
