@@ -4,16 +4,19 @@ server reattaches to it through SpheronProvisioner (spheron_jupyter/kernel/provi
 Each "Jupyter server" is a separate Python process running jupyter_client's KernelManager on
 our kernelspec, as jupyter_server does (with the notebook's path in JPY_SESSION_NAME); killing
 it with SIGKILL is a server that crashed or was killed: its kernel launcher is left behind,
-reparented, with no shutdown request. The instance is the emulator's SSH sandbox.
+reparented, with no shutdown request. The last test does the same with a real jupyter_server
+process and its REST sessions API. The instance is the emulator's SSH sandbox.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -179,3 +182,83 @@ def test_shutdown_and_sigterm_leave_nothing_to_reattach_to(box, tmp_path):
     finally:
         server.kill()
 
+
+
+def test_a_killed_jupyter_server_restarted_on_the_same_root_reattaches_the_notebooks_kernel(
+        box, tmp_path):
+    """The real thing: jupyter_server (AsyncKernelManager, sessions with JPY_SESSION_NAME) killed
+    with SIGKILL and started again on the same root; the notebook's new session gets the old
+    kernel back. Cells go through the server's own connection file, as a frontend's would."""
+    from jupyter_client import BlockingKernelClient
+
+    from tests.fixtures.jupyterlab import JupyterLab, _free_port, _stop, _wait_ready
+
+    shell, instance_id = box
+    root = tmp_path / "root"
+    root.mkdir()
+
+    def serve(name: str) -> JupyterLab:
+        base = tmp_path / name
+        env = {**os.environ, "JUPYTER_CONFIG_DIR": str(base / "config"),
+               "JUPYTER_RUNTIME_DIR": str(base / "runtime"), "JUPYTER_PLATFORM_DIRS": "1"}
+        port, token = _free_port(), secrets.token_hex(16)
+        argv = [sys.executable, "-m", "jupyter_server", "--no-browser",
+                "--ServerApp.ip=127.0.0.1", f"--ServerApp.port={port}",
+                "--ServerApp.port_retries=0", f"--IdentityProvider.token={token}",
+                f"--ServerApp.root_dir={root}", "--ServerApp.terminals_enabled=False"]
+        if os.geteuid() == 0:
+            argv.append("--allow-root")
+        base.mkdir()
+        log = base / "server.log"
+        with open(log, "wb") as out:
+            process = subprocess.Popen(argv, cwd=root, env=env, stdin=subprocess.DEVNULL,
+                                       stdout=out, stderr=subprocess.STDOUT,
+                                       start_new_session=True)
+        lab = JupyterLab(f"http://127.0.0.1:{port}", token, root, process, log)
+        _wait_ready(lab)
+        return lab
+
+    def open_notebook(lab: JupyterLab) -> BlockingKernelClient:
+        body = json.dumps({"path": "analysis.ipynb", "name": "analysis.ipynb",
+                           "type": "notebook", "kernel": {"name": "spheron-kbox"}}).encode()
+        request = urllib.request.Request(
+            f"{lab.url}/api/sessions", data=body, method="POST",
+            headers={"Authorization": f"token {lab.token}", "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=120) as response:
+            kernel_id = json.loads(response.read())["kernel"]["id"]
+        client = BlockingKernelClient()
+        client.load_connection_file(str(lab.log_path.parent / "runtime" / f"kernel-{kernel_id}.json"))
+        client.start_channels()
+        client.wait_for_ready(timeout=90)
+        return client
+
+    def cell(client: BlockingKernelClient, code: str) -> str:
+        out: list[str] = []
+        client.execute_interactive(code, timeout=60, output_hook=lambda m: out.append(
+            m["content"].get("text", "")))
+        return "".join(out)
+
+    first = serve("first")
+    try:
+        client = open_notebook(first)
+        remote_pid = int(cell(client, "import os; x = 'kept'; print(os.getpid())"))
+        client.stop_channels()
+        first.process.kill()  # the server only: its kernels' launchers live in their own sessions
+        first.process.wait()
+        wait_for(lambda: not _pids_matching(b"spheron_jupyter.kernel\0"), timeout=30,
+                 what="the orphaned launcher to exit")
+        [record] = detached.pending(instance_id)
+        assert record.session_name == str(root / "analysis.ipynb")
+    finally:
+        _stop(first)
+    second = serve("second")
+    try:
+        client = open_notebook(second)
+        assert cell(client, "print(x, os.getpid())").split() == ["kept", str(remote_pid)]
+        client.stop_channels()
+        assert "reattached to the kernel left running" in second.log()
+    finally:
+        _stop(second)  # shuts the kernel down through the REST API
+    wait_for(lambda: process_gone(remote_pid), timeout=30, what="the kernel stopped on shutdown")
+    assert not _record_files()
+    assert record.key not in first.log() + second.log()

@@ -71,6 +71,18 @@ def test_remove_for_instance_removes_only_that_instances_specs(data_dir):
     assert "spheron-a" not in KernelSpecManager().find_kernel_specs()
 
 
+def test_remove_for_instance_drops_its_detached_kernels_records(data_dir):
+    import time
+
+    from spheron_jupyter.kernel import detached
+
+    for instance_id, kid in (("inst-1", "aa11"), ("inst-2", "bb22")):
+        detached.save(detached.Detached(instance_id, kid, 4242, {"shell": 5000}, "k", "hmac-sha256",
+                                        "", time.time() + 60))
+    spec.remove_for_instance("inst-1")
+    assert [r.kid for r in detached.pending()] == ["bb22"]
+
+
 def test_bad_kernel_name_and_name_taken_by_another_instance_are_one_line(data_dir):
     with pytest.raises(spec.KernelSpecError, match="lower-case letters"):
         spec.install(_target(), label="x", kernel_name="Bad Name!")

@@ -103,6 +103,12 @@ def claim(instance_id: str, session_name: str) -> Path | None:
     return None
 
 
+def forget(instance_id: str) -> None:
+    """Drop this instance's records (it was terminated: its kernels ended with it)."""
+    for path, _record in _pending(instance_id):
+        path.unlink(missing_ok=True)
+
+
 def read_claimed(path: Path) -> Detached | None:
     """The record the provisioner claimed for this launcher (ADOPT_ENV); None if unusable."""
     if not path.name.endswith(_CLAIMED) or path.parent != records_dir():

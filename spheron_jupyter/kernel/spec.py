@@ -142,7 +142,11 @@ def remove(name: str) -> bool:
 
 
 def remove_for_instance(instance_id: str) -> list[str]:
-    """Remove every kernelspec pointing at this instance (after it was terminated)."""
+    """Remove every kernelspec pointing at this instance (after it was terminated), and the
+    records of kernels waiting there for a new Jupyter server (they hold keys)."""
+    from . import detached
+
+    detached.forget(instance_id)
     removed = []
     for info in find_for_instance(instance_id):
         shutil.rmtree(info.path, ignore_errors=True)
