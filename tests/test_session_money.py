@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import threading
@@ -120,6 +121,40 @@ def test_lost_answer_while_the_list_fails_keeps_the_reservation(emulator):
     view = s.launch(again, wait=False)
     assert view.id == listed[0].id and transport.count("POST", "/api/deployments") == 1
     assert billing(emulator) == 1 and [r.id for r in s.ledger.instances()] == [view.id]
+
+
+def assert_lease_shown_in_first_listing(s: Session, name: str) -> None:
+    """The lease asked for at launch runs (a reaper, its event) and this listing shows it."""
+    listed = s.instances()
+    assert [v.name for v in listed] == [name]
+    rec = s.ledger.instance(s.api_url, listed[0].id)
+    assert rec.reaper_pid and "lease" in [e.kind for e in s.ledger.events(s.api_url, rec.id)]
+    assert re.match(r"lease ends in (2h00m|1h59m) ", listed[0].row()["ends"]), listed[0].row()
+
+
+def test_a_lost_create_found_by_a_listing_keeps_its_lease(emulator):
+    """The answer that starts the lease is lost: the listing that finds the instance by name
+    starts it, and that same listing shows its end."""
+    set_faults(emulator, "lose-create*1")
+    s = session_on(emulator, Recorder(fail_lists_after_post=1), retry=RetryPolicy(attempts=1),
+                   reconcile_attempts=2, reconcile_delay=0.1)
+    plan = s.plan_launch(gpu="rtx-4090", name="lost-lease", lease="2h")
+    with pytest.raises(LaunchOutcomeUnknownError):
+        s.launch(plan, wait=False)
+    assert_lease_shown_in_first_listing(s, "lost-lease")
+
+
+def test_a_rerun_attaching_to_a_slow_create_keeps_its_lease(emulator):
+    set_faults(emulator, "slow=6s@POST /api/deployments*1")
+    s = session_on(emulator, timeout=1.0, reconcile_attempts=2, reconcile_delay=0.3)
+    with pytest.raises(LaunchOutcomeUnknownError):
+        s.launch(s.plan_launch(gpu="rtx-4090", name="slow-lease", lease="2h"), wait=False)
+    eventually(lambda: billing(emulator) == 1)
+    stages = []
+    s.launch(s.plan_launch(gpu="rtx-4090", name="slow-lease", lease="2h"), wait=False,
+             progress=lambda stage, detail: stages.append(stage))
+    assert "attach" in stages and "creating" not in stages
+    assert_lease_shown_in_first_listing(s, "slow-lease")
 
 
 def test_a_burst_of_5xx_during_the_wait_is_ridden_over_with_one_line(emulator_factory):

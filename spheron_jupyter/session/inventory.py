@@ -44,15 +44,20 @@ class Inventory:
             view = InstanceView.from_api(inst, p.backend, records.get(inst.id))
             self.reconcile(view, records.get(view.id))
             views[view.id] = view
-        for rec in records.values():
+        for rec in list(records.values()):
             if rec.id in views or not rec.active:
                 continue
             if rec.id.startswith("pending:"):
                 found = self.answer_of(rec, views.values(), set(records))
-                if found is not None:
-                    p.ledger.rename_instance(p.api_url, rec.id, found.id)
-                else:
+                if found is None:
                     views[rec.id] = InstanceView.from_record(rec)
+                    continue
+                # Its view was built before the row had its id: build it again from the row,
+                # so this very listing shows the launch's lease (its "ends").
+                adopted = self.adopt(rec, found.id)
+                if adopted is not None and found.raw is not None:
+                    records[found.id] = adopted
+                    views[found.id] = InstanceView.from_api(found.raw, p.backend, adopted)
                 continue
             # The listing may page or filter ended ones away: ask for this one directly.
             fetched = self.fetch(rec)
@@ -78,6 +83,26 @@ class Inventory:
         found = [view for view in views if view.name == rec.name and view.id not in known
                  and (view.created_at is None or view.created_at >= since)]
         return max(found, key=lambda view: view.created_at or 0.0, default=None)
+
+    def adopt(self, pending: InstanceRecord, instance_id: str) -> InstanceRecord | None:
+        """A lost create found (``answer_of``): its ``pending:`` row takes the API's id, and
+        the lease asked for at launch starts, since the create's answer that starts it never
+        came (session/launching.py ``_create``). Returns the row under its id."""
+        p = self.parts
+        p.ledger.rename_instance(p.api_url, pending.id, instance_id)
+        rec = p.ledger.instance(p.api_url, instance_id)
+        if rec is None or not rec.lease_seconds or rec.reaper_pid:
+            return rec
+        # The countdown runs from its creation (ledger/lifecycle.py): the reaper ends it then.
+        self.start_lease(instance_id, rec.lease_seconds,
+                         (rec.created_at or time.time()) + rec.lease_seconds)
+        return p.ledger.instance(p.api_url, instance_id)
+
+    def start_lease(self, instance_id: str, lease_seconds: float, ends_at: float) -> None:
+        """The reaper that ends a leased instance at ``ends_at`` and the event every view
+        reads the countdown from (ledger/lifecycle.py)."""
+        self.parts.spawn_reaper(instance_id, not_before=ends_at)
+        self.parts.event(instance_id, "lease", f"terminates after {lease_seconds:.0f} s")
 
     def fetch(self, rec: InstanceRecord) -> InstanceView | None:
         p = self.parts

@@ -169,8 +169,7 @@ class Launcher:
                     f"instead of creating), %spheron ls shows it, %spheron terminate {plan.name} "
                     "forgets the reservation", name=plan.name)
             key = found.id
-            self.parts.ledger.rename_instance(self.parts.api_url, rec.id, key)
-            rec = self.parts.ledger.instance(self.parts.api_url, key) or rec
+            rec = self.inventory.adopt(rec, key) or rec
         inst = next((i for i in listing if str(i.id) == key), None)
         if inst is None:
             return None
@@ -244,8 +243,8 @@ class Launcher:
         for volume in plan.volumes:
             self.resources.attach_volume(volume, inst_id)
         if plan.lease_seconds:
-            self.parts.spawn_reaper(inst_id, not_before=time.time() + plan.lease_seconds)
-            self.parts.event(inst_id, "lease", f"terminates after {plan.lease_seconds:.0f} s")
+            self.inventory.start_lease(inst_id, plan.lease_seconds,
+                                       time.time() + plan.lease_seconds)
         return view, pin is not None
 
     def _finish(self, plan: LaunchPlan, view: InstanceView, pinned: bool,
