@@ -245,7 +245,8 @@ def test_a_killed_jupyter_server_restarted_on_the_same_root_reattaches_the_noteb
         client.stop_channels()
         first.process.kill()  # the server only: its kernels' launchers live in their own sessions
         first.process.wait()
-        wait_for(lambda: not _pids_matching(b"spheron_jupyter.kernel\0"), timeout=30,
+        runtime = str(first.log_path.parent / "runtime").encode()  # in its launcher's argv
+        wait_for(lambda: not _pids_matching(runtime), timeout=30,
                  what="the orphaned launcher to exit")
         [record] = detached.pending(instance_id)
         assert record.session_name == str(root / "analysis.ipynb")
