@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from spheron_jupyter.ssh.gpu import GpuTelemetryError, parse, parse_nvidia, parse_rocm
+from spheron_jupyter.ssh.gpu import (GpuTelemetryError, parse, parse_nvidia, parse_rocm,
+                                      read_answer)
+from spheron_jupyter.ssh.gpu_telemetry import GpuReading
 
 DATA = Path(__file__).parent / "data" / "gpu"
 MIB = 2**20
@@ -54,7 +56,24 @@ def test_rocm_smi_two_cards_a_discrete_gpu_and_an_apu():
 def test_rocm_smi_all_fields_junction_temperature_and_no_vram():
     # `rocm-smi -a --json` has no VRAM figures and carries a "system" entry that is no card
     (gpu,) = _rocm("rocm-smi-all-mi210-wandb.json")
-    assert _figures(gpu) == (0, "GENERIC RM IMAGE", 0, 0, 0, 35.0)  # junction, not edge 33.0
+    assert _figures(gpu) == (0, "GENERIC RM IMAGE", 0, None, None, 35.0)  # junction, not edge 33.0
+
+
+def test_a_board_without_vram_figures_shows_memory_as_unknown_not_zero():
+    from spheron_jupyter.notebook.commands.gpu import gpu_table
+
+    reading = GpuReading("i-1", 0.0, gpus=_rocm("rocm-smi-all-mi210-wandb.json"))
+    assert reading.memory == (None, None)
+    assert "memory -" in reading.summary() and "GiB" not in reading.summary()
+    assert reading.as_dict()["memory_total_mib"] is None
+    (row,) = gpu_table(reading, "box").rows
+    assert row["memory"] == "-" and row["temperature"] == "35°C"
+    # one board with figures and one without: no total that passes for both
+    mixed = GpuReading("i-1", 0.0, gpus=_rocm("rocm-smi-mi210-bacalhau.json")
+                       + _rocm("rocm-smi-all-mi210-wandb.json"))
+    assert mixed.memory == (None, None) and "memory -" in mixed.summary()
+    known = GpuReading("i-1", 0.0, gpus=_rocm("rocm-smi-mi210-bacalhau.json"))
+    assert "0.0/64 GiB" in known.summary()
 
 
 def test_nvidia_smi_with_units_and_another_field_order():
@@ -90,3 +109,17 @@ def test_errors():
         parse_rocm("ERROR: GPU[0] : Unable to get GPU memory use.")
     with pytest.raises(GpuTelemetryError, match="listed no GPU"):
         parse_rocm('{"system": {"Driver version": "5.18.13"}}')
+
+
+def test_a_failed_tool_is_named_by_what_ran():
+    # rocm-smi's answer follows the probe's ROCM marker line; argparse prints its usage first
+    usage = ("usage: rocm-smi [-h] [-u]\n"
+             "rocm-smi: error: unrecognized arguments: --showtemp\n")
+    with pytest.raises(GpuTelemetryError, match=r"^rocm-smi failed: rocm-smi: error: unrec"):
+        read_answer("ROCM\n", usage, 2)
+    with pytest.raises(GpuTelemetryError, match=r"^rocm-smi exited with 1$"):
+        read_answer("ROCM\n", "", 1)
+    with pytest.raises(GpuTelemetryError, match=r"^nvidia-smi failed: NVIDIA-SMI has failed"):
+        read_answer("NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA "
+                    "driver.\n", "", 9)
+    assert read_answer("ROCM\n" + (DATA / "rocm-smi-mi210-bacalhau.json").read_text(), "", 0)

@@ -36,8 +36,8 @@ class GpuSample:
     index: int
     name: str
     utilization: float  # percent
-    memory_used_mib: float
-    memory_total_mib: float
+    memory_used_mib: float | None  # None: the tool reported no memory figures for this board
+    memory_total_mib: float | None
     temperature_c: float | None
 
 
@@ -61,7 +61,7 @@ def parse_nvidia(text: str) -> list[GpuSample]:
         try:
             samples.append(GpuSample(
                 int(row.get("index", number)), row["name"], _num(row["utilization.gpu"]) or 0.0,
-                _num(row.get("memory.used", "")) or 0.0, _num(row.get("memory.total", "")) or 0.0,
+                _num(row.get("memory.used", "")), _num(row.get("memory.total", "")),
                 _num(row.get("temperature.gpu", ""))))
         except ValueError:
             raise GpuTelemetryError(f"nvidia-smi answered something else: {line[:120]!r}") from None
@@ -94,15 +94,20 @@ def parse_rocm(text: str) -> list[GpuSample]:
             samples.append(GpuSample(
                 _card_number(key), _first(values, ROCM_NAME) or "AMD GPU",
                 _num(values.get("gpu use (%)", "")) or 0.0,
-                # rocm-smi reports bytes
-                (_num(values.get("vram total used memory (b)", "")) or 0.0) / 2**20,
-                (_num(values.get("vram total memory (b)", "")) or 0.0) / 2**20,
+                _mib(values.get("vram total used memory (b)", "")),
+                _mib(values.get("vram total memory (b)", "")),
                 _num(_first(values, ROCM_TEMPERATURE) or "")))
         except ValueError:
             raise GpuTelemetryError(f"rocm-smi answered something else for {key}") from None
     if not samples:
         raise GpuTelemetryError("rocm-smi listed no GPU")
     return samples
+
+
+def _mib(text: str) -> float | None:
+    """rocm-smi's bytes in MiB; no figure stays none (`rocm-smi -a` reports no VRAM)."""
+    number = _num(text)
+    return None if number is None else number / 2**20
 
 
 def _first(values: dict[str, str], names: tuple[str, ...]) -> str | None:
@@ -121,6 +126,21 @@ def parse(output: str) -> list[GpuSample]:
     if first.strip() == "ROCM":
         return parse_rocm(rest)
     return parse_nvidia(output)
+
+
+def read_answer(stdout: str, stderr: str, exit_code: int | None) -> list[GpuSample]:
+    """COMMAND's answer: the figures, or an error naming the tool that ran (rocm-smi's answer
+    starts with the ROCM marker line) and what it said: its first line that says "error" (a
+    usage text comes before argparse's "error: unrecognized arguments"), else its first line."""
+    if exit_code == 0:
+        return parse(stdout)
+    marker, _, rest = stdout.partition("\n")
+    tool, said = ("rocm-smi", rest) if marker.strip() == "ROCM" else ("nvidia-smi", stdout)
+    lines = [line.strip() for line in (said.strip() or stderr).splitlines() if line.strip()]
+    if not lines:
+        raise GpuTelemetryError(f"{tool} exited with {exit_code}")
+    line = next((line for line in lines if "error" in line.lower()), lines[0])
+    raise GpuTelemetryError(f"{tool} failed: {line[:160]}")
 
 
 def _num(text: str) -> float | None:
@@ -153,12 +173,8 @@ class GpuProbe:
                     self._close_locked()
                     if attempt == 2:
                         raise
-        output = result.stdout.decode(errors="replace")
-        if not result.ok:
-            first = (output.strip() or result.stderr.decode(errors="replace").strip())
-            raise GpuTelemetryError(f"nvidia-smi failed: {first.splitlines()[0][:160]}"
-                                    if first else f"nvidia-smi exited with {result.exit_code}")
-        return parse(output)
+        return read_answer(result.stdout.decode(errors="replace"),
+                           result.stderr.decode(errors="replace"), result.exit_code)
 
     def _connection(self) -> Connection:
         if self._conn is None or not self._conn.alive:

@@ -37,6 +37,20 @@ def sparkline(values: list[float], top: float = 100.0) -> str:
     return "".join(out)
 
 
+def memory_text(used_mib: float | None, total_mib: float | None, sep: str = " / ",
+                unknown: str = "-") -> str:
+    """``"12.1 / 160 GiB"``; ``unknown`` when the tool gave no total (``rocm-smi -a`` has no
+    VRAM figures), so an unknown never reads as "0.0 / 0 GiB"."""
+    if total_mib is None:
+        return unknown
+    used = "-" if used_mib is None else f"{used_mib / 1024:.1f}"
+    return f"{used}{sep}{total_mib / 1024:.0f} GiB"
+
+
+def _total(values: list[float | None]) -> float | None:
+    return None if not values or any(v is None for v in values) else sum(v or 0.0 for v in values)
+
+
 @dataclass
 class GpuReading:
     """What every view shows of one instance's GPUs at one moment."""
@@ -55,9 +69,11 @@ class GpuReading:
         return sum(g.utilization for g in self.gpus) / len(self.gpus) if self.gpus else None
 
     @property
-    def memory(self) -> tuple[float, float]:
-        return (sum(g.memory_used_mib for g in self.gpus),
-                sum(g.memory_total_mib for g in self.gpus))
+    def memory(self) -> tuple[float | None, float | None]:
+        """MiB used and in total over all GPUs; None where a board reported no figure (a sum
+        over the others would pass for the whole)."""
+        return (_total([g.memory_used_mib for g in self.gpus]),
+                _total([g.memory_total_mib for g in self.gpus]))
 
     @property
     def temperature(self) -> float | None:
@@ -81,7 +97,7 @@ class GpuReading:
         temp = self.temperature
         parts = [f"{len(self.gpus)}x {self.utilization:.0f}%" if len(self.gpus) > 1
                  else f"{self.utilization:.0f}%",
-                 f"{used / 1024:.1f}/{total / 1024:.0f} GiB"]
+                 memory_text(used, total, sep="/", unknown="memory -")]
         if temp is not None:
             parts.append(f"{temp:.0f}°C")
         parts.append(sparkline(self.history[-20:]))

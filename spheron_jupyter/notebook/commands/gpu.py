@@ -27,7 +27,7 @@ def build(parser) -> None:
 
 def gpu_table(reading: telemetry.GpuReading, name: str) -> Table:
     rows = [{"gpu": str(g.index), "model": g.name, "utilisation": f"{g.utilization:.0f}%",
-             "memory": f"{g.memory_used_mib / 1024:.1f} / {g.memory_total_mib / 1024:.0f} GiB",
+             "memory": telemetry.memory_text(g.memory_used_mib, g.memory_total_mib),
              "temperature": "-" if g.temperature_c is None else f"{g.temperature_c:.0f}°C"}
             for g in reading.gpus]
     stamp = time.strftime("%H:%M:%S", time.localtime(reading.at))
