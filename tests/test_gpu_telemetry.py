@@ -85,14 +85,19 @@ def _fresh(watch, view, wanted):
     return reading if wanted(reading) else None
 
 
+def gpu_magic_at_load(sh, gpu: str, name: str, load: int) -> str:
+    """Launch with the magic, pin the instance's GPU load, and return ``%spheron gpu NAME``."""
+    sh.ok(f"%spheron launch --gpu {gpu} --name {name} --yes")
+    _exec(sh.context.session, name, f"echo {load} > {HOOK}")
+    return sh.ok(f"%spheron gpu {name}").text
+
+
 def test_gpu_magic_and_watch(emulator_shell):
     from spheron_jupyter.session.backends import save_setting
 
     sh = emulator_shell
-    sh.ok("%spheron launch --gpu rtx-4090 --name magic-gpu --yes")
     session = sh.context.session
-    _exec(session, "magic-gpu", f"echo 55 > {HOOK}")
-    out = sh.ok("%spheron gpu magic-gpu").text
+    out = gpu_magic_at_load(sh, "rtx-4090", "magic-gpu", 55)
     assert "GPUs of magic-gpu" in out and "NVIDIA RTX 4090" in out and "°C" in out
     assert "GiB" in out and "WARNING" not in out
 

@@ -208,9 +208,12 @@ def generate_offers(seed: int = SEED) -> list[dict]:
     offers.extend(_cpu_offers(rng))
     # Keep a few always-usable offers so demos and tests have something to launch, among them
     # offers in the prefixed cluster (sesterce) and on massed-compute (login user ubuntu, no
-    # `user` field), where the live formats matter most.
+    # `user` field), where the live formats matter most, and one AMD board (rocm-smi instead of
+    # nvidia-smi: tests/test_gpu_amd.py).
     for offer in offers:
         if ((offer["provider"] == "spheron-ai" and offer["gpuType"] in ("RTX4090_PCIE", "T4_PCIE"))
+                or (offer["provider"] == "spheron-am" and offer["gpuType"] == "MI300X"
+                    and offer["gpuCount"] == 1)
                 or (offer["provider"] in ("sesterce", "massed-compute")
                     and offer["gpuType"] == "RTX4090_PCIE" and offer["instanceType"] != "SPOT")):
             offer.update(available=True, maintenance=False, supportsCloudInit=True)

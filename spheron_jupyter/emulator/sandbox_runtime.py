@@ -135,7 +135,7 @@ class SandboxRuntime(InstanceRuntime):
                 return live
             sandbox = self._sandbox_for(instance)
             sandbox.prepare()
-            gpu_shim.install(sandbox.shim_dir, sandbox.root, instance)  # nvidia-smi of its offer
+            gpu_shim.install(sandbox.shim_dir, sandbox.root, instance)  # nvidia-smi or rocm-smi
             if not (sandbox.home / ".ssh" / "authorized_keys").exists():
                 _authorize(sandbox, instance.get("sshPublicKey"))
             return self._start(sandbox, preferred_port=int(instance.get("sshPort") or 0))
