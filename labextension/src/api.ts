@@ -41,8 +41,8 @@ export interface IGpu {
   instance_id: string;
   gpus: number;
   utilization: number | null;
-  memory_used_mib: number;
-  memory_total_mib: number;
+  memory_used_mib: number | null; // null: the GPU tool reported no memory figures
+  memory_total_mib: number | null;
   temperature_c: number | null;
   sparkline: string;
   idle_warning: string | null;
