@@ -8,11 +8,13 @@ service would be (backend "cloud"), which is what decides the polling interval.
 from __future__ import annotations
 
 import argparse
+import re
 import time
 from types import SimpleNamespace
 
 import pytest
 
+from spheron_jupyter.notebook.commands._shared import instance_table
 from spheron_jupyter.notebook.htmltext import text as html_text
 from spheron_jupyter.session.core import Session
 from spheron_jupyter.ledger import InstanceRecord
@@ -42,6 +44,11 @@ def test_a_launch_only_the_ledger_knows_is_a_row_and_terminate_forgets_it(sessio
     assert row["cells"]["can terminate"].value == "after boot"
     assert all(row["actions"][k].disabled for k in ("jupyter", "tensorboard", "logs", "exec"))
     assert not row["actions"]["terminate"].disabled
+    # The money summary words it as %spheron ls's footer does (ledger/figures.py spending_line).
+    money = r"burning \$1\.25/h now; \$0\.0\d spent on these so far"
+    assert re.fullmatch(money, instance_table(board.views).footer)
+    summary = board.summary.value.replace(html_text("$"), "$")
+    assert re.search("1 active of 1; " + money + r" \(checked", summary), summary
 
     board.act(board.row_of("ghost-box"), "terminate")
     question, yes, no = board.detail.children[0].children

@@ -16,7 +16,7 @@ Importing it loads sqlite3 and nothing of the HTTP stack.
 
 from __future__ import annotations
 
-from .figures import cost_so_far, format_duration, usd
+from .figures import cost_so_far, format_duration, spending_line, usd
 from .lifecycle import LEASE_WARNING_SECONDS, Lifecycle, lifecycle_of, status_text
 from .records import ENDED_STATUSES, EventRecord, InstanceRecord, TunnelRecord, is_billing
 from .store import Ledger, default_path, still_billing
@@ -30,6 +30,7 @@ __all__ = [
     "Lifecycle",
     "TunnelRecord",
     "cost_so_far",
+    "spending_line",
     "default_path",
     "format_duration",
     "is_billing",

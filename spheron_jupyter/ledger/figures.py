@@ -8,6 +8,8 @@ runtime's wording) are session/money.py's.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
+from typing import Protocol
 
 
 def cost_so_far(hourly_rate: float | None, started: float | None, ended: float | None = None,
@@ -44,3 +46,22 @@ def usd(amount: float | None, places: int = 2) -> str:
     if 0 < abs(amount) < 0.01 and places == 2:
         return f"${amount:.4f}"
     return f"${amount:,.{places}f}"
+
+
+class Spends(Protocol):
+    """What the money summary reads of an instance (session/views.py InstanceView has it)."""
+    @property
+    def active(self) -> bool: ...
+    @property
+    def hourly_rate(self) -> float | None: ...
+    @property
+    def cost_so_far(self) -> float | None: ...
+
+
+def spending_line(instances: Iterable[Spends]) -> str:
+    """The one money summary of a set of instances (``%spheron ls``'s footer, the dashboard's
+    summary): what the billing ones burn per hour now and what all of them have cost so far."""
+    instances = list(instances)
+    rate = sum(i.hourly_rate or 0.0 for i in instances if i.active)
+    spent = sum(i.cost_so_far or 0.0 for i in instances)
+    return f"burning {usd(rate)}/h now; {usd(spent)} spent on these so far"

@@ -115,7 +115,7 @@ def journey(home_emulator, notebook7, page, marker_service) -> None:
     for key in ("jupyter", "tensorboard", "logs", "exec", "kernel", "terminate"):
         assert row.locator(f".spheron-action-{key}").is_visible(), key
     summary = board.locator(".spheron-dashboard-summary", has_text="burning")
-    assert re.search(rf"burning {MONEY}/h; {MONEY} spent", summary.inner_text()), summary.inner_text()
+    assert re.search(rf"burning {MONEY}/h now; {MONEY} spent", summary.inner_text()), summary.inner_text()
     row.locator(".spheron-action-tensorboard").click()
     tb_link = board.locator(".spheron-dashboard-links .spheron-tensorboard-link")
     tb_link.locator("a[target='_blank']").first.wait_for(timeout=LONG)

@@ -6,7 +6,7 @@ from typing import Any
 
 from IPython.core.error import UsageError
 
-from ...ledger import usd
+from ...ledger import spending_line
 from ..display import Table
 
 
@@ -22,9 +22,5 @@ def confirm(question: str, flag: str = "--yes") -> None:
 
 def instance_table(views: list[Any], title: str | None = None, empty: str = "no instances") -> Table:
     rows = [v.row() for v in views]
-    total_rate = sum(v.hourly_rate or 0 for v in views if v.active)
-    total_cost = sum(v.cost_so_far or 0 for v in views)
-    footer = None
-    if views:
-        footer = f"burning {usd(total_rate)}/h now; {usd(total_cost)} spent on these so far"
+    footer = spending_line(views) if views else None
     return Table(rows, title=title, empty=empty, footer=footer)

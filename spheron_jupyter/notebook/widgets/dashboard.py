@@ -16,7 +16,7 @@ from typing import Any
 
 import ipywidgets as W
 
-from ...ledger import format_duration, usd
+from ...ledger import format_duration, spending_line, usd
 from ...session.sshbridge import target_for
 from ...ssh import gpu_telemetry as telemetry
 from ..htmltext import attr, copy_button, text as html_text
@@ -183,11 +183,9 @@ class Dashboard(Panel):
             self.ui.set(self.table, children=tuple(boxes))
             active = [v for v in views if v.active]
             self._forget_ended({v.id for v in active}, fetched=self._fetched_at is not None)
-            rate = sum(v.hourly_rate or 0 for v in active)
-            spent = sum(v.cost_so_far or 0 for v in views)
             more = f"; {len(views) - MAX_ROWS} more: %spheron ls" if len(views) > MAX_ROWS else ""
-            text = (f"{len(active)} active of {len(views)}; burning {usd(rate)}/h; "
-                    f"{usd(spent)} spent on these so far{more}" if views else "no instances")
+            text = (f"{len(active)} active of {len(views)}; {spending_line(views)}{more}"
+                    if views else "no instances")
             fetched = self._fetched_at
             stamp = time.strftime("%H:%M:%S", time.localtime(fetched)) if fetched else "-"
             idle = [f"{v.name or v.id}: {self.gpu_readings[v.id].idle_warning}" for v in active
