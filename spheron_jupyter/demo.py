@@ -180,6 +180,7 @@ def _await_terminations(home: Path) -> bool:
     """
     from .client import SpheronClient, SpheronError
     from .emulator.process import find_running
+    from .ledger import usd
 
     emulator = find_running(home / "state" / "emulator")
     if emulator is None:
@@ -195,7 +196,7 @@ def _await_terminations(home: Path) -> bool:
             return False
     for instance in instances:
         when = instance.stopped_at.strftime("%H:%M:%S UTC") if instance.stopped_at else "not yet"
-        cost = f"${instance.total_cost:.4f}" if instance.total_cost is not None else "unknown"
+        cost = usd(instance.total_cost) if instance.total_cost is not None else "unknown"
         print(f"Instance {instance.name} ({instance.id}): {instance.status} at {when}, "
               f"cost {cost}", flush=True)
     return not any(instance.is_active for instance in instances)
