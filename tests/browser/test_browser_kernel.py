@@ -12,15 +12,10 @@ from __future__ import annotations
 
 import pytest
 
-from tests.fixtures.browser import LONG, needs_chromium, shot
+from tests.fixtures.browser import KERNEL_IDLE, LONG, needs_chromium, shot
 
 pytestmark = [pytest.mark.slow, needs_chromium]
 
-KERNEL_IDLE = """() => {
-  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-  return !!k && k.status === 'idle';
-}"""
 SET_CELL = """source => {
   const w = window.jupyterapp.shell.currentWidget;
   w.content.activeCellIndex = 0;

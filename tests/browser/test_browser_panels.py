@@ -16,7 +16,7 @@ import time
 import nbformat
 import pytest
 
-from tests.fixtures.browser import LONG, needs_chromium, shot
+from tests.fixtures.browser import KERNEL_IDLE, LONG, needs_chromium, shot
 
 pytestmark = [pytest.mark.slow, needs_chromium]
 
@@ -35,11 +35,6 @@ FILTERED = """() => {
   const picks = [...document.querySelectorAll('.spheron-offers-table .spheron-offer-pick')];
   return types.length > 0 && types.every(c => c.innerText.trim() === 'dedicated')
     && picks.every(p => p.innerText.includes('RTX4090_PCIE'));
-}"""
-KERNEL_IDLE = """() => {
-  const w = window.jupyterapp && window.jupyterapp.shell.currentWidget;
-  const k = w && w.sessionContext && w.sessionContext.session && w.sessionContext.session.kernel;
-  return !!k && k.status === 'idle';
 }"""
 
 
