@@ -39,7 +39,9 @@ def test_exec_streams_and_returns_the_exit_code(instance):
         assert code == 3
         assert [(stream, text) for stream, text, _ in seen] == [("stdout", "first\n"),
                                                                 ("stderr", "late\n")]
-        assert seen[0][2] - started < 1.2 and ended - seen[0][2] > 1.0, \
+        # The proof is the second bound (the line came over 1 s before the end); the first
+        # includes opening the channel, so it leaves a loaded CI machine room.
+        assert seen[0][2] - started < 3.6 and ended - seen[0][2] > 1.0, \
             "the first line was held back until the command ended"
 
 
@@ -75,7 +77,7 @@ def test_exec_interrupt(instance):
         threading.Timer(0.5, stop.set).start()
         started = time.monotonic()
         assert run(conn, "sleep 60", interrupt=stop) in (INTERRUPTED_EXIT, 130, 143, 137)
-        assert time.monotonic() - started < 6
+        assert time.monotonic() - started < 18  # far from the 60 s the sleep would take
         assert run(conn, "true") == 0
 
 

@@ -73,7 +73,7 @@ def test_event_interrupt_stops_remote_process(conn, tmp_path):
     threading.Timer(0.8, stop.set).start()
     started = time.monotonic()
     code = run(conn, f"echo $$ > {pid_file}; exec sleep 60", interrupt=stop)
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 15  # far from the 60 s the sleep would take
     assert code == INTERRUPTED_EXIT
     assert _wait_gone(int(pid_file.read_text()))
     assert conn.alive  # the connection survives; only the command ended
