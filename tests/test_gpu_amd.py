@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from spheron_jupyter.emulator.gpu_shim_cli import UNSUPPORTED_HOOK
 from spheron_jupyter.emulator.sandbox import SHIM_DIR
 from spheron_jupyter.session.sshbridge import target_for
 from spheron_jupyter.ssh.gpu import ROCM_QUERY, GpuProbe, GpuTelemetryError
@@ -101,3 +102,25 @@ def test_a_failing_rocm_smi_is_named_in_the_error(amd):
     finally:
         probe.close()
     assert str(failed.value) == "rocm-smi failed: ERROR: amdgpu driver not loaded"
+
+
+def test_an_unsupported_sensor_fails_rocm_smi_but_its_figures_are_read(amd):
+    session, box = amd
+    # The shim's hook: the junction sensor is "not supported" on this board, as on a real one
+    # where rocm-smi logs the query on stderr, prints the rest and exits 2.
+    _ok(session, "amd-box", f'echo 55 > {HOOK}; echo junction > '
+                            f'"$SPHERON_INSTANCE_ROOT/{UNSUPPORTED_HOOK}"')
+    code, out = _run(session, "amd-box", f"{ROCM_QUERY} 2>/dev/null")
+    assert code == 2
+    card = json.loads(out)["card0"]
+    assert "Temperature (Sensor junction) (C)" not in card and "Temperature (Sensor memory) (C)" in card
+    code, err = _run(session, "amd-box", f"{ROCM_QUERY} 2>&1 >/dev/null")
+    assert code == 2 and err.startswith("ERROR: 2 GPU[0]: junction: RSMI_STATUS_NOT_SUPPORTED")
+    probe = GpuProbe(target_for(box))
+    try:
+        gpus = probe.sample()
+    finally:
+        probe.close()
+    assert len(gpus) == box.gpu_count and gpus[0].name == "AMD Instinct MI300X"
+    assert 45 <= gpus[0].utilization <= 65 and gpus[0].memory_total_mib == MI300X_VRAM / 2**20
+    assert gpus[0].temperature_c is None  # junction unsupported, no edge sensor: no figure

@@ -123,3 +123,19 @@ def test_a_failed_tool_is_named_by_what_ran():
         read_answer("NVIDIA-SMI has failed because it couldn't communicate with the NVIDIA "
                     "driver.\n", "", 9)
     assert read_answer("ROCM\n" + (DATA / "rocm-smi-mi210-bacalhau.json").read_text(), "", 0)
+
+
+def test_rocm_smi_figures_count_whatever_its_exit_status():
+    # rocm-smi exits 2 when one query is not supported on the board yet prints the JSON of the
+    # rest (tests/data/gpu/README.md, "rocm-smi's exit status"): the figures are read as at 0
+    answer = "ROCM\n" + (DATA / "rocm-smi-radeon680m-beszel.json").read_text()
+    unsupported = ("ERROR: 2 GPU[0]: od volt: RSMI_STATUS_NOT_SUPPORTED: This function is not "
+                   "supported in the current environment.\n")
+    read = read_answer(answer, unsupported, 2)
+    assert [_figures(g) for g in read] == [_figures(g) for g in read_answer(answer, "", 0)]
+    assert read and read[0].name
+    # no JSON after the marker: the status and the tool's own line are the answer
+    with pytest.raises(GpuTelemetryError, match=r"^rocm-smi failed: ERROR: 2 GPU\[0\]: od volt"):
+        read_answer("ROCM\n" + unsupported, "", 2)
+    with pytest.raises(GpuTelemetryError, match=r"^rocm-smi failed: WARNING: No JSON data"):
+        read_answer("ROCM\n", "WARNING: No JSON data to report\n", 2)

@@ -5,7 +5,9 @@ model, whose ``sample()`` gives one row per GPU (index, util, used_mib, total_mi
 mem_temp), then one of these, which turns the rows into what the real tool prints for the
 flags the telemetry probe (spheron_jupyter/ssh/gpu.py) and a user at a shell would give. A flag
 the emulated rocm-smi does not know is answered the way the real one answers an unknown flag: a
-line on stderr and a non-zero exit, never a made-up figure.
+line on stderr and a non-zero exit, never a made-up figure. A sensor a test declares
+unsupported (``UNSUPPORTED_HOOK``) is answered as the real tool answers one: the other figures,
+an error line and exit status 2.
 """
 
 from __future__ import annotations
@@ -91,13 +93,28 @@ import argparse
 MEMORY_TYPES = {"vram": "VRAM", "vis_vram": "VIS_VRAM"}  # an MI300X's whole VRAM is visible
 
 
-def rocm_cards(args):
+def unsupported():
+    """The test hook's sensors this board is to lack, one name a line ("junction", "memory")."""
+    try:
+        with open(os.path.join(ROOT, @UNSUPPORTED@)) as f:
+            return {line.strip() for line in f if line.strip()}
+    except OSError:
+        return set()
+
+
+def rocm_cards(args, failed):
     cards = {}
+    lacking = unsupported() if args.showtemp else set()
     for r in sample():
         card = {}
-        if args.showtemp:
-            card["Temperature (Sensor junction) (C)"] = "%.1f" % r["temp"]
-            card["Temperature (Sensor memory) (C)"] = "%.1f" % r["mem_temp"]
+        for sensor, value in (("junction", r["temp"]), ("memory", r["mem_temp"])):
+            if not args.showtemp:
+                break
+            if sensor in lacking:  # logged on stderr, left out of the JSON, exit 2 at the end
+                failed.append("ERROR: 2 GPU[%d]: %s: RSMI_STATUS_NOT_SUPPORTED: This function "
+                              "is not supported in the current environment." % (r["index"], sensor))
+                continue
+            card["Temperature (Sensor %s) (C)" % sensor] = "%.1f" % value
         if args.showuse:
             card["GPU use (%)"] = "%d" % round(r["util"])
         for kind in args.showmeminfo or ():
@@ -133,16 +150,26 @@ def main(argv):
     if not (args.showuse or args.showmeminfo or args.showtemp or args.showproductname):
         args.showuse = args.showtemp = True
         args.showmeminfo = ["vram"]
-    cards = rocm_cards(args)
+    failed = []
+    cards = rocm_cards(args, failed)
+    for line in failed:
+        print(line, file=sys.stderr)
+    code = 2 if failed else 0
     if args.json:
         print(json.dumps(cards))
-        return 0
+        return code
     print("=" * 24 + " ROCm System Management Interface " + "=" * 24)
     for key, card in cards.items():
         for name, value in card.items():
             print("GPU[%s]\t\t: %s: %s" % (key[4:], name, value))
     print("=" * 30 + " End of ROCm SMI Log " + "=" * 31)
-    return 0
+    return code
 '''
+
+# Test hook: sensor names written here (one a line) are "not supported" on every card: the
+# real rocm-smi then logs an error per query on stderr, prints the JSON of the rest and exits 2
+# (tests/data/gpu/README.md, "rocm-smi's exit status"), which the probe must read all the same.
+UNSUPPORTED_HOOK = "run/emulator-rocm-unsupported"
+ROCM = ROCM.replace("@UNSUPPORTED@", repr(UNSUPPORTED_HOOK))
 
 TOOLS = {"nvidia": ("nvidia-smi", NVIDIA), "amd": ("rocm-smi", ROCM)}
