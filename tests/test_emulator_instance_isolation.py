@@ -112,7 +112,7 @@ def test_logs_file_reads_the_instances_own_files_and_refuses_the_rest(runtime, k
                 read_log(conn, LogSource.parse("file", escape))
             assert "outside this emulated instance" in str(refused.value), escape
         status, out, _ = run(client, "head -c 0 /etc/passwd && echo host-files-reachable")
-    # Commands themselves still run on the host (docs/emulator.md says so): not a jail.
+    # Commands themselves still run on the host (docs/emulator-isolation.md says so): not a jail.
     assert out.strip() == "host-files-reachable"
 
 

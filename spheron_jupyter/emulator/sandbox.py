@@ -8,8 +8,8 @@ emulator itself writes (cloud-init files, the host key, the startup log) always 
 instance root, and so does whatever a command writes to its HOME, TMPDIR or Python environment.
 Our own log reader resolves absolute paths inside the root (ssh/logs_remote.py). Code that must
 work on a real instance too finds instance paths through environment variables
-(``SPHERON_STARTUP_LOG``), never by assuming ``/var/log``. docs/emulator.md says what is and is
-not isolated.
+(``SPHERON_STARTUP_LOG``), never by assuming ``/var/log``. docs/emulator-isolation.md says what
+is and is not isolated.
 
 What a command on an instance sees (``<root>`` = the instance root):
 - cwd and ``HOME``: ``<root>/home/<user>`` (``<root>/root`` when the login user is root);
