@@ -83,13 +83,21 @@ export async function fetchGpu(): Promise<IGpu[]> {
   return body.gpus || [];
 }
 
-/** POST (install) or DELETE (remove) spheron/api/kernel/<id>: the instance's kernelspec. */
-export async function kernelRequest(
-  method: 'POST' | 'DELETE',
-  instanceId: string
-): Promise<IKernelSpecRef> {
-  const route = `kernel/${encodeURIComponent(instanceId)}`;
-  return (await getJson(route, { method })) as IKernelSpecRef;
+/** POST spheron/api/kernel/<id>: write the instance's kernelspec; its name and display name. */
+export async function installKernel(instanceId: string): Promise<IKernelSpecRef> {
+  return (await getJson(kernelRoute(instanceId), { method: 'POST' })) as IKernelSpecRef;
+}
+
+/** DELETE spheron/api/kernel/<id>: remove the instance's kernelspecs; the names removed. */
+export async function removeKernel(instanceId: string): Promise<string[]> {
+  const body = (await getJson(kernelRoute(instanceId), { method: 'DELETE' })) as {
+    removed?: string[];
+  };
+  return body.removed || [];
+}
+
+function kernelRoute(instanceId: string): string {
+  return `kernel/${encodeURIComponent(instanceId)}`;
 }
 
 async function getJson(route: string, init: RequestInit = {}): Promise<unknown> {

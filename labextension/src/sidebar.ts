@@ -124,7 +124,8 @@ export class SpheronSidebar extends Widget {
         row.appendChild(el('div', 'spheron-sidebar-gpu-idle', gpu.idle_warning));
       }
     }
-    if (status === 'running') {
+    if (status === 'running' || instance.kernel) {
+      // a kernelspec outlives a stop: its Remove button stays reachable
       const actions = el('div', 'spheron-sidebar-actions');
       actions.appendChild(this._kernels.render(instance));
       row.appendChild(actions);

@@ -6,8 +6,9 @@ sidebar, a click on its Kernel button (labextension/src/kernel.ts, which POSTs t
 spheron/api/kernel/<id>), the notification, and without a reload the launcher tile
 "Spheron: NAME (GPU)"; a notebook made from that tile runs its cell on the instance (the spec
 names no Python: the kernel's launcher finds one there at start). The row then says
-"Kernel installed". In Notebook 7 the same button puts the spec in the app's kernelspecs at once
-(what Kernel > Change Kernel lists). Screenshots go to test-output/browser/.
+"Kernel installed" with a Remove button, whose DELETE takes the tile out of an open launcher
+and the kernelspec dir off the disk. In Notebook 7 the same button puts the spec in the app's
+kernelspecs at once (what Kernel > Change Kernel lists). Screenshots go to test-output/browser/.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from tests.fixtures.browser import needs_chromium, shot
 pytestmark = [pytest.mark.slow, needs_chromium]
 
 INSTALLED = "Kernel 'Spheron: {name} (GPU)' installed: pick it in the launcher or Kernel > Change Kernel"
+REMOVED = "Kernel 'Spheron: {name} (GPU)' removed"
 HAS_SPEC = """name => {
   const specs = window.jupyterapp.serviceManager.kernelspecs.specs;
   return !!specs && !!specs.kernelspecs[name];
@@ -61,6 +63,22 @@ def test_sidebar_kernel_button_puts_the_kernel_in_the_launcher(
         assert spec["display_name"] == "Spheron: sbk (GPU)" and "--python" not in spec["argv"]
         run_on_instance(page, tile, "Spheron: sbk (GPU)", view.id)
         shot(page, "sidebar-kernel-2-cell-on-instance")
+
+        # Remove: the tile leaves an open launcher without a reload, the spec dir is gone and
+        # the row offers the Kernel button again.
+        page.evaluate("() => window.jupyterapp.commands.execute('launcher:create')")
+        tile.first.wait_for()
+        remove = row.locator(".spheron-sidebar-kernel-remove")
+        assert remove.inner_text() == "Remove"
+        remove.click()
+        page.get_by_text(REMOVED.format(name="sbk")).first.wait_for()
+        page.wait_for_function(f"() => !({HAS_SPEC})('spheron-sbk')", timeout=30_000)
+        tile.first.wait_for(state="detached", timeout=30_000)
+        assert launcher.filter(has_text="Spheron: sbk").count() == 0
+        assert not (jupyterlab.root.parent / "data" / "kernels" / "spheron-sbk").exists()
+        row.locator(".spheron-sidebar-kernel", has_text="Kernel").wait_for()
+        assert row.locator(".spheron-sidebar-kernel-installed").count() == 0
+        shot(page, "sidebar-kernel-3-removed")
     except BaseException:
         shot(page, "sidebar-kernel-failed")
         print("JupyterLab log (end):\n" + jupyterlab.log()[-4000:])
@@ -83,7 +101,7 @@ def test_notebook7_sidebar_kernel_button_refreshes_its_kernelspecs(
         page.get_by_text(INSTALLED.format(name="nbk")).first.wait_for()
         row.locator(".spheron-sidebar-kernel-installed").wait_for()
         page.wait_for_function(HAS_SPEC, arg="spheron-nbk", timeout=30_000)
-        shot(page, "sidebar-kernel-3-notebook7")
+        shot(page, "sidebar-kernel-4-notebook7")
     except BaseException:
         shot(page, "sidebar-kernel-nb7-failed")
         print("Notebook 7 log (end):\n" + notebook7.log()[-4000:])
