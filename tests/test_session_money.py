@@ -144,6 +144,42 @@ def test_a_lost_create_found_by_a_listing_keeps_its_lease(emulator):
     assert_lease_shown_in_first_listing(s, "lost-lease")
 
 
+def test_two_kernels_finding_one_lost_create_start_one_lease_reaper(emulator):
+    """Two kernels list at the same moment and both find the lost create: one reaper ends it
+    (ledger/store.py ``start_reaper``), with one lease event, not one of each per kernel."""
+    set_faults(emulator, "lose-create*1")
+    s = session_on(emulator, Recorder(fail_lists_after_post=1), retry=RetryPolicy(attempts=1),
+                   reconcile_attempts=2, reconcile_delay=0.1)
+    with pytest.raises(LaunchOutcomeUnknownError):
+        s.launch(s.plan_launch(gpu="rtx-4090", name="both-find", lease="2h"), wait=False)
+    kernels = [session_on(emulator) for _ in range(2)]
+    start = threading.Barrier(2)
+    listings: list[list[str]] = []
+
+    def list_from(kernel: Session) -> None:
+        start.wait()
+        listings.append([v.name for v in kernel.instances()])
+
+    threads = [threading.Thread(target=list_from, args=(k,)) for k in kernels]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert listings == [["both-find"], ["both-find"]]
+    (rec,) = s.ledger.instances()
+    reapers = [pid for pid in os.listdir("/proc") if pid.isdigit() and _reaper_of(pid, rec.id)]
+    assert reapers == [str(rec.reaper_pid)]
+    assert [e.kind for e in s.ledger.events(s.api_url, rec.id)].count("lease") == 1
+
+
+def _reaper_of(pid: str, instance_id: str) -> bool:
+    try:
+        argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
+    except OSError:
+        return False
+    return b"spheron_jupyter.reaper" in argv and instance_id.encode() in argv
+
+
 def test_a_rerun_attaching_to_a_slow_create_keeps_its_lease(emulator):
     set_faults(emulator, "slow=6s@POST /api/deployments*1")
     s = session_on(emulator, timeout=1.0, reconcile_attempts=2, reconcile_delay=0.3)

@@ -53,7 +53,8 @@ def lifecycle_of(rec: InstanceRecord, events: list[EventRecord]) -> Lifecycle:
     """What the ledger knows of ``rec``'s end; ``events`` are its events, oldest first."""
     status = rec.status or "unknown"
     ssh_ready = any(e.kind == "ssh-ready" for e in events)
-    if not rec.reaper_pid or status not in ("running", "deploying", "creating"):
+    # A pid <= 0 is no reaper: none, or one being started (store.py ``REAPER_STARTING``).
+    if (rec.reaper_pid or 0) <= 0 or status not in ("running", "deploying", "creating"):
         return Lifecycle(status, ssh_ready=ssh_ready)
     ends_at, because = None, None
     for event in events:

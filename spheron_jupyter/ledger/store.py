@@ -16,12 +16,16 @@ import json
 import os
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from .records import ENDED_STATUSES, EventRecord, InstanceRecord, TunnelRecord
+
+# The reaper_pid of a row whose reaper one caller is starting (``start_reaper``): not a process,
+# and every reader takes pids <= 0 for none (reaper.stop, ledger/lifecycle.py).
+REAPER_STARTING = -1
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS instances (
@@ -114,6 +118,37 @@ class Ledger:
                                             terminated_at=time.time(), reaper_pid=0))
         self.add_event(api_url, id, status, why)
         self.close_tunnels_of(api_url, id)
+
+    def start_reaper(self, api_url: str, id: str, backend: str, spawn: Callable[[], int], *,
+                     stop: Callable[[int], object] | None = None) -> int | None:
+        """Start the instance's one reaper: of callers racing (two kernels finding one lost
+        create), only the one whose transaction claims the row (``REAPER_STARTING`` written
+        where no pid is) runs ``spawn``, then writes its pid. None for the others: a reaper
+        runs or is being started. A ``spawn`` that fails gives the claim back. With ``stop``
+        (extend, a scheduled terminate) the caller replaces a running reaper: it claims the
+        row unless one is being started, then stops the old pid."""
+        with self._db() as db:
+            db.execute("INSERT OR IGNORE INTO instances (api_url, id, backend) VALUES (?,?,?)",
+                       (api_url, id, backend))
+            old = db.execute("SELECT reaper_pid FROM instances WHERE api_url=? AND id=?",
+                             (api_url, id)).fetchone()["reaper_pid"] or 0
+            if old == REAPER_STARTING or (old > 0 and stop is None):
+                return None
+            db.execute("UPDATE instances SET reaper_pid=? WHERE api_url=? AND id=?",
+                       (REAPER_STARTING, api_url, id))
+        if old > 0 and stop is not None:
+            stop(old)
+        try:
+            pid = spawn()
+        except BaseException:
+            with self._db() as db:  # only our claim: a cancel or an end may have cleared it
+                db.execute("UPDATE instances SET reaper_pid=0 WHERE api_url=? AND id=? "
+                           "AND reaper_pid=?", (api_url, id, REAPER_STARTING))
+            raise
+        # Written even if a cancel cleared the claim meanwhile: a running reaper must stay
+        # findable, or nothing could stop it (session/lifecycle.py).
+        self.record_instance(InstanceRecord(api_url, id, backend, reaper_pid=pid))
+        return pid
 
     def rename_instance(self, api_url: str, old_id: str, new_id: str) -> None:
         """A placeholder row (keyed by the launch name) gets the id the API gave it."""

@@ -91,7 +91,7 @@ class Inventory:
         p = self.parts
         p.ledger.rename_instance(p.api_url, pending.id, instance_id)
         rec = p.ledger.instance(p.api_url, instance_id)
-        if rec is None or not rec.lease_seconds or rec.reaper_pid:
+        if rec is None or not rec.lease_seconds:
             return rec
         # The countdown runs from its creation (ledger/lifecycle.py): the reaper ends it then.
         self.start_lease(instance_id, rec.lease_seconds,
@@ -100,9 +100,9 @@ class Inventory:
 
     def start_lease(self, instance_id: str, lease_seconds: float, ends_at: float) -> None:
         """The reaper that ends a leased instance at ``ends_at`` and the event every view
-        reads the countdown from (ledger/lifecycle.py)."""
-        self.parts.spawn_reaper(instance_id, not_before=ends_at)
-        self.parts.event(instance_id, "lease", f"terminates after {lease_seconds:.0f} s")
+        reads the countdown from (ledger/lifecycle.py); nothing if a reaper is already on it."""
+        if self.parts.spawn_reaper(instance_id, not_before=ends_at) is not None:
+            self.parts.event(instance_id, "lease", f"terminates after {lease_seconds:.0f} s")
 
     def fetch(self, rec: InstanceRecord) -> InstanceView | None:
         p = self.parts
@@ -277,7 +277,9 @@ class Inventory:
 
     def _schedule(self, view: InstanceView, remaining: float | None) -> TerminateResult:
         p = self.parts
-        pid = p.spawn_reaper(view.id)
+        pid = p.spawn_reaper(view.id, replace=True)  # a lease's reaper would end it later
+        if pid is None:  # one reaper per instance (ledger/store.py ``start_reaper``)
+            raise SessionError(f"another kernel is scheduling {view.name or view.id}'s end now")
         p.event(view.id, "terminate-scheduled",
                 f"reaper pid {pid}, {remaining if remaining is not None else '?'} min left")
         when = (f"in about {remaining:g} minute{'s' if remaining != 1 else ''}"

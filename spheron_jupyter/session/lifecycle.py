@@ -42,8 +42,7 @@ class Ends:
         life = lifecycle_of(rec, p.ledger.events(p.api_url, rec.id))
         base = life.ends_at if life.ends_at and life.ends_at > now else now
         new_end = base + seconds
-        self._stop_reaper(rec)
-        p.spawn_reaper(rec.id, not_before=new_end)
+        p.spawn_reaper(rec.id, not_before=new_end, replace=True)
         created = rec.created_at or now
         p.ledger.record_instance(InstanceRecord(p.api_url, rec.id, p.backend,
                                                 lease_seconds=new_end - created))

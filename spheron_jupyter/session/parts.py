@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from .. import reaper
-from ..ledger import InstanceRecord, Ledger
+from ..ledger import Ledger
 from . import notices
 from .backends import Connection, load_settings
 
@@ -71,14 +71,14 @@ class Parts:
         """One line of the instance's history in the ledger (``%spheron events`` shows them)."""
         self.ledger.add_event(self.api_url, instance_id, kind, detail)
 
-    def spawn_reaper(self, instance_id: str, *, not_before: float | None = None) -> int:
-        """Start the process that ends the instance (spheron_jupyter/reaper.py) and write its
-        pid on the instance's row, where cancel and extend find it (session/lifecycle.py)."""
-        pid = reaper.spawn(self.conn.url, self.backend, self.conn.api_key, instance_id,
-                           ledger_path=self.ledger.path, not_before=not_before)
-        self.ledger.record_instance(InstanceRecord(self.api_url, instance_id, self.backend,
-                                                   reaper_pid=pid))
-        return pid
+    def spawn_reaper(self, instance_id: str, *, not_before: float | None = None,
+                     replace: bool = False) -> int | None:
+        """Start the instance's one reaper (reaper.py; ``replace`` stops the one it has first);
+        None if it has one, or another kernel is starting one (ledger/store.py)."""
+        return self.ledger.start_reaper(self.api_url, instance_id, self.backend, lambda: (
+            reaper.spawn(self.conn.url, self.backend, self.conn.api_key, instance_id,
+                         ledger_path=self.ledger.path, not_before=not_before)),
+            stop=(lambda pid: reaper.stop(pid, instance_id.encode())) if replace else None)
 
     def emulator_extra(self) -> dict[str, str]:
         """Rows of our managed emulator name its state dir, so %load_ext can tell if it runs."""
