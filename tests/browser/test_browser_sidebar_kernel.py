@@ -8,7 +8,8 @@ spheron/api/kernel/<id>), the notification, and without a reload the launcher ti
 names no Python: the kernel's launcher finds one there at start). The row then says
 "Kernel installed" with a Remove button, whose DELETE takes the tile out of an open launcher
 and the kernelspec dir off the disk. In Notebook 7 the same button puts the spec in the app's
-kernelspecs at once (what Kernel > Change Kernel lists). Screenshots go to test-output/browser/.
+kernelspecs at once (what Kernel > Change Kernel lists), and its Remove takes it out of them and
+off the disk. Screenshots go to test-output/browser/.
 """
 
 from __future__ import annotations
@@ -101,7 +102,21 @@ def test_notebook7_sidebar_kernel_button_refreshes_its_kernelspecs(
         page.get_by_text(INSTALLED.format(name="nbk")).first.wait_for()
         row.locator(".spheron-sidebar-kernel-installed").wait_for()
         page.wait_for_function(HAS_SPEC, arg="spheron-nbk", timeout=30_000)
+        spec_dir = notebook7.root.parent / "data" / "kernels" / "spheron-nbk"
+        assert (spec_dir / "kernel.json").is_file()
         shot(page, "sidebar-kernel-4-notebook7")
+
+        # Remove, as in Lab: the spec leaves the app's kernelspecs (Change Kernel's list) without
+        # a reload, its dir leaves the data dir, and the row offers the Kernel button again.
+        remove = row.locator(".spheron-sidebar-kernel-remove")
+        assert remove.inner_text() == "Remove"
+        remove.click()
+        page.get_by_text(REMOVED.format(name="nbk")).first.wait_for()
+        page.wait_for_function(f"() => !({HAS_SPEC})('spheron-nbk')", timeout=30_000)
+        assert not spec_dir.exists()
+        row.locator(".spheron-sidebar-kernel", has_text="Kernel").wait_for()
+        assert row.locator(".spheron-sidebar-kernel-installed").count() == 0
+        shot(page, "sidebar-kernel-5-notebook7-removed")
     except BaseException:
         shot(page, "sidebar-kernel-nb7-failed")
         print("Notebook 7 log (end):\n" + notebook7.log()[-4000:])
