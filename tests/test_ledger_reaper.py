@@ -11,7 +11,7 @@ import pytest
 
 from spheron_jupyter import reaper
 from spheron_jupyter.ledger import InstanceRecord, Ledger, lifecycle_of
-from spheron_jupyter.ledger.store import REAPER_STARTING
+from spheron_jupyter.ledger.store import starting_mark
 
 
 def test_two_processes_racing_start_one_reaper(tmp_path):
@@ -62,7 +62,7 @@ def test_the_claim_is_no_process_and_a_failed_spawn_gives_it_back(tmp_path):
 
     with pytest.raises(OSError):
         ledger.start_reaper("u", "i1", "local", failing_spawn)
-    assert seen == [(REAPER_STARTING, None, False)]
+    assert seen == [(starting_mark(), None, False)]
     assert ledger.instance("u", "i1").reaper_pid == 0
     assert ledger.start_reaper("u", "i1", "local", lambda: 4242) == 4242
     rec = ledger.instance("u", "i1")
@@ -95,3 +95,19 @@ def test_a_replacing_caller_stops_the_running_reaper_but_never_a_starting_one(tm
 
     assert ledger.start_reaper("u", "i1", "local", racing_spawn, stop=stopped.append) == 6
     assert stopped == [4242, 5] and ledger.instance("u", "i1").reaper_pid == 6
+
+
+def test_a_claim_whose_process_died_is_taken_over(tmp_path):
+    """A kernel killed between claiming the row and writing its reaper's pid must not leave the
+    instance without a reaper for good (its lease would never end it): the claim names its
+    process, and a dead one's claim is stale."""
+    ledger = Ledger(tmp_path / "l.sqlite")
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    ledger.record_instance(InstanceRecord("u", "i1", "local", status="running",
+                                          reaper_pid=starting_mark(dead.pid)))
+    assert ledger.start_reaper("u", "i1", "local", lambda: 4343) == 4343
+    # A live process's claim (this one's) still holds the others off.
+    ledger.record_instance(InstanceRecord("u", "i2", "local", status="running",
+                                          reaper_pid=starting_mark()))
+    assert ledger.start_reaper("u", "i2", "local", lambda: pytest.fail("spawned twice")) is None

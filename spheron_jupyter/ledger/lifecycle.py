@@ -53,7 +53,7 @@ def lifecycle_of(rec: InstanceRecord, events: list[EventRecord]) -> Lifecycle:
     """What the ledger knows of ``rec``'s end; ``events`` are its events, oldest first."""
     status = rec.status or "unknown"
     ssh_ready = any(e.kind == "ssh-ready" for e in events)
-    # A pid <= 0 is no reaper: none, or one being started (store.py ``REAPER_STARTING``).
+    # A pid <= 0 is no reaper: none, or one being started (store.py ``starting_mark``).
     if (rec.reaper_pid or 0) <= 0 or status not in ("running", "deploying", "creating"):
         return Lifecycle(status, ssh_ready=ssh_ready)
     ends_at, because = None, None

@@ -21,11 +21,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..config.processes import pid_alive
 from .records import ENDED_STATUSES, EventRecord, InstanceRecord, TunnelRecord
 
-# The reaper_pid of a row whose reaper one caller is starting (``start_reaper``): not a process,
-# and every reader takes pids <= 0 for none (reaper.stop, ledger/lifecycle.py).
-REAPER_STARTING = -1
+
+def starting_mark(pid: int | None = None) -> int:
+    """The reaper_pid of a row whose reaper a process is starting (``start_reaper``): minus that
+    process's pid, so a claim whose process died before writing the reaper's pid is seen as
+    stale and taken over (else the lease would never end the instance). Every reader takes
+    pids <= 0 for no reaper (reaper.stop, ledger/lifecycle.py)."""
+    return -(os.getpid() if pid is None else pid)
+
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS instances (
@@ -122,7 +128,7 @@ class Ledger:
     def start_reaper(self, api_url: str, id: str, backend: str, spawn: Callable[[], int], *,
                      stop: Callable[[int], object] | None = None) -> int | None:
         """Start the instance's one reaper: of callers racing (two kernels finding one lost
-        create), only the one whose transaction claims the row (``REAPER_STARTING`` written
+        create), only the one whose transaction claims the row (``starting_mark()`` written
         where no pid is) runs ``spawn``, then writes its pid. None for the others: a reaper
         runs or is being started. A ``spawn`` that fails gives the claim back. With ``stop``
         (extend, a scheduled terminate) the caller replaces a running reaper: it claims the
@@ -132,10 +138,10 @@ class Ledger:
                        (api_url, id, backend))
             old = db.execute("SELECT reaper_pid FROM instances WHERE api_url=? AND id=?",
                              (api_url, id)).fetchone()["reaper_pid"] or 0
-            if old == REAPER_STARTING or (old > 0 and stop is None):
-                return None
+            if (old < 0 and pid_alive(-old)) or (old > 0 and stop is None):
+                return None  # being started by a live process, or running
             db.execute("UPDATE instances SET reaper_pid=? WHERE api_url=? AND id=?",
-                       (REAPER_STARTING, api_url, id))
+                       (starting_mark(), api_url, id))
         if old > 0 and stop is not None:
             stop(old)
         try:
@@ -143,7 +149,7 @@ class Ledger:
         except BaseException:
             with self._db() as db:  # only our claim: a cancel or an end may have cleared it
                 db.execute("UPDATE instances SET reaper_pid=0 WHERE api_url=? AND id=? "
-                           "AND reaper_pid=?", (api_url, id, REAPER_STARTING))
+                           "AND reaper_pid=?", (api_url, id, starting_mark()))
             raise
         # Written even if a cancel cleared the claim meanwhile: a running reaper must stay
         # findable, or nothing could stop it (session/lifecycle.py).
