@@ -57,14 +57,19 @@ def spawn(url: str, backend: str, api_key: ApiKey, instance_id: str, *, ledger_p
     return proc.pid
 
 
-def stop(pid: int, *marks: bytes) -> bool:
-    """SIGTERM process ``pid`` if it is a reaper whose argv holds each of ``marks`` (an instance
-    id, a ledger path): pids are reused, so it is checked first. True when one was stopped."""
+def is_reaper(pid: int, *marks: bytes) -> bool:
+    """Whether process ``pid`` is a reaper whose argv holds each of ``marks`` (an instance id, a
+    ledger path): pids are reused, so a recorded pid is checked before it is trusted."""
     try:
         argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0") if pid > 0 else []
     except OSError:
         return False
-    if not any(name in argv for name in _MODULES) or not all(mark in argv for mark in marks):
+    return any(name in argv for name in _MODULES) and all(mark in argv for mark in marks)
+
+
+def stop(pid: int, *marks: bytes) -> bool:
+    """SIGTERM process ``pid`` if it is such a reaper (``is_reaper``). True when one was."""
+    if not is_reaper(pid, *marks):
         return False
     try:
         os.kill(pid, signal.SIGTERM)

@@ -19,6 +19,7 @@ import urllib.request
 import httpx
 import pytest
 
+from spheron_jupyter import reaper
 from spheron_jupyter.client import RetryPolicy, SpheronClient
 from spheron_jupyter.session.core import Session
 from spheron_jupyter.session.errors import (AmbiguousReferenceError, LaunchOutcomeUnknownError,
@@ -146,7 +147,9 @@ def test_a_lost_create_found_by_a_listing_keeps_its_lease(emulator):
 
 def test_two_kernels_finding_one_lost_create_start_one_lease_reaper(emulator):
     """Two kernels list at the same moment and both find the lost create: one reaper ends it
-    (ledger/store.py ``start_reaper``), with one lease event, not one of each per kernel."""
+    (ledger/store.py ``start_reaper``), with one lease event, not one of each per kernel.
+    Here the two calls rarely overlap, so this shows the path end to end; the race itself is
+    proven by tests/test_ledger_reaper.py's three processes."""
     set_faults(emulator, "lose-create*1")
     s = session_on(emulator, Recorder(fail_lists_after_post=1), retry=RetryPolicy(attempts=1),
                    reconcile_attempts=2, reconcile_delay=0.1)
@@ -167,17 +170,10 @@ def test_two_kernels_finding_one_lost_create_start_one_lease_reaper(emulator):
         thread.join(timeout=60)
     assert listings == [["both-find"], ["both-find"]]
     (rec,) = s.ledger.instances()
-    reapers = [pid for pid in os.listdir("/proc") if pid.isdigit() and _reaper_of(pid, rec.id)]
-    assert reapers == [str(rec.reaper_pid)]
+    reapers = [int(pid) for pid in os.listdir("/proc")
+               if pid.isdigit() and reaper.is_reaper(int(pid), rec.id.encode())]
+    assert reapers == [rec.reaper_pid]
     assert [e.kind for e in s.ledger.events(s.api_url, rec.id)].count("lease") == 1
-
-
-def _reaper_of(pid: str, instance_id: str) -> bool:
-    try:
-        argv = open(f"/proc/{pid}/cmdline", "rb").read().split(b"\0")
-    except OSError:
-        return False
-    return b"spheron_jupyter.reaper" in argv and instance_id.encode() in argv
 
 
 def test_a_rerun_attaching_to_a_slow_create_keeps_its_lease(emulator):
