@@ -33,6 +33,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import paramiko
@@ -46,6 +47,8 @@ STARTUP_LOG_PATH = "var/log/cloud-init-output.log"
 CLOUD_DIR = "var/lib/cloud/instance"
 SHIM_DIR = "usr/local/sbin"
 REQUEST_DIR = "run/spheron-emulator/requests"
+#: How long power-off keeps killing processes that escaped their group.
+_KILL_SECONDS = 5.0
 
 _SAFE_NAME = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -225,11 +228,21 @@ class InstanceSandbox:
             processes, self._processes = list(self._processes), set()
         for process in processes:
             self.signal_group(process, signal.SIGKILL)
-        for pid in self._stray_pids():
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+        # Scan until two scans in a row find none. A process may fork between a scan and its
+        # kill, and one caught inside execve() shows an empty environment for a moment (likely
+        # how a CI run once saw a daemon started as setsid -> nohup -> sleep outlive power-off).
+        # A killed process keeps its environment until it has exited, so the empty scans also
+        # mean every stray has ended.
+        deadline, empty_scans = time.monotonic() + _KILL_SECONDS, 0
+        while empty_scans < 2 and time.monotonic() < deadline:
+            strays = self._stray_pids()
+            empty_scans = 0 if strays else empty_scans + 1
+            for pid in strays:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except (ProcessLookupError, PermissionError):
+                    pass
+            time.sleep(0.02)
         for process in processes:
             try:
                 process.wait(timeout=5)
