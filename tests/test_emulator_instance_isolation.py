@@ -143,7 +143,7 @@ def test_commands_start_with_default_signals_under_nohup(sighup_ignored, runtime
         _, stdout, _ = client.exec_command("echo $$; exec sleep 60")
         pid = int(stdout.readline())
         stdout.channel.close()
-        wait_for(lambda: process_gone(pid), timeout=10, what="the command to end on hang-up")
+        wait_for(lambda: process_gone(pid), timeout=30, what="the command to end on hang-up")
 
 
 def test_an_emulator_process_started_under_nohup_hangs_up_commands(emulator_factory, tmp_path):
@@ -180,7 +180,7 @@ def test_an_emulator_process_started_under_nohup_hangs_up_commands(emulator_fact
         _, stdout, _ = client.exec_command("echo $$; exec sleep 60")
         pid = int(stdout.readline())
         stdout.channel.close()
-        wait_for(lambda: process_gone(pid), timeout=10, what="the command to end on hang-up")
+        wait_for(lambda: process_gone(pid), timeout=30, what="the command to end on hang-up")
     finally:
         client.close()
 

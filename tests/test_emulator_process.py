@@ -67,7 +67,7 @@ def test_cli_prints_exactly_two_ready_lines_and_stops_on_sigterm(tmp_path):
             offer = pick_offer(client, provider="spheron-ai")
             created = client.post("/api/deployments", json=create_body(offer, team)).json()
             assert created["status"] == "deploying"
-            running = wait_for_status(client, created["id"], "running", timeout=5)
+            running = wait_for_status(client, created["id"], "running", timeout=15)
         # --boot-seconds 0.5s: running half a second after the create, not before.
         booted = (datetime.fromisoformat(running["startedAt"].replace("Z", "+00:00"))
                   - datetime.fromisoformat(created["createdAt"].replace("Z", "+00:00")))

@@ -83,7 +83,7 @@ def test_the_drop_ssh_fault_cuts_connections_and_the_instance_stays_reachable(em
     client = connect(instance["sshPort"], "ubuntu", keys["client"], keys["host"])
     try:
         api.call("POST", f"/_emulator/instances/{instance['id']}/drop-ssh")
-        wait_for(lambda: not client.get_transport().is_active(), timeout=10, what="the drop")
+        wait_for(lambda: not client.get_transport().is_active(), timeout=30, what="the drop")
     finally:
         client.close()
     with connect(instance["sshPort"], "ubuntu", keys["client"], keys["host"]) as again:

@@ -160,7 +160,7 @@ def test_closing_the_channel_hangs_up_the_command(runtime, keys):
         _, stdout, _ = client.exec_command("echo $$; exec sleep 60")
         pid = int(stdout.readline())
         stdout.channel.close()
-        wait_for(lambda: process_gone(pid), timeout=10, what="the command to end")
+        wait_for(lambda: process_gone(pid), timeout=30, what="the command to end")
 
 
 def test_a_signal_request_reaches_the_process_group(runtime, keys):
@@ -210,7 +210,7 @@ def test_drop_connections_cuts_clients_but_keeps_listening(runtime, keys):
     instance = launch(runtime, keys)
     client = connect(instance["sshPort"], "ubuntu", keys["client"], keys["host"])
     runtime.drop_connections(instance)
-    wait_for(lambda: not client.get_transport().is_active(), timeout=10, what="the drop")
+    wait_for(lambda: not client.get_transport().is_active(), timeout=30, what="the drop")
     client.close()
     with connect(instance["sshPort"], "ubuntu", keys["client"], keys["host"]) as again:
         assert run(again, "echo back")[1] == "back\n"

@@ -67,7 +67,7 @@ def protocol_shell(shell, monkeypatch):
         stop_everything(store, record["lid"])
         leftovers += [store.runtime_pid(record["lid"])] + [p["pid"] for p in status.get("pods", [])]
     assert not [pid for pid in leftovers if pid and pid_alive(pid)], "processes survived the test"
-    assert poll_until(lambda: not sphnctl_children(), timeout=5), "a --follow sphnctl survived"
+    assert poll_until(lambda: not sphnctl_children(), timeout=15), "a --follow sphnctl survived"
 
 
 def http_get(port, timeout=5.0) -> str:
@@ -157,7 +157,7 @@ def test_follow_streams_until_interrupted_and_stops_sphnctl(protocol_shell, tmp_
     out = sh.ok(f"%spheron deployment logs --lid {lid} --follow --service web")
     assert "greeting is hello" in out.stdout and out.stdout.count("served hello for /") == 3
     assert out.stdout.rstrip().endswith("[stopped]") and "Traceback" not in out.text
-    assert poll_until(lambda: not sphnctl_children(), timeout=5), "the follow kept running"
+    assert poll_until(lambda: not sphnctl_children(), timeout=15), "the follow kept running"
 
     changed = tmp_path / "bonjour.yml"
     changed.write_text(icl(greeting="bonjour"))
