@@ -1,4 +1,4 @@
-"""The live service's alternative answer shapes (shared/spheron-api.md) are all read.
+"""The live service's alternative answer shapes (docs/spheron-api.md) are all read.
 
 fake: every test here uses ScriptedApi, standing in for the live service's shape variants
 (bare arrays versus each envelope key, older single fields, unknown values), which the

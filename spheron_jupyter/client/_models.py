@@ -1,6 +1,6 @@
 """Pydantic models of what the Spheron API returns, tolerant by design.
 
-The API's shapes drift and are partly undocumented (see shared/spheron-api.md), so every
+The API's shapes drift and are partly undocumented (see docs/spheron-api.md), so every
 model keeps unknown fields (``extra="allow"``), treats almost every field as optional,
 accepts both camelCase and snake_case spellings where clients have seen either, and keeps
 strings such as statuses, providers and instance types open rather than enums.  Python
@@ -272,7 +272,7 @@ class Instance(ApiModel):
     memory: OptFloat = None
     storage: OptFloat = None
     port_forwards: AnyList = Field([], validation_alias=_alias("portForwards"))
-    # Known but not relied on (docs/spheron-api.md, "The deployment object"): named here so
+    # Known but not relied on (docs/spheron-api.md, "The deployment (instance) object"): named here so
     # that `doctor` reports only fields new to us.
     team_id: OptId = Field(None, validation_alias=_alias("teamId"))
     offer_id: OptId = Field(None, validation_alias=_alias("offerId"))

@@ -2,7 +2,7 @@
 
 A mixin of ``SpheronClient``; it relies on the client's ``_call``, ``_get_all``,
 ``_segment`` and ``resolve_team_id``.  Volume bodies and answers are partly unverified
-(shared/spheron-api.md), so answers are read tolerantly and the attach body names the
+(docs/spheron-api.md), so answers are read tolerantly and the attach body names the
 instance as ``deploymentId``.
 """
 

@@ -1,11 +1,11 @@
 """Provider quirks, in one place (one entry per provider, like a provisioner per cloud).
 
 The deployment object's ``user`` field is the login user, but it is absent on some providers
-(docs/spheron-api.md, "Deployment objects"), and on massed-compute root logins are refused:
-the user there is ``ubuntu``.  Without a ``user`` and without a known default we try
-``ubuntu`` first (the default SkyPilot's Spheron provisioner uses when ``user`` is missing),
-then ``root``; each refused login costs seconds, not minutes (the caller tries the next one
-on an authentication failure).
+(docs/spheron-api.md, "The deployment (instance) object"), and on massed-compute root logins
+are refused: the user there is ``ubuntu``.  Without a ``user`` and without a known default we
+try ``ubuntu`` first (what a client that ran against the live service does when ``user`` is
+missing, same section), then ``root``; each refused login costs seconds, not minutes (the
+caller tries the next one on an authentication failure).
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ KNOWN_PROVIDERS = frozenset({"spheron-ai", "voltage-park", "data-crunch", "verda
                              "spheron-am"})
 
 # provider slug -> its default login user when the deployment carries no `user`.
-# massed-compute: root is refused, the user is `ubuntu` (docs/spheron-api.md, "Deployment
-# objects"; source: SkyPilot sky/provision/spheron/instance.py and the 2026 client notes).
+# massed-compute: root is refused, the user is `ubuntu` (docs/spheron-api.md, "The
+# deployment (instance) object", which names the public sources).
 PROVIDER_SSH_USERS: dict[str, str] = {
     "massed-compute": "ubuntu",
 }

@@ -23,7 +23,8 @@ from pathlib import Path
 # Providers whose images refuse root logins (seen on the live service); the rest log in as root.
 UBUNTU_USER_PROVIDERS = frozenset({"voltage-park", "data-crunch", "verda", "massed-compute"})
 # Providers whose deployment objects carry no `user` field although root is refused there
-# (massed-compute, docs/spheron-api.md "Deployment objects"): clients must know the default.
+# (massed-compute, docs/spheron-api.md, "The deployment (instance) object"): clients must know
+# the default.
 NO_USER_FIELD_PROVIDERS = frozenset({"massed-compute"})
 
 

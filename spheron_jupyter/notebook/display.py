@@ -1,8 +1,8 @@
 """Output that fits where it runs: HTML in notebooks, aligned text in a terminal IPython.
 
 Every object here has both ``_repr_html_`` and a plain-text ``__repr__``; IPython picks. Progress
-and streams update in place at most ten times a second (DESIGN.md: a chatty log must not flood
-the frontend), from the cell's own thread, with bounded buffers that count what they drop.
+and streams update in place at most ten times a second (a chatty log must not flood the
+frontend: docs/architecture.md), from the cell's own thread, with bounded buffers that count what they drop.
 """
 
 from __future__ import annotations

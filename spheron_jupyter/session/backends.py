@@ -1,7 +1,7 @@
 """Choosing a backend: the only place session/ touches config/ and emulator/.
 
-``local`` is the embedded emulator running as its own process (never a kernel thread: DESIGN.md's
-GIL measurements), found again by any later kernel through its state dir. ``cloud`` is the real
+``local`` is the embedded emulator running as its own process (never a kernel thread: the GIL
+measurements of bench/README.md), found again by any later kernel through its state dir. ``cloud`` is the real
 API with the configured key. Both give a ``SpheronClient``; nothing above this module knows which.
 """
 

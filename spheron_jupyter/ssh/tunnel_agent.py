@@ -1,7 +1,7 @@
 """`spheron-jupyter tunnel-agent`: the per-user process that owns every tunnel.
 
 Why a process of its own: a paramiko pump in the kernel collapses to a few MB/s as soon as the
-user's training loop holds the GIL (DESIGN.md), and tunnels must outlive a kernel restart. The
+user's training loop holds the GIL (bench/README.md), and tunnels must outlive a kernel restart. The
 agent runs in its own session, listens for JSON-line requests on a Unix socket in the runtime
 dir, and exits shortly after its last tunnel closes. If it dies, the kernel frees its listeners,
 so no port is ever held by nobody's tunnel.

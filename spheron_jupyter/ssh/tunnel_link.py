@@ -1,6 +1,6 @@
 """The paramiko data plane: one SSH transport per target in the agent, watched and reconnected.
 
-paramiko's own keepalive never notices a frozen peer (DESIGN.md), so the ssh/ watchdog probes
+paramiko's own keepalive never notices a frozen peer (docs/architecture.md, SSH), so the ssh/ watchdog probes
 with requests that need a reply and closes the transport after `misses` silent intervals; the
 supervisor here then reconnects with backoff. Every tunnel to the same target shares the link,
 so the local listeners (owned by the forwarders) never move when the transport is replaced.

@@ -1,6 +1,6 @@
 """Background work for the panels: jobs, periodic refresh and coalesced widget updates.
 
-DESIGN.md "Output from background work": since ipykernel 7 anything a thread *prints* lands in
+Output from background work: since ipykernel 7 anything a thread *prints* lands in
 the most recent cell. So the panels create every widget in the cell's (or the click
 handler's) thread, and worker threads only ever set traits on those widgets. A trait update
 is a comm message addressed to one widget model, so it reaches that widget wherever it is
