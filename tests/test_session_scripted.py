@@ -222,3 +222,34 @@ def test_a_reservation_left_by_a_kernel_that_stopped_mid_create_is_attached_to(t
         created_at=time.time() - 1000, offer=plan.offer_id, extra={"launch": "creating"}))
     view = s.launch(plan, wait=False)
     assert view.id == "d-9" and api.calls("POST", "/api/deployments") == []
+
+
+def test_ssh_that_never_comes_up_stops_the_wait_naming_the_billing_instance(tmp_path, monkeypatch):
+    """The instance runs but nothing answers SSH (a refused port here): the launch stops after
+    its SSH budget like any stopped wait (issue 10), saying the instance bills and what to do,
+    and the cell run again attaches to it instead of creating another."""
+    import socket
+
+    from spheron_jupyter.session import sshbridge
+    from spheron_jupyter.session.errors import LaunchWaitStoppedError
+
+    with socket.socket() as probe:  # a loopback port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    running = instance("d-1", "nossh", status="running", ipAddress="127.0.0.1", sshPort=closed)
+    api = base_api([], [running])
+    api.on("POST", "/api/deployments", reply(201, running))
+    clock = FakeTime()
+    monkeypatch.setattr(sshbridge, "time", clock)
+    s = scripted_session(api, tmp_path)
+    with pytest.raises(LaunchWaitStoppedError) as info:
+        s.launch(s.plan_launch(gpu="rtx-4090", name="nossh"))
+    text = str(info.value)
+    assert "did not come up" in text and "d-1" in text and "billing" in text
+    assert "%spheron terminate nossh" in text and "re-run this launch" in text
+    assert sum(clock.sleeps) >= 180  # the whole SSH budget was waited, on the fake clock
+    lines: list[str] = []
+    view = s.launch(s.plan_launch(gpu="rtx-4090", name="nossh"), wait=False,
+                    progress=lambda stage, detail: lines.append(stage))
+    assert view.id == "d-1" and "attach" in lines
+    assert len(api.calls("POST", "/api/deployments")) == 1

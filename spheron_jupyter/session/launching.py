@@ -20,8 +20,8 @@ from ..client.statuses import is_billing
 from ..ledger import InstanceRecord
 from . import sshbridge
 from .account_key import ensure_registered
-from .errors import (LaunchOutcomeUnknownError, LaunchWaitStoppedError, NameInUseError,
-                     NoMatchingOfferError, OverBudgetError, SessionError)
+from .errors import (InstanceNotRunningError, LaunchOutcomeUnknownError, LaunchWaitStoppedError,
+                     NameInUseError, NoMatchingOfferError, OverBudgetError, SessionError)
 from .inventory import Inventory
 from .money import DEFAULT_MINIMUM_MINUTES, parse_duration
 from .notices import notices_to
@@ -254,8 +254,9 @@ class Launcher:
             view = self.inventory.await_status(view, ("running",), progress=say)
             fingerprint, user = sshbridge.wait_ssh_ready(view, pinned=pinned,
                                                          poll=self.parts.poll_interval)
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, InstanceNotRunningError) as exc:  # interrupted, or no SSH
             raise LaunchWaitStoppedError(
+                (f"{exc}; " if isinstance(exc, SessionError) else "") +
                 f"stopped waiting for {view.name} ({inst_id}), which is {view.status} and "
                 f"billing: re-run this launch to keep waiting, %spheron status {view.name} "
                 f"watches it, %spheron terminate {view.name} ends it",

@@ -9,7 +9,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from .errors import InstanceNotRunningError, SessionError
+from .errors import InstanceNotRunningError
 from .views import InstanceView
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def wait_ssh_ready(view: InstanceView, *, pinned: bool, poll: float,
                 error = exc  # sshd restarts with our host key during boot: keep trying
                 break
         if time.monotonic() > deadline:
-            raise SessionError(f"SSH to {view.name or view.id} did not come up "
+            raise InstanceNotRunningError(f"SSH to {view.name or view.id} did not come up "
                                f"(tried {', '.join(users)}): {error}") from None
         time.sleep(min(2.0, poll))
 
