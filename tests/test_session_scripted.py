@@ -253,3 +253,21 @@ def test_ssh_that_never_comes_up_stops_the_wait_naming_the_billing_instance(tmp_
                     progress=lambda stage, detail: lines.append(stage))
     assert view.id == "d-1" and "attach" in lines
     assert len(api.calls("POST", "/api/deployments")) == 1
+
+
+@pytest.mark.parametrize(("setting", "polled_every"), [(30, 30.0), (2, 10.0)])
+def test_the_poll_interval_setting_paces_the_cloud_wait(tmp_path, monkeypatch, setting,
+                                                        polled_every):
+    """`poll_interval_seconds` is how often a wait asks the real service, never under its 10 s
+    floor (config/settings.py); the emulator is polled fast whatever it says."""
+    from spheron_jupyter.config.settings import Settings
+
+    clock = FakeTime()
+    monkeypatch.setattr(inventory_module, "time", clock)
+    api = base_api([instance("d-1", "run", status="deploying")])
+    api.on("GET", "/api/deployments/d-1", reply(200, instance("d-1", "run", status="deploying")),
+           reply(200, instance("d-1", "run", status="running")))
+    s = Session("cloud", url=BASE, api_key=KEY, ledger=Ledger(tmp_path / "l.sqlite"),
+                client=api.client(), settings=Settings(poll_interval_seconds=setting))
+    assert s.wait_until("run").status == "running"
+    assert clock.sleeps == [polled_every, polled_every]

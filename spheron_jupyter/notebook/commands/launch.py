@@ -110,8 +110,8 @@ def merge(args, cell: str | None) -> dict:
             raise UsageError(f"%spheron launch: cannot read {args.startup}: {exc.strerror}") from None
     opts["yes"] = bool(args.yes or opts.get("yes"))
     opts["no_wait"] = bool(args.no_wait or opts.get("no_wait"))
-    # `lease: 2` in the cell means what `--lease 2` means: hours (a number in the Python API
-    # is seconds, and a 2-second lease would end the instance at its minimum runtime).
+    # `lease: 2` in the cell means what `--lease 2` means: hours. YAML reads it as a number,
+    # which the Python API refuses (session/money.py: seconds or hours?), so it goes as text.
     for key in ("gpu", "offer_id", "name", "region", "provider", "os", "type", "lease"):
         if opts.get(key) is not None:
             opts[key] = str(opts[key])
