@@ -23,6 +23,7 @@ def test_missing_file_gives_defaults(isolated_home):
     assert s.backend == "auto"
     assert s.api_url == "https://app.spheron.ai"
     assert s.team_id is None
+    assert s.launch_timeout_minutes == 60  # a launch's wait: peers on the live service wait 30-60
     assert settings_path() == isolated_home / "config" / "settings.yaml"
 
 

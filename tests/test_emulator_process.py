@@ -109,7 +109,8 @@ def test_help_documents_every_option_and_the_fault_grammar():
     assert result.returncode == 0 and result.stderr == ""
     for word in ("--host", "--port", "--state", "--boot-seconds", "--minimum-runtime",
                  "--faults", "default 20m", "lose-create", "reclaim-spot", "429", "slow=",
-                 "drop", "/_emulator/faults", "/_emulator/teams/ID/credit"):
+                 "drop", "/_emulator/faults", "/_emulator/teams/ID/credit", "--rate-limit",
+                 "/_emulator/instances/ID/status"):
         assert word in result.stdout, word
 
 

@@ -36,6 +36,23 @@ def test_every_subcommand_has_help(shell, name):
     assert repr(shell.ok(f"%spheron help {name}").result) == repr(out.result)
 
 
+@pytest.mark.parametrize("name, phrases", [
+    ("launch", ["up to launch_timeout_minutes (settings, 60 by default)", "retryAfter",
+                "massed-compute: ubuntu", "else ubuntu, then root", "culpeper-usa-1 finds "
+                "166e655a:culpeper-usa-1", "the exact id is sent"]),
+    ("ls", ["does not document (`stopped`, or anything new) is shown as it is and counted as "
+            "billing", "burn meter", "%load_ext's warning"]),
+    ("terminate", ["does not document (stopped)", "DELETE's own answer decides"]),
+    ("deployment", ["no time limit", "progress lines stream", "the lease may exist and bill",
+                    "deployment list -a", "do not create again"]),
+    ("doctor", ["naming the route and the field", "Creates and spends nothing", "--json"]),
+])
+def test_help_describes_how_the_live_service_is_met(shell, name, phrases):
+    text = " ".join(shell.ok(f"%spheron {name} --help").text.split())
+    for phrase in phrases:
+        assert phrase in text, phrase
+
+
 def test_unknown_subcommand_is_one_line_with_a_suggestion(shell):
     line = shell.usage_error("%spheron lunch --gpu h100")
     assert "unknown subcommand 'lunch'" in line and "launch" in line

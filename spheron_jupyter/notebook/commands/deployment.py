@@ -37,6 +37,11 @@ DESCRIPTION = """Spheron Protocol deployments through sphnctl (SPHERON_SPHNCTL, 
   deployment close --lid N          close the lease; its containers stop
 
 %%spheron icl --deploy checks, creates and waits for a deployment in one cell.
+
+create, update and close are on-chain flows that can take minutes: they have no time limit and
+their progress lines stream into the cell. Interrupting the cell leaves sphnctl to finish on its
+own; after a create the lease may exist and bill: deployment list -a shows the active leases
+and deployment close --lid N ends one (do not create again).
 """
 
 LID_HELP = "the lease id that create printed"

@@ -19,7 +19,13 @@ hour). Refuses a launch over your budget (settings: budget_per_launch_usd) unles
 the lease ends, even if this kernel is gone by then.
 
 Progress: deploying -> running -> SSH ready (host key pinned through cloud-init, or trusted
-on first use with its fingerprint shown) -> startup script finished, when there is one.
+on first use with its fingerprint shown) -> startup script finished, when there is one. The
+wait for running lasts up to launch_timeout_minutes (settings, 60 by default) and says what it
+waits for; API outages and rate limits (a 429's retryAfter) are waited out with one line each.
+SSH logs in as the deployment's `user`, else the provider's known default (massed-compute:
+ubuntu), else ubuntu, then root; a refused login moves on to the next in seconds.
+--region takes a cluster id as the catalog shows it or its name without a routing prefix
+(culpeper-usa-1 finds 166e655a:culpeper-usa-1); the exact id is sent.
 
 A launch reserves its name first: a name that an active or launching instance holds is
 refused, naming it. If the create's answer is lost, or you stop the wait, the instance may be

@@ -7,7 +7,9 @@ from ._shared import confirm
 
 DESCRIPTION = ("Terminate an instance. Spheron bills a minimum runtime (20 minutes, more on some "
                "offers) and refuses earlier termination; --when-allowed schedules it for the "
-               "first allowed moment, carried out by a helper process that outlives this kernel.")
+               "first allowed moment, carried out by a helper process that outlives this kernel. Works "
+               "on any status that bills, also one the API does not document (stopped); when the "
+               "can-terminate check fails or is missing, DELETE's own answer decides.")
 
 
 def build(parser) -> None:
