@@ -260,6 +260,26 @@ def test_a_massed_compute_launch_reaches_ssh_as_ubuntu_without_a_user_field(emul
     assert "".join(out).strip() == "ubuntu"
 
 
+def test_without_user_or_known_default_a_refused_ubuntu_costs_seconds_then_root_gets_in(
+        emulator_session):
+    """A deployment with no `user` on a provider without a known default: ubuntu is tried
+    first (client/providers.py), the emulated spheron-ai instance refuses it (it logs in as
+    root), and root gets in within seconds, not after the 180 s readiness wait."""
+    import dataclasses
+
+    from spheron_jupyter.session import sshbridge
+
+    session = emulator_session
+    view = session.launch(session.plan_launch(gpu="rtx-4090", provider="spheron-ai",
+                                              name="root-box"))
+    assert view.raw is not None and view.raw.user == "root"
+    unnamed = dataclasses.replace(view, user=None, raw=view.raw.model_copy(update={"user": None}))
+    assert sshbridge.login_users(unnamed) == ["ubuntu", "root"]
+    started = time.monotonic()
+    _, user = sshbridge.wait_ssh_ready(unnamed, pinned=True, poll=1.0)
+    assert user == "root" and time.monotonic() - started < 15
+
+
 def test_a_429_of_90_s_during_a_launch_wait_is_waited_out_with_one_line(emulator):
     """Acceptance: the emulator answers the launch's wait with a real 429 asking for 90 s; the
     session's client waits it out (on an injected clock, so the test takes seconds), the wait
