@@ -120,3 +120,38 @@ def test_dashboard_shows_the_end_and_its_buttons_extend_and_cancel_it(emulator_s
     wait_for(lambda: "no lease" in row()["cells"]["ends"].value, what="no end any more")
     assert row()["actions"]["cancel"].disabled
     assert row()["buttons"].layout.visibility == "visible"
+
+
+def test_a_scheduled_termination_is_shown_and_cancelled_and_the_instance_runs_on(emulator_factory,
+                                                                                shell):
+    """`terminate --when-allowed` before the minimum runtime: ls, status and the sidebar state say
+    it is scheduled and when; `lease ID --cancel` stops its helper and the instance keeps running."""
+    from spheron_jupyter.server.sidebar_state import LedgerReader
+    from spheron_jupyter.session.core import Session
+
+    emu = emulator_factory(minimum_runtime="10m")  # the schedule stays pending through the test
+    shell.context.session = session = Session("local", url=emu.url, api_key=emu.api_key)
+    shell.ok("%spheron launch --gpu rtx-4090 --name sched --yes")
+    out = shell.ok("%spheron terminate sched --yes --when-allowed").text
+    assert "will be terminated" in out and "--cancel" in out and "pid" not in out
+    view, rec = _record(session, "sched")
+    reaper_pid = rec.reaper_pid
+    assert reaper_pid and pid_alive(reaper_pid)
+    life = lifecycle_of(rec, session.ledger.events(session.api_url, view.id))
+    assert life.ends_because == "scheduled terminate" and 8 * 60 < life.ends_at - time.time() <= 10 * 60
+    assert "terminate scheduled" in shell.ok("%spheron ls").text
+    assert "terminates in" in shell.ok("%spheron status sched").text
+    (row,) = [r for r in LedgerReader(session.ledger).state()["instances"] if r["id"] == view.id]
+    assert row["ends_because"] == "scheduled terminate" and row["ends_text"].startswith("terminates in")
+
+    cancelled = shell.ok("%spheron lease sched --cancel").text
+    assert "now runs until you terminate it" in cancelled and "pid" not in cancelled
+    deadline = time.monotonic() + 10
+    while pid_alive(reaper_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not pid_alive(reaper_pid)  # the helper that would have terminated it is gone
+    _, rec = _record(session, "sched")
+    assert lifecycle_of(rec, session.ledger.events(session.api_url, view.id)).ends_at is None
+    assert "terminate scheduled" not in shell.ok("%spheron ls").text
+    assert "no lease: runs (and bills) until terminated" in shell.ok("%spheron status sched").text
+    assert session.client.get_instance(view.id).status == "running"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-
+from spheron_jupyter.notebook.htmltext import attr
 from tests.support.magic_shell import emulator_counts
 
 
@@ -64,8 +64,11 @@ def test_launch_ls_status_ssh_exec_events_terminate(emulator_shell):
     status = sh.ok(f"%spheron status {inst[:6]}").text  # a unique prefix of the id
     assert "trainer" in status and "30m" in status
     assert "trainer" in sh.ok("%spheron status tra").text  # a unique prefix of the name
-    ssh = sh.ok("%spheron ssh trainer").text
+    ssh_out = sh.ok("%spheron ssh trainer")
+    ssh = ssh_out.text
     assert "HostKeyAlias=" + inst in ssh and "StrictHostKeyChecking yes" in ssh
+    command = sh.context.session.ssh_info("trainer").command  # it has its own copy button
+    assert command in ssh and f"data-copy='{attr(command)}'" in ssh_out.result._repr_html_()
     assert "UserKnownHostsFile" in ssh and "Host spheron-trainer" in ssh
     run = sh.ok("%spheron exec trainer -- echo hello from the GPU box")
     assert "hello from the GPU box" in run.text
