@@ -8,7 +8,7 @@ import pytest
 
 from spheron_jupyter.session.core import Session
 from spheron_jupyter.session.errors import OverBudgetError, SessionError
-from spheron_jupyter.ledger import InstanceRecord, format_duration
+from spheron_jupyter.ledger import InstanceRecord, format_duration, usd
 from spheron_jupyter.session.money import parse_duration, worst_case
 
 
@@ -218,3 +218,23 @@ def test_a_placeholder_is_not_matched_to_an_older_instance_of_that_name(session)
     shown = {v.id: v for v in session.instances()}
     assert old.id in shown and shown["pending:daily"].source == "ledger"
     assert session.ledger.instance(session.api_url, old.id).name == "daily"
+
+
+def test_the_plan_names_the_per_gpu_rate_the_minimum_charge_the_spot_risk_and_no_cap(session):
+    """What the launch plan (and so `%spheron launch` and the launcher) tells before any money
+    is spent: $/hour per GPU for a multi-GPU offer, the minimum charge, the spot reclaim risk,
+    and that an instance without a lease has no cap."""
+    spot = session.offers(count=4, type="spot")[0]
+    plan = session.plan_launch(spot.offer_id)
+    rows = plan.rows()
+    assert rows["$/hour"] == f"{usd(plan.hourly_rate)} ({usd(plan.hourly_rate / 4)} per GPU)"
+    assert plan.minimum_minutes > 0
+    assert rows["minimum charge"].startswith(
+        f"{usd(plan.hourly_rate * plan.minimum_minutes / 60)} (the {plan.minimum_minutes:g}-minute")
+    assert rows["spot"] == "the provider can reclaim a spot instance at any time"
+    assert rows["worst case"].startswith("no cap without --lease")
+    dedicated = session.offers(gpu="h100", count=1, type="dedicated")[0]
+    one = session.plan_launch(dedicated.offer_id, lease="2h").rows()
+    assert "spot" not in one and "per GPU" not in one["$/hour"]
+    assert one["worst case"].endswith("(lease 2h00m)") and "no cap" not in one["worst case"]
+    assert session.instances() == []  # planning bought nothing
