@@ -153,3 +153,18 @@ export function duration(seconds: number): string {
   const m = Math.floor((s % 3600) / 60);
   return h > 0 ? `${h}h ${m}m` : `${m}m`;
 }
+
+/** What ends the instance and when, as the sidebar and the burn meter's tooltip say it
+ *  (spheron_jupyter/ledger/lifecycle.py decides the end), or that nothing will. */
+export function endsText(instance: IInstance, now: number): string {
+  if (instance.ends_at) {
+    const left = instance.ends_at - now;
+    const what = instance.ends_because === 'lease' ? 'lease ends' : 'scheduled: terminates';
+    const at = new Date(instance.ends_at * 1000).toLocaleTimeString([], {
+      hour: '2-digit',
+      minute: '2-digit'
+    });
+    return left > 0 ? `${what} in ${duration(left)} (${at})` : `${what} now`;
+  }
+  return instance.status === 'running' ? 'no lease: runs until terminated' : '';
+}

@@ -1,6 +1,7 @@
 // The status bar's burn meter: "Spheron: $X.XX/h"; a click opens the sidebar.
 import { Widget } from '@lumino/widgets';
 
+import { endsText, toEpoch } from './api';
 import { StateModel } from './model';
 
 export class BurnMeter extends Widget {
@@ -24,9 +25,13 @@ export class BurnMeter extends Widget {
     }
     this.node.style.display = '';
     this.node.textContent = `Spheron: ${state.burn_text}/h`;
-    const lines = state.instances.map(
-      i => `${i.name || i.id}: ${i.status || 'unknown'}, ${i.hourly_rate_text}/h, ${i.cost_so_far_text} so far`
-    );
+    const now = toEpoch(state.now) ?? Date.now() / 1000;
+    // Each instance's lifecycle as the sidebar says it: status, money, and what ends it when.
+    const lines = state.instances.map(i => {
+      const ends = endsText(i, now);
+      const money = `${i.hourly_rate_text}/h, ${i.cost_so_far_text} so far`;
+      return `${i.name || i.id}: ${i.status || 'unknown'}, ${money}${ends ? `; ${ends}` : ''}`;
+    });
     this.node.title = lines.join('\n');
   }
 

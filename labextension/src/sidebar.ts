@@ -4,7 +4,7 @@ import { refreshIcon } from '@jupyterlab/ui-components';
 import { Message } from '@lumino/messaging';
 import { Widget } from '@lumino/widgets';
 
-import { duration, IInstance, ITunnel, proxyUrl, toEpoch } from './api';
+import { endsText, IInstance, ITunnel, proxyUrl, toEpoch } from './api';
 import { spheronIcon } from './icon';
 import { KernelButtons } from './kernel';
 import { StateModel } from './model';
@@ -101,19 +101,8 @@ export class SpheronSidebar extends Widget {
     ];
     row.appendChild(el('div', 'spheron-sidebar-detail', parts.join(' · ')));
     // What ends it and when (spheron_jupyter/ledger/lifecycle.py), or that nothing will.
-    const ends = el('div', 'spheron-sidebar-ends');
-    if (instance.ends_at) {
-      const left = instance.ends_at - now;
-      const what = instance.ends_because === 'lease' ? 'lease ends' : 'scheduled: terminates';
-      const at = new Date(instance.ends_at * 1000).toLocaleTimeString([], {
-        hour: '2-digit',
-        minute: '2-digit'
-      });
-      ends.textContent = left > 0 ? `${what} in ${duration(left)} (${at})` : `${what} now`;
-      ends.classList.toggle('spheron-ending-soon', !!instance.ending_soon);
-    } else if (status === 'running') {
-      ends.textContent = 'no lease: runs until terminated';
-    }
+    const ends = el('div', 'spheron-sidebar-ends', endsText(instance, now));
+    ends.classList.toggle('spheron-ending-soon', !!(instance.ends_at && instance.ending_soon));
     row.appendChild(ends);
     const gpu = this._model.gpu.get(instance.id);
     if (gpu && status === 'running') {

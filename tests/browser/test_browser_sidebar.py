@@ -83,7 +83,9 @@ def journey(jupyterlab, session, marker_service, page) -> None:
     # -- the status bar's burn meter; a click on it shows the sidebar ------------------------
     burn = page.locator(".spheron-burn")
     burn.filter(has_text=f"Spheron: {rate}").wait_for()
-    assert "sidebar-box" in burn.get_attribute("title")
+    title = burn.get_attribute("title")  # the lifecycle again: status, money, what ends it when
+    assert title.startswith("sidebar-box: running, ") and "so far; lease ends in" in title, title
+    assert re.search(r"lease ends in (1h \d+m|2h 0m)", title), title
     tab.click()  # collapse the sidebar ...
     sidebar.wait_for(state="hidden")
     burn.click()  # ... and the meter opens it again
