@@ -169,6 +169,37 @@ def test_no_cookie_of_this_origin_crosses_and_the_service_sets_none(jupyterlab, 
     assert headers["Access-Control-Allow-Origin"] == "*" and _Recorder.seen == []
 
 
+def test_a_websocket_upgrade_carries_nothing_of_ours_either(jupyterlab, tunnel_base):
+    """The upgrade is relayed by another path of jupyter-server-proxy (proxy_open): it too
+    reaches the service without our token, cookies, Origin or Referer."""
+    import base64
+    import os
+    import socket
+
+    from tests.support.emulator_ssh import wait_for
+
+    token = jupyterlab.token
+    parts = urlsplit(jupyterlab.url)
+    request = (f"GET {tunnel_base}ws?a=1&%74oken={token}&b=2 HTTP/1.1\r\n"
+               f"Host: {parts.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+               f"Sec-WebSocket-Key: {base64.b64encode(os.urandom(16)).decode()}\r\n"
+               "Sec-WebSocket-Version: 13\r\n"
+               f"Origin: {jupyterlab.url}\r\nReferer: {jupyterlab.url}/lab?token={token}\r\n"
+               f"Authorization: token {token}\r\n"
+               "Cookie: _xsrf=2|xsrf-value-123|456; other-app-login=another-servers-session\r\n"
+               "\r\n")
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as browser:
+        browser.sendall(request.encode())
+        assert browser.recv(4096).startswith(b"HTTP/1.1 101"), "the upgrade was not accepted"
+        wait_for(lambda: _Recorder.seen, timeout=30, what="the upgrade to reach the service")
+    (seen,) = _Recorder.seen
+    assert seen["headers"].get("Upgrade", "").lower() == "websocket", seen  # it was the upgrade
+    assert seen["path"] == "/ws?a=1&b=2", seen["path"]
+    assert not {"Cookie", "Authorization", "Origin", "Referer"} & set(seen["headers"]), seen
+    for value in (token, "xsrf-value-123", "another-servers-session", str(parts.port)):
+        assert value not in json.dumps(seen), value
+
+
 def test_generic_proxy_routes_are_refused(jupyterlab, recorder):
     auth = {"Authorization": f"token {jupyterlab.token}"}
     for path in (f"/proxy/{recorder}/x", f"/proxy/absolute/{recorder}/x",
