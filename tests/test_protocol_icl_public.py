@@ -34,6 +34,22 @@ def test_every_public_document_passes_check_in_its_mode(path):
         assert warning.severity == "warning" and warning.line is not None and warning.fix
 
 
+@pytest.mark.parametrize("path", CORPUS, ids=lambda p: str(p.relative_to(PUBLIC)))
+def test_every_public_document_passes_the_check_magic(shell, path):
+    """What a user runs: the document pasted under `%%spheron icl --check`."""
+    doc, _ = check_text(path.read_text())
+    out = shell.ok("%%spheron icl --check\n" + path.read_text())
+    assert repr(out.result).startswith(f"ICL document valid in {doc.mode} mode"), repr(out.result)
+
+
+def test_the_check_magic_refuses_a_broken_public_document_with_the_cells_line(shell):
+    text = public("awesome-spheron/ubuntu24.yaml").replace("  duration: 1h", "  duration: 1hr")
+    line = text.splitlines().index("  duration: 1hr") + 2  # the %%spheron line is line 1
+    shown = repr(shell.ok("%%spheron icl --check\n" + text).result)
+    assert shown.startswith("ICL document could not be read: 1 error."), shown
+    assert f"error: profiles.duration (line {line}): '1hr'" in shown and "like 2h" in shown
+
+
 def public(name: str) -> str:
     return (PUBLIC / name).read_text()
 
