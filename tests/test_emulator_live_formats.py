@@ -215,12 +215,13 @@ def test_a_stopped_instance_stays_billing_everywhere_and_terminates(emulator_she
     assert again.status == "stopped" and again.active
     warning = still_billing_line()
     assert warning and "paused-box" in warning
-    from spheron_jupyter.server.sidebar_state import sidebar_state
     from spheron_jupyter.ledger import still_billing
+    from spheron_jupyter.server.sidebar_state import LedgerReader
 
-    records = still_billing()
-    burn = sidebar_state(records, [], time.time())["burn_per_hour"]  # the sidebar's burn meter
-    assert [r.status for r in records] == ["stopped"] and burn == pytest.approx(view.hourly_rate)
+    assert [r.status for r in still_billing()] == ["stopped"]
+    state = LedgerReader().state()  # what GET spheron/api/state gives the sidebar and burn meter
+    assert [(row["name"], row["status"]) for row in state["instances"]] == [("paused-box", "stopped")]
+    assert state["burn_per_hour"] == pytest.approx(view.hourly_rate)
     time.sleep(3.5)  # the fixture emulator's 3 s minimum runtime
     sh.ok("%spheron terminate paused-box --yes")
     final = Api(sh.emulator).call("GET", f"/api/deployments/{view.id}")
