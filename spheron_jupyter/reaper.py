@@ -27,7 +27,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from .client import Instance
     from .config.credentials import ApiKey
+    from .ledger import Ledger
 
 KEY_ENV = "SPHERON_JUPYTER_REAPER_KEY"
 GIVE_UP_AFTER = 48 * 3600.0
@@ -88,7 +90,12 @@ UNREACHABLE_LIMIT = {"local": 10.0, "cloud": 6 * 3600.0}
 
 
 class _Done(Exception):
-    """Nothing left to do: the instance ended some other way, or its API is gone."""
+    """Nothing left to do: the instance ended some other way (``ended``; ``instance`` is the
+    API's answer, None when it no longer knows it), or its API is gone."""
+
+    def __init__(self, why: str, *, ended: bool = False, instance: Instance | None = None):
+        super().__init__(why)
+        self.ended, self.instance = ended, instance
 
 
 def run(instance_id: str, url: str, backend: str, ledger_path: str, api_key: str,
@@ -122,15 +129,15 @@ def run(instance_id: str, url: str, backend: str, ledger_path: str, api_key: str
             while time.time() < not_before:
                 time.sleep(min(check_every, max(0.1, not_before - time.time())))
                 try:
-                    status = client.get_instance(instance_id).status
+                    inst = client.get_instance(instance_id)
                     reachable(None)
                 except NotFoundError:
-                    raise _Done("the instance no longer exists") from None
+                    raise _Done("the instance no longer exists", ended=True) from None
                 except ApiUnreachableError as exc:
                     reachable(exc)
                     continue
-                if is_terminal(status):
-                    raise _Done(f"the instance is already {status}")
+                if is_terminal(inst.status):
+                    raise _Done(f"the instance is already {inst.status}", ended=True, instance=inst)
         started = time.time()
         while time.time() - started < GIVE_UP_AFTER:
             try:
@@ -163,10 +170,33 @@ def run(instance_id: str, url: str, backend: str, ledger_path: str, api_key: str
         return 1
     except _Done as done:
         _log(f"instance {instance_id}: nothing to do: {done}")
+        if done.ended:
+            # Reclaimed, failed or terminated elsewhere while nobody listed: this reaper is what
+            # sees it, so its tunnels and kernelspecs go now (the launcher of a kernel on it
+            # exits: kernel/launcher.py), not at the next listing.
+            _record_end_seen(ledger, url.rstrip("/"), instance_id, backend, done.instance)
+            clean_up_after(instance_id, _log)
         if Path(ledger_path).exists():  # never recreate a ledger whose home was removed
             ledger.record_instance(InstanceRecord(url.rstrip("/"), instance_id, backend,
                                                   reaper_pid=0))
         return 0
+
+
+def _record_end_seen(ledger: Ledger, url: str, instance_id: str, backend: str,
+                     inst: Instance | None) -> None:
+    """The end in the ledger (status, the API's stop time, an event), unless already there."""
+    from .ledger import InstanceRecord
+
+    if not Path(ledger.path).exists():  # never recreate a ledger whose home was removed
+        return
+    rec = ledger.instance(url, instance_id)
+    if rec is None or not rec.active:
+        return
+    status = inst.status if inst is not None else "gone"
+    ledger.record_end(url, instance_id, backend, str(status), "seen ending by its lease's reaper")
+    if inst is not None and inst.stopped_at is not None:
+        ledger.record_instance(InstanceRecord(url, instance_id, backend,
+                                              terminated_at=inst.stopped_at.timestamp()))
 
 
 def clean_up_after(instance_id: str, note: Callable[[str], None] | None = None) -> None:

@@ -385,3 +385,25 @@ def test_when_the_jupyter_process_dies_the_launcher_detaches_the_kernel_for_a_gr
     wait_for(lambda: process_gone(remote_pid), timeout=30, what="the instance to stop the kernel")
     wait_for(lambda: not list(kernels.glob("*")), timeout=30, what="its files removed")
     assert not _pids_matching(str(kernels).encode()), "the instance's timer outlived the kernel"
+
+
+def test_a_reclaim_of_a_leased_instance_ends_its_kernel_while_nobody_lists(
+        emulator_shell, tmp_path, monkeypatch):
+    """The limits README states: the instance ends, so does its kernel. No cell lists: the
+    lease's reaper sees the reclaim and removes the kernelspec, and the launcher, its SSH gone,
+    exits, so Jupyter reports the kernel dead instead of a kernel reconnecting for ever."""
+    monkeypatch.setenv("JUPYTER_DATA_DIR", str(tmp_path / "jupyter-data"))
+    emulator_shell.ok("%%spheron launch --yes\ngpu: rtx-4090\nname: kspot\nlease: 1h\n")
+    emulator_shell.ok("%spheron kernel kspot")
+    instance_id = emulator_shell.context.session.resolve("kspot").id
+    emulator = emulator_shell.emulator
+    km, kc = start("spheron-kspot")
+    try:
+        assert run(kc, "print('up')")[:2] == ("ok", "up\n")
+        httpx.post(f"{emulator.url}/_emulator/instances/{instance_id}/reclaim",
+                   headers={"Authorization": f"Bearer {emulator.api_key}"}).raise_for_status()
+        wait_for(lambda: not km.is_alive(), timeout=60, what="the kernel reported dead")
+        assert "spheron-kspot" not in KernelSpecManager().find_kernel_specs()
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)

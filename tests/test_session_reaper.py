@@ -91,3 +91,36 @@ def test_a_lease_reaper_leaves_when_the_instance_ends_early(emulator_factory):
         time.sleep(0.5)
 
 
+
+
+def test_a_reclaim_seen_by_the_lease_reaper_closes_tunnels_while_nobody_lists(emulator_factory):
+    """Spot reclaim of a leased instance with only a tunnel open (no follow, no exec, no
+    listing): its reaper sees the end within seconds and records it, and the tunnel closes
+    (agent and ledger row), as a listing would have done (issue 10)."""
+    import http.server
+    import json
+    import urllib.request
+
+    from spheron_jupyter.ssh.tunnel import TunnelAgentClient
+    from tests.support.http_service import serve
+
+    emu = emulator_factory()
+    session = Session("local", url=emu.url, api_key=emu.api_key)
+    view = session.launch(session.plan_launch(gpu="rtx-4090", name="spot", lease="1h"))
+    pid = session.ledger.instance(session.api_url, view.id).reaper_pid
+    with serve(http.server.SimpleHTTPRequestHandler) as port:
+        tunnel = session.forward(view.id, port)
+        assert [t.id for t in TunnelAgentClient().list()] == [tunnel.id]
+        urllib.request.urlopen(urllib.request.Request(
+            f"{emu.url}/_emulator/instances/{view.id}/reclaim", method="POST",
+            headers={"Authorization": f"Bearer {emu.api_key}"}), timeout=10).close()
+        deadline = time.monotonic() + 20
+        while pid_alive(pid) or any(t.id == tunnel.id for t in TunnelAgentClient().list()):
+            assert time.monotonic() < deadline, "the reclaim left the tunnel or the reaper"
+            time.sleep(0.2)
+    rec = session.ledger.instance(session.api_url, view.id)
+    assert (rec.status, rec.active, rec.reaper_pid) == ("terminated-provider", False, 0)
+    assert rec.terminated_at and abs(rec.terminated_at - time.time()) < 30
+    assert all(t.id != tunnel.id for t in session.ledger.tunnels())
+    events = [(e.kind, e.detail) for e in session.ledger.events(session.api_url, view.id)]
+    assert ("terminated-provider", "seen ending by its lease's reaper") in events, json.dumps(events)
