@@ -4,16 +4,19 @@ JupyterLab (fixture, with our server extension and prebuilt Lab extension) + Deb
 Chromium via Playwright. The test process launches an instance on the emulator (the ledger is
 shared with the Lab server through SPHERON_JUPYTER_HOME) and forwards a port of it to a page the
 test serves. In the browser: the sidebar goes from its empty state to listing the instance
-(status, rate) by its own refresh, the status bar shows the burn, and Open on the tunnel shows
-the page in a Lab tab through Jupyter's authenticated proxy (one tab per tunnel). Screenshots go
-to test-output/browser/ (gitignored; the paths are printed).
+(status, rate) by its own refresh, the status bar shows the burn (its tooltip the lease's end),
+the SSH-ready notification comes once (not again on refreshes or after a reload), and Open on
+the tunnel shows the page in a Lab tab through Jupyter's authenticated proxy (one tab per
+tunnel). Screenshots go to test-output/browser/ (gitignored; the paths are printed).
 
 Robust on a loaded machine: every wait is for a selector or a condition, with long timeouts.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
+import time
 
 import pytest
 
@@ -28,6 +31,22 @@ CURRENT_IS = """prefix => {
   const w = window.jupyterapp.shell.currentWidget;
   return !!w && w.id.startsWith(prefix);
 }"""
+
+
+NOTE = ".jp-Notification-List-Item"
+
+
+@contextlib.contextmanager
+def notification_center(page):
+    """The list JupyterLab's status-bar bell opens (every notification of this page load)."""
+    page.locator(".jp-Notification-Status").click()
+    center = page.locator(".jp-Notification-Center")
+    center.wait_for()
+    try:
+        yield center
+    finally:
+        page.locator(".jp-Notification-Status").click()
+        center.wait_for(state="hidden")
 
 
 @pytest.fixture
@@ -90,6 +109,25 @@ def journey(jupyterlab, session, marker_service, page) -> None:
     sidebar.wait_for(state="hidden")
     burn.click()  # ... and the meter opens it again
     sidebar.wait_for(state="visible")
+
+    # -- the SSH-ready notification comes once: not again on refreshes, nor after a reload ---
+    ready = "sidebar-box is running and SSH is ready"
+    with notification_center(page) as center:  # a toast closes; the bell's list keeps it
+        center.locator(NOTE, has_text=ready).first.wait_for()
+    for _ in range(2):
+        sidebar.locator(".spheron-sidebar-refresh").click()
+        time.sleep(1)
+    time.sleep(6)  # and one refresh of the sidebar's own (every 5 s while shown)
+    with notification_center(page) as center:
+        assert center.locator(NOTE, has_text=ready).count() == 1
+    page.reload()
+    page.wait_for_selector("#jp-main-statusbar")
+    if not sidebar.is_visible():
+        tab.click()
+    row.locator(".spheron-sidebar-status", has_text="running").wait_for()
+    time.sleep(6)
+    with notification_center(page) as center:  # a fresh page: only what is new would show
+        assert center.locator(NOTE, has_text=ready).count() == 0
 
     # -- a tunnel to the page the test serves; Open shows it through Jupyter's proxy --------
     tunnel = session.forward(view.id, marker_port)
