@@ -116,6 +116,59 @@ def test_logs_file_reads_the_instances_own_files_and_refuses_the_rest(runtime, k
     assert out.strip() == "host-files-reachable"
 
 
+def test_logs_file_refuses_a_symlink_out_of_the_instance_even_one_swapped_in_later(
+        runtime, keys, tmp_path):
+    """The instance's commands run on this machine, so a link in its root names the host's
+    file: read through it, nothing of that file may come back, also when a followed log is
+    replaced by such a link. A link that stays inside the root is read as usual."""
+    import threading
+
+    from spheron_jupyter.ssh.logs import LogReader
+
+    host_file = tmp_path / "host-secret.txt"
+    host_file.write_text("host-only-secret\n")
+    instance = launch_sandbox(runtime, keys)
+    root = sandbox_of(runtime, instance).root
+    logs = root / "var" / "log"
+    logs.mkdir(parents=True, exist_ok=True)
+    (logs / "planted.log").symlink_to(host_file)
+    (root / "etc" / "motd").write_text("the instance's own motd\n")
+    (logs / "motd.log").symlink_to(root / "etc" / "motd")
+    (logs / "app.log").write_text("first line\n")
+    with connect(instance["sshPort"], "ubuntu", keys["client"], keys["host"]) as client:
+        conn = client.get_transport()
+        with pytest.raises(LogReadError) as refused:
+            read_log(conn, LogSource.parse("file", "/var/log/planted.log"))
+        assert "outside this emulated instance" in str(refused.value)
+        assert read_log(conn, LogSource.parse("file", "/var/log/motd.log")) == [
+            "the instance's own motd"]
+
+        seen: list[str] = []
+        ended: list[BaseException] = []
+        stop = threading.Event()
+
+        def follow() -> None:
+            try:
+                LogReader(conn, LogSource.parse("file", "/var/log/app.log"), follow=True,
+                          poll_seconds=0.05).read(seen.extend, stop)
+            except BaseException as exc:  # the test reads it below
+                ended.append(exc)
+
+        worker = threading.Thread(target=follow)
+        worker.start()
+        try:
+            wait_for(lambda: seen == ["first line"], what="the followed log's first line")
+            (logs / "app.log").unlink()
+            (logs / "app.log").symlink_to(host_file)
+            worker.join(30)
+        finally:
+            stop.set()
+            worker.join(10)
+    assert seen == ["first line"]
+    assert len(ended) == 1 and isinstance(ended[0], LogReadError), ended
+    assert "outside this emulated instance" in str(ended[0])
+
+
 @pytest.fixture
 def sighup_ignored():
     """The emulator runs under ``nohup`` (or a CI runner that ignores SIGHUP)."""

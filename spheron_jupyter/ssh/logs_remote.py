@@ -38,13 +38,20 @@ SERVICE_LOG_DIR = "~/.spheron/logs"
 TAIL_SCRIPT = r"""
 f=$1; ino=$2; off=$3; follow=$4; tailn=$5; chunk=$6; poll=$7
 case $f in "~/"*) f="$HOME/${f#"~/"}";; esac
+given=$1; rr=
+# An emulated instance's file whose symlinks lead out of its root (checked again whenever the
+# file is replaced): its commands run on this machine, so a link there names the host's file.
+escaped() { [ -n "$rr" ] && case $(realpath -m -- "$f" 2>/dev/null) in "$rr"/*) false;; *) true;; esac; }
+refuse() { printf 'X refused: %s is outside this emulated instance\n' "$given"; exit 0; }
 if [ -n "${SPHERON_INSTANCE_ROOT:-}" ]; then
   # An emulated instance (spheron_jupyter/emulator/sandbox.py): its "/" is this directory, so an
   # absolute path is read there, and a path that climbs out of it is refused.
   r=${SPHERON_INSTANCE_ROOT%/}
   case $f in "$r"/*) ;; /*) f="$r$f";; *) f="$PWD/$f";; esac
   n=$(realpath -m -s -- "$f" 2>/dev/null) || n=
-  case $n in "$r"/*) f=$n;; *) printf 'X refused: %s is outside this emulated instance\n' "$1"; exit 0;; esac
+  case $n in "$r"/*) f=$n;; *) refuse;; esac
+  rr=$(realpath -m -- "$r" 2>/dev/null) || rr=$r
+  escaped && refuse
 fi
 st() { stat -L -c '%i %s' -- "$1" 2>/dev/null; }
 nap() { sleep "$poll" 2>/dev/null || sleep 1; }
@@ -74,6 +81,7 @@ if [ -z "${1:-}" ]; then
   fi
   printf 'W\n'
   while [ -z "${1:-}" ]; do nap; set -- $(st "$f"); done
+  escaped && refuse
   [ "$ino" != 0 ] && [ "$ino" != "$1" ] && drain_rotated
   ino=$1; off=0; printf 'R %s\n' "$ino"
 elif [ "$ino" = 0 ]; then
@@ -107,6 +115,7 @@ while :; do
   fi
   missing=0
   if [ "$1" != "$ino" ]; then
+    escaped && refuse
     drain_rotated; ino=$1; off=0; printf 'R %s\n' "$ino"
     continue
   fi
