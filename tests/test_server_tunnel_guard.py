@@ -139,6 +139,21 @@ def test_our_token_never_reaches_the_service_in_any_spelling(jupyterlab, tunnel_
     assert "Traceback" not in jupyterlab.log()
 
 
+def test_the_entry_url_drops_our_token_from_where_it_sends_the_browser(jupyterlab, tunnel_base):
+    """A link to {base_url}spheron/proxy/<id>/... may carry ?token= (a URL copied from Lab): the
+    capability URL the entry redirects to, and so the page and its service, never see it."""
+    token = jupyterlab.token
+    tunnel_id = tunnel_base.strip("/").split("/")[-2]
+    for spelling in (f"token={token}", f"%74oken={token}", f"TOKEN={token}"):
+        status, headers, body = _request(
+            jupyterlab, "GET", f"/spheron/proxy/{tunnel_id}/page?a=1&{spelling}&b=2",
+            headers={"Authorization": f"token {token}"})
+        assert status == 302, body
+        assert headers["Location"] == f"{tunnel_base}page?a=1&b=2", spelling
+        status, _, body = _request(jupyterlab, "GET", headers["Location"])
+        assert _only_record(status, body)["path"] == "/page?a=1&b=2"
+
+
 def test_no_cookie_of_this_origin_crosses_and_the_service_sets_none(jupyterlab, tunnel_base):
     login = "username-" + re.sub(r"[^A-Za-z0-9]", "-", jupyterlab.url.split("//", 1)[1])
     cookies = (f"{login}=secret-login-value; _xsrf=2|xsrf-value-123|456; "
