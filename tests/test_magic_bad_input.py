@@ -53,6 +53,7 @@ BAD_INPUT = [
     ("%spheron status nobody", "no instance 'nobody'"),
     ("%spheron status alpha", "matches 2 instances"),
     ("%spheron terminate alph --yes", "matches 2 instances"),
+    ("%spheron status alpha-2", "is terminated; use its id or --all to mean it"),
     ("%spheron ssh alpha-2", "no billing instance 'alpha-2'"),
     ("%spheron exec alpha-2 -- true", "no billing instance 'alpha-2'"),
     ("%spheron forward alpha-1 8080 --local-port {held}", "{held}"),
@@ -84,6 +85,9 @@ def test_bad_input_table(prepared):
     finally:
         held.close()
     assert emulator_counts(sh.emulator) == before
+    # An ended name is reached with --all (issue 10: names are reused; the billing one wins).
+    shown = sh.ok("%spheron status alpha-2 --all").text
+    assert "alpha-2" in shown and "terminated" in shown
 
 
 def test_over_budget_launch_is_refused_without_yes(emulator_shell):
