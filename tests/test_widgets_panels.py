@@ -258,6 +258,7 @@ def test_dashboard_rows_countdown_actions_and_terminate(session, emulator, closi
     board.ui.flush()
     row = board.rows[board.row_of("dash-box")]
     assert row["actions"]["terminate"].disabled and row["actions"]["logs"].disabled
+    assert row["buttons"].layout.visibility == "hidden"  # an ended row keeps no greyed buttons
 
 
 def test_dashboard_jupyter_button_opens_a_tunnel(session, closing):

@@ -5,9 +5,10 @@ Chromium via Playwright. The test process launches an instance on the emulator (
 shared with the Lab server through SPHERON_JUPYTER_HOME) and forwards a port of it to a page the
 test serves. In the browser: the sidebar goes from its empty state to listing the instance
 (status, rate) by its own refresh, the status bar shows the burn (its tooltip the lease's end),
-the SSH-ready notification comes once (not again on refreshes or after a reload), and Open on
-the tunnel shows the page in a Lab tab through Jupyter's authenticated proxy (one tab per
-tunnel). Screenshots go to test-output/browser/ (gitignored; the paths are printed).
+GPU figures are asked for only while the sidebar is shown, the SSH-ready notification comes
+once (not again on refreshes or after a reload), and Open on the tunnel shows the page in a Lab
+tab through Jupyter's authenticated proxy (one tab per tunnel). Screenshots go to
+test-output/browser/ (gitignored; the paths are printed).
 
 Robust on a loaded machine: every wait is for a selector or a condition, with long timeouts.
 """
@@ -76,6 +77,8 @@ def test_sidebar_lists_the_instance_and_opens_its_tunnel_in_a_tab(
 
 def journey(jupyterlab, session, marker_service, page) -> None:
     marker_port, marker = marker_service
+    gpu_asked: list[str] = []  # the sidebar's requests for GPU figures (sampled over SSH)
+    page.on("request", lambda r: gpu_asked.append(r.url) if "/spheron/api/gpu" in r.url else None)
     page.goto(f"{jupyterlab.url}/lab?token={jupyterlab.token}")
     page.wait_for_selector("#jp-main-statusbar")
 
@@ -107,8 +110,16 @@ def journey(jupyterlab, session, marker_service, page) -> None:
     assert re.search(r"lease ends in (1h \d+m|2h 0m)", title), title
     tab.click()  # collapse the sidebar ...
     sidebar.wait_for(state="hidden")
+    asked = len(gpu_asked)
+    assert asked > 0  # shown, with an instance running: its GPU figures were asked for
+    page.wait_for_timeout(7000)  # longer than the shown sidebar's 5 s poll (events still arrive)
+    assert len(gpu_asked) == asked  # hidden: no GPU sampling at all
     burn.click()  # ... and the meter opens it again
     sidebar.wait_for(state="visible")
+    deadline = time.monotonic() + 30
+    while len(gpu_asked) == asked:  # shown again: sampled again
+        assert time.monotonic() < deadline, "the shown sidebar never asked for GPU figures"
+        page.wait_for_timeout(200)
 
     # -- the SSH-ready notification comes once: not again on refreshes, nor after a reload ---
     ready = "sidebar-box is running and SSH is ready"
