@@ -271,3 +271,18 @@ def test_the_poll_interval_setting_paces_the_cloud_wait(tmp_path, monkeypatch, s
                 client=api.client(), settings=Settings(poll_interval_seconds=setting))
     assert s.wait_until("run").status == "running"
     assert clock.sleeps == [polled_every, polled_every]
+
+
+def test_the_backend_setting_picks_the_backend(tmp_path):
+    """`backend` in settings.yaml: auto (a key means cloud), or local/cloud whatever else is
+    configured; an explicit Session(backend) still wins."""
+    from spheron_jupyter.session.backends import save_setting
+
+    ledger = Ledger(tmp_path / "l.sqlite")
+    assert Session(None, url=BASE, api_key=KEY, ledger=ledger).backend == "cloud"  # auto
+    save_setting("backend", "local")
+    assert Session(None, url=BASE, api_key=KEY, ledger=ledger).backend == "local"
+    assert Session("cloud", url=BASE, api_key=KEY, ledger=ledger).backend == "cloud"
+    save_setting("backend", "cloud")
+    with pytest.raises(SessionError, match="no Spheron API key configured"):
+        Session(None, ledger=ledger)  # cloud even without a key: no emulator is started
