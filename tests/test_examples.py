@@ -84,3 +84,19 @@ def test_example_runs_against_the_emulator(notebook, tmp_path):
         assert value not in result.stdout + result.stderr, f"{name} leaked into the demo's output"
     assert "PRIVATE KEY" not in saved
     json.loads(saved)  # a notebook file a frontend can open
+
+
+def test_quickstart_says_which_minimum_runtime_applies_where():
+    """Its tear-down once said "the emulator here uses a shorter minimum" while `%spheron use
+    local` kept 20 minutes, so opened in JupyterLab it ended with the instance running. It
+    names both: the managed emulator's minimum and how to shorten it, and the demo's."""
+    from spheron_jupyter.demo import DEMO_ENV
+    from spheron_jupyter.session.backends import ENV_MINIMUM_RUNTIME
+    from spheron_jupyter.session.money import parse_duration
+
+    nb = nbformat.read(REPO / "examples" / "quickstart.ipynb", as_version=4)
+    (teardown,) = [c.source for c in nb.cells if c.source.startswith("## Tear down")]
+    assert "`%spheron use local` keeps that 20-minute minimum" in teardown
+    assert f"%env {ENV_MINIMUM_RUNTIME}=" in teardown
+    demo_minimum = parse_duration(DEMO_ENV[ENV_MINIMUM_RUNTIME])
+    assert f"with a {demo_minimum:g}-second minimum and waits for this termination" in teardown
