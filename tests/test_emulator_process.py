@@ -110,7 +110,7 @@ def test_help_documents_every_option_and_the_fault_grammar():
     for word in ("--host", "--port", "--state", "--boot-seconds", "--minimum-runtime",
                  "--faults", "default 20m", "lose-create", "reclaim-spot", "429", "slow=",
                  "drop", "/_emulator/faults", "/_emulator/teams/ID/credit", "--rate-limit",
-                 "/_emulator/instances/ID/status"):
+                 "/_emulator/instances/ID/status", "a bare\n  number is seconds here"):
         assert word in result.stdout, word
 
 

@@ -27,6 +27,8 @@ fault spec: comma-separated items; '*N' limits an item to the next N matches (de
   reclaim-spot=DURATION           SPOT instances go terminated-provider DURATION after running
   ssh-drop=DURATION[*N]           drop an instance's SSH connections DURATION after running (N times)
 examples: '429@/api/gpu-offers*2'  '503@GET /api/deployments*1'  'lose-create*1'  'reclaim-spot=30s'
+DURATION (faults, --minimum-runtime, --boot-seconds, --rate-limit): 0.5s, 90s, 20m, 1h30m; a bare
+  number is seconds here (a --lease of the magics reads a bare number as hours)
 admin routes (API key required): GET /_emulator/state, POST /_emulator/faults {"spec"},
   POST /_emulator/instances/ID/reclaim|fail|drop-ssh, POST /_emulator/teams/ID/credit {"amount"},
   POST /_emulator/instances/ID/status {"status": "ANY"} (terminal ones end billing, others keep it)
