@@ -180,6 +180,14 @@ def test_restart_restarts_remotely_and_shutdown_leaves_nothing_on_either_side(bo
     try:
         first_pid = run(kc, "import os; z = 1; print(os.getpid())")[1].strip()
         _assert_no_secret_in_argv_or_files(key, shell.emulator.api_key, root)
+        # The kernel's five ports are bound on the instance's loopback only (the emulated
+        # instance shares this machine's network, so its listening sockets are visible here).
+        remote_file = next((root / "root" / ".spheron" / "kernels").glob("*/connection.json"))
+        remote_info = json.loads(remote_file.read_text())
+        listening = _listening_tcp()
+        for channel in ("shell", "iopub", "stdin", "control", "hb"):
+            bound = {host for host, port in listening if port == remote_info[f"{channel}_port"]}
+            assert bound == {"0100007F"}, (channel, bound)
         km.restart_kernel()
         kc.wait_for_ready(timeout=60)
         status, text, ename = run(kc, "import os; print(os.getpid()); z")
@@ -214,6 +222,17 @@ def _assert_no_secret_in_argv_or_files(key, api_key, root):
     assert key not in log.read_text()
     connection = next((root / "root" / ".spheron" / "kernels").glob("*/connection.json"))
     assert connection.stat().st_mode & 0o077 == 0
+
+
+def _listening_tcp() -> set[tuple[str, int]]:
+    """(hex IPv4 address, port) of every listening TCP socket of this machine."""
+    found = set()
+    for line in Path("/proc/net/tcp").read_text().splitlines()[1:]:
+        fields = line.split()
+        if fields[3] == "0A":  # LISTEN
+            host, port = fields[1].split(":")
+            found.add((host, int(port, 16)))
+    return found
 
 
 def _pids_matching(needle: bytes) -> list[int]:
