@@ -228,8 +228,15 @@ def test_a_killed_jupyter_server_restarted_on_the_same_root_reattaches_the_noteb
             kernel_id = json.loads(response.read())["kernel"]["id"]
         client = BlockingKernelClient()
         client.load_connection_file(str(lab.log_path.parent / "runtime" / f"kernel-{kernel_id}.json"))
+        # A client without a KernelManager calls the kernel dead once a heartbeat is 1 s late;
+        # through a tunnel on a loaded machine one can be (a CI run failed with "Kernel died
+        # before replying"), and whether the kernel died is the server's call, not the client's.
+        client.hb_channel.time_to_dead = 10.0
         client.start_channels()
-        client.wait_for_ready(timeout=90)
+        try:
+            client.wait_for_ready(timeout=90)
+        except RuntimeError as error:
+            raise AssertionError(f"{error}; the server logged:\n{lab.log()[-3000:]}") from None
         return client
 
     def cell(client: BlockingKernelClient, code: str) -> str:
