@@ -96,6 +96,19 @@ export async function removeKernel(instanceId: string): Promise<string[]> {
   return body.removed || [];
 }
 
+/** POST spheron/api/lifecycle/<id>: extend the lease by an hour, cancel the end, or terminate
+ *  (now if allowed, else scheduled); the one-line message of what was done. */
+export async function changeLifecycle(
+  instanceId: string,
+  action: 'extend' | 'cancel' | 'terminate'
+): Promise<string> {
+  const route = `lifecycle/${encodeURIComponent(instanceId)}`;
+  const body = (await getJson(route, { method: 'POST', body: JSON.stringify({ action }) })) as {
+    message: string;
+  };
+  return body.message;
+}
+
 function kernelRoute(instanceId: string): string {
   return `kernel/${encodeURIComponent(instanceId)}`;
 }

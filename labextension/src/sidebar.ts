@@ -7,8 +7,12 @@ import { Widget } from '@lumino/widgets';
 import { endsText, IInstance, ITunnel, proxyUrl, toEpoch } from './api';
 import { spheronIcon } from './icon';
 import { KernelButtons } from './kernel';
+import { LifecycleButtons } from './lifecycle';
 import { StateModel } from './model';
 import { TunnelTabs } from './tabs';
+
+// Statuses that can still be ended or extended (ledger/lifecycle.py's live ones).
+const LIVE = ['running', 'deploying', 'creating'];
 
 export const EMPTY_TEXT = 'No instances. Launch one with %spheron launch --gpu h100';
 
@@ -31,6 +35,7 @@ export class SpheronSidebar extends Widget {
     this._model = model;
     this._tabs = tabs;
     this._kernels = kernels;
+    this._lifecycle = new LifecycleButtons(model);
     this._inLab = inLab;
     this.id = 'spheron-sidebar';
     this.addClass('spheron-sidebar');
@@ -117,6 +122,9 @@ export class SpheronSidebar extends Widget {
       // a kernelspec outlives a stop: its Remove button stays reachable
       const actions = el('div', 'spheron-sidebar-actions');
       actions.appendChild(this._kernels.render(instance));
+      if (LIVE.includes(status)) {
+        actions.appendChild(this._lifecycle.render(instance));
+      }
       row.appendChild(actions);
     }
     row.title = `${instance.id} (${instance.backend}, ${instance.api_url})`;
@@ -166,6 +174,7 @@ export class SpheronSidebar extends Widget {
   private _model: StateModel;
   private _tabs: TunnelTabs;
   private _kernels: KernelButtons;
+  private _lifecycle: LifecycleButtons;
   private _inLab: boolean;
   private _summary: HTMLElement;
   private _error: HTMLElement;

@@ -6,6 +6,8 @@ Routes (under the server's base_url):
 instances, see ``gpu_state``),
 ``spheron/api/kernel/<instance id>`` (POST installs the instance's kernelspec, DELETE removes
 it; behind Jupyter's authentication and XSRF check, see ``kernel_route``),
+``spheron/api/lifecycle/<instance id>`` (POST ``{"action": "extend"|"cancel"|"terminate"}``: the
+sidebar's lifecycle buttons; the same checks, see ``lifecycle_route``),
 ``spheron/proxy/<tunnel id>/<path>`` (behind Jupyter's authentication: redirects to the next one)
 and ``spheron/tunnel/<tunnel id>/<mac>/<path>`` (any method and WebSocket, to that open tunnel
 only, sandboxed; see ``tunnel_proxy`` and ``tunnel_guard``). jupyter-server-proxy's generic
@@ -25,6 +27,7 @@ from .sidebar_state import PROXY_PREFIX, READER_SETTING, LedgerReader, SidebarSt
 STATE_ROUTE = "spheron/api/state"
 GPU_ROUTE = "spheron/api/gpu"
 KERNEL_ROUTE = "spheron/api/kernel"
+LIFECYCLE_ROUTE = "spheron/api/lifecycle"
 TUNNEL_ROUTE = "spheron/tunnel"
 TUNNEL_ID = r"([^/?#]+)"
 INSTANCE_ID = r"([^/?#]+)"
@@ -44,6 +47,7 @@ def _load_jupyter_server_extension(serverapp) -> None:
     # Imported here: jupyter-server-proxy pulls in aiohttp, only worth it in a running server.
     from . import gpu_state, tunnel_guard
     from .kernel_route import KernelHandler
+    from .lifecycle_route import LifecycleHandler
     from .tunnel_proxy import (CAPABILITY_SETTING, COOKIES_SETTING, GenericProxyRefused,
                                StorageShimHandler, TunnelEntryHandler, TunnelProxyHandler)
 
@@ -60,6 +64,7 @@ def _load_jupyter_server_extension(serverapp) -> None:
         (url_path_join(base_url, STATE_ROUTE), SidebarStateHandler),
         (url_path_join(base_url, GPU_ROUTE), gpu_state.GpuStateHandler),
         (url_path_join(base_url, KERNEL_ROUTE) + f"/{INSTANCE_ID}", KernelHandler),
+        (url_path_join(base_url, LIFECYCLE_ROUTE) + f"/{INSTANCE_ID}", LifecycleHandler),
         (f"{entry}/{TUNNEL_ID}(/.*|)", TunnelEntryHandler),
         (f"{tunnels}/{TUNNEL_ID}/{MAC}(/.*|)", TunnelProxyHandler),
         (url_path_join(base_url, tunnel_guard.STORAGE_SHIM_ROUTE), StorageShimHandler),

@@ -42,7 +42,7 @@ def install_for(reader: LedgerReader, instance_id: str) -> dict[str, Any]:
     from ..kernel import spec
     from ..session.sshbridge import host_fingerprint, target_for
 
-    rec = _record(reader, instance_id)
+    rec = ledger_record(reader, instance_id)
     label = rec.name or rec.id
     if not rec.active or rec.status != "running":
         raise KernelRouteError(409, f"{label} is {rec.status or 'not running'}: a kernel needs a "
@@ -73,7 +73,7 @@ def remove_for(reader: LedgerReader, instance_id: str) -> dict[str, Any]:
     return {"instance_id": instance_id, "removed": removed}
 
 
-def _record(reader: LedgerReader, instance_id: str) -> InstanceRecord:
+def ledger_record(reader: LedgerReader, instance_id: str) -> InstanceRecord:
     ledger = reader.ledger()
     records = [rec for rec in (ledger.instances() if ledger else []) if rec.id == instance_id]
     if not records:

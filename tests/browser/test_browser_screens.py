@@ -10,10 +10,11 @@ browser and the dashboard; the Spheron sidebar is open. The test fails on:
 - stale tunnels: after the instance ends, any sidebar row (instance or tunnel) of it.
 It also checks the GPU figures in the dashboard and the sidebar, the lease's end in both, the
 JupyterLab notifications (SSH ready, lease ending within 10 minutes, budget crossed, ended),
-and a row's TensorBoard link: it stays when the logs open, has a copy button, and "open in a
-Lab tab" shows it through Jupyter's proxy. Screenshots go to test-output/browser/ (gitignored; CI
-keeps them); with SPHERON_DOCS_SCREENSHOTS=1 the light and dark ones are also copied to docs/
-for README's Panels section.
+a row's TensorBoard link: it stays when the logs open, has a copy button, and "open in a
+Lab tab" shows it through Jupyter's proxy; and the sidebar's +1h, Cancel end and Terminate.
+Screenshots go to test-output/browser/ (gitignored; CI keeps them); with
+SPHERON_DOCS_SCREENSHOTS=1 the light and dark ones are also copied to docs/ for README's Panels
+section.
 """
 
 from __future__ import annotations
@@ -183,8 +184,19 @@ def journey(home_emulator, jupyterlab, page, instance_port) -> None:
     save_setting("budget_per_launch_usd", 0.0001)  # the Lab server reads the same settings
     notified(page, "over your budget")
 
+    # -- the sidebar's lifecycle buttons: +1h, Cancel end, Terminate (after a confirmation) ------
+    ends = srow.locator(".spheron-sidebar-ends")
+    srow.locator(".spheron-sidebar-extend").click()
+    notified(page, "shot-box: lease now ends at")
+    ends.filter(has_text=re.compile(r"lease ends in 1h \d+m")).wait_for()
+    srow.locator(".spheron-sidebar-cancel").click()
+    notified(page, "shot-box now runs until you terminate it")
+    ends.filter(has_text="no lease: runs until terminated").wait_for()
+    assert srow.locator(".spheron-sidebar-cancel").count() == 0  # nothing left to cancel
+    srow.locator(".spheron-sidebar-terminate").click()
+    page.locator(".jp-Dialog .jp-Dialog-button.jp-mod-accept", has_text="Terminate").click()
+
     # -- the instance ends: its rows and its tunnel leave every live view ------------------------
-    session.terminate(view.id, when_allowed=True)  # now, or by the reaper once allowed
     notified(page, "shot-box ended")
     sidebar.locator(".spheron-sidebar-instance", has_text="shot-box").wait_for(state="detached")
     assert sidebar.locator(f".spheron-sidebar-tunnel[data-instance-id='{view.id}']").count() == 0
