@@ -79,3 +79,20 @@ def test_links_and_commands_carry_copy_buttons_and_the_lab_tab_action():
     ssh = Text("ssh -p 2222 root@1.2.3.4", copy=[("ssh command", "ssh -p 2222 root@1.2.3.4")])
     assert "data-copy='ssh -p 2222 root@1.2.3.4'" in ssh._repr_html_()
     assert_no_math(markup)
+
+
+def test_an_icl_report_with_dollars_in_the_documents_text_renders_no_math():
+    """`%%spheron icl --check` shows the document's own text (images, names, values quoted by
+    findings): an unexpanded "$TAG-$REV" must show as written, not as math."""
+    from pathlib import Path
+
+    from spheron_jupyter.notebook.commands._protocol_shared import report_display
+    from spheron_jupyter.protocol.summary import check_report
+
+    seed = Path(__file__).parent / "data" / "icl" / "seed_provider.yaml"
+    document = seed.read_text().replace("image: nginx:1.27", "image: nginx:$TAG-$REV")
+    assert "$TAG-$REV" in document
+    markup = report_display(check_report(document))._repr_html_()
+    assert "$TAG-$REV" in repr(report_display(check_report(document)))  # the text form as written
+    assert_no_math(markup)
+    assert "tex2jax_ignore" in markup and "TAG-" in markup

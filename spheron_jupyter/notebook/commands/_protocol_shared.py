@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from IPython.core.error import UsageError
 
 from ..display import KeyValues, StreamPrinter, Table, Text, in_notebook
+from ..htmltext import DOLLAR, block
 
 # How many streamed lines may wait between the sphnctl reader and the cell; beyond this the
 # reader waits (and sphnctl with it), so a chatty log cannot grow the kernel's memory.
@@ -60,7 +61,10 @@ class Stack:
 
 
 def report_display(report) -> Rendered:
-    return Rendered(report.to_text(), report.to_html())
+    # protocol/summary.py escapes the document's text (html.escape) but cannot know MathJax: an
+    # unexpanded "$TAG-$REV" would show as math. Its tags carry no "$", so every "$" here is
+    # text and goes in its own element, as htmltext.text does for the notebook's own outputs.
+    return Rendered(report.to_text(), block(report.to_html().replace("$", DOLLAR)))
 
 
 def show(obj) -> None:
