@@ -7,8 +7,9 @@ test serves. In the browser: the sidebar goes from its empty state to listing th
 (status, rate) by its own refresh, the status bar shows the burn (its tooltip the lease's end),
 GPU figures are asked for only while the sidebar is shown, the SSH-ready notification comes
 once (not again on refreshes or after a reload), and Open on the tunnel shows the page in a Lab
-tab through Jupyter's authenticated proxy (one tab per tunnel). Screenshots go to
-test-output/browser/ (gitignored; the paths are printed).
+tab through Jupyter's authenticated proxy (one tab per tunnel); an instance its provider
+reclaims is notified as reclaimed, once. Screenshots go to test-output/browser/ (gitignored; the
+paths are printed).
 
 Robust on a loaded machine: every wait is for a selector or a condition, with long timeouts.
 """
@@ -18,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
+import urllib.request
 
 import pytest
 
@@ -63,9 +65,9 @@ def session(emulator_session):
 
 
 def test_sidebar_lists_the_instance_and_opens_its_tunnel_in_a_tab(
-        jupyterlab, session, marker_service, page):
+        jupyterlab, emulator, session, marker_service, page):
     try:
-        journey(jupyterlab, session, marker_service, page)
+        journey(jupyterlab, emulator, session, marker_service, page)
     except BaseException:  # what the page showed, for a failure on a CI machine
         shot(page, "sidebar-failed")
         sidebar = page.locator("#spheron-sidebar")
@@ -75,7 +77,7 @@ def test_sidebar_lists_the_instance_and_opens_its_tunnel_in_a_tab(
         raise
 
 
-def journey(jupyterlab, session, marker_service, page) -> None:
+def journey(jupyterlab, emulator, session, marker_service, page) -> None:
     marker_port, marker = marker_service
     gpu_asked: list[str] = []  # the sidebar's requests for GPU figures (sampled over SSH)
     page.on("request", lambda r: gpu_asked.append(r.url) if "/spheron/api/gpu" in r.url else None)
@@ -180,3 +182,19 @@ def journey(jupyterlab, session, marker_service, page) -> None:
     page.locator(".spheron-burn").wait_for(state="hidden")
     assert "Traceback" not in sidebar.inner_text()
     shot(page, "sidebar-4-after-terminate")
+
+    # -- one its provider reclaims: the notification says so (not only "ended"), once --------
+    spot = session.launch(session.plan_launch(gpu="rtx-4090", name="reclaimed-box"))
+    sidebar.locator(f".spheron-sidebar-instance[data-instance-id='{spot.id}']").wait_for()
+    request = urllib.request.Request(f"{emulator.url}/_emulator/instances/{spot.id}/reclaim",
+                                     method="POST",
+                                     headers={"Authorization": f"Bearer {emulator.api_key}"})
+    urllib.request.urlopen(request, timeout=30).close()
+    assert session.instances() == []  # the ledger learns it from the API
+    reclaimed = "reclaimed-box was reclaimed by its provider (terminated-provider)"
+    page.get_by_text(reclaimed).first.wait_for()
+    sidebar.locator(".spheron-sidebar-refresh").click()
+    page.wait_for_timeout(6000)  # and a refresh of its own: still one
+    with notification_center(page) as center:
+        assert center.locator(NOTE, has_text=reclaimed).count() == 1
+        assert center.locator(NOTE, has_text="reclaimed-box ended").count() == 0
