@@ -52,6 +52,11 @@ def notification_center(page):
         center.wait_for(state="hidden")
 
 
+def _count(page, text: str) -> int:
+    with notification_center(page) as center:
+        return center.locator(NOTE, has_text=text).count()
+
+
 @pytest.fixture
 def marker_service():
     """A page on "the instance" (an emulated instance shares this machine's loopback)."""
@@ -125,22 +130,24 @@ def journey(jupyterlab, emulator, session, marker_service, page) -> None:
 
     # -- the SSH-ready notification comes once: not again on refreshes, nor after a reload ---
     ready = "sidebar-box is running and SSH is ready"
-    with notification_center(page) as center:  # a toast closes; the bell's list keeps it
-        center.locator(NOTE, has_text=ready).first.wait_for()
+    deadline = time.monotonic() + 60  # a toast closes; the bell's list keeps it
+    while not _count(page, ready):
+        assert time.monotonic() < deadline, "no SSH-ready notification"
+        page.wait_for_timeout(1000)
     for _ in range(2):
         sidebar.locator(".spheron-sidebar-refresh").click()
         time.sleep(1)
     time.sleep(6)  # and one refresh of the sidebar's own (every 5 s while shown)
-    with notification_center(page) as center:
-        assert center.locator(NOTE, has_text=ready).count() == 1
+    assert _count(page, ready) == 1
     page.reload()
     page.wait_for_selector("#jp-main-statusbar")
+    # Once Lab has restored its layout (the sidebar may come back open), open it if it is not.
+    page.evaluate("() => window.jupyterapp.restored.then(() => true)")
     if not sidebar.is_visible():
         tab.click()
     row.locator(".spheron-sidebar-status", has_text="running").wait_for()
-    time.sleep(6)
-    with notification_center(page) as center:  # a fresh page: only what is new would show
-        assert center.locator(NOTE, has_text=ready).count() == 0
+    page.wait_for_timeout(6000)
+    assert _count(page, ready) == 0  # a fresh page's list: only what is notified again
 
     # -- a tunnel to the page the test serves; Open shows it through Jupyter's proxy --------
     tunnel = session.forward(view.id, marker_port)
@@ -192,7 +199,10 @@ def journey(jupyterlab, emulator, session, marker_service, page) -> None:
     urllib.request.urlopen(request, timeout=30).close()
     assert session.instances() == []  # the ledger learns it from the API
     reclaimed = "reclaimed-box was reclaimed by its provider (terminated-provider)"
-    page.get_by_text(reclaimed).first.wait_for()
+    deadline = time.monotonic() + 60  # the bell's list, not the toast (it closes after 10 s)
+    while not _count(page, reclaimed):
+        assert time.monotonic() < deadline, "no notification of the reclaim"
+        page.wait_for_timeout(1000)
     sidebar.locator(".spheron-sidebar-refresh").click()
     page.wait_for_timeout(6000)  # and a refresh of its own: still one
     with notification_center(page) as center:
