@@ -76,7 +76,7 @@ def test_the_run_leaves_no_process_behind(executed):
     import time
 
     marker = f"SPHERON_JUPYTER_HOME={home}".encode()
-    deadline = time.monotonic() + 10  # the agent exits on its own once its tunnels are closed
+    deadline = time.monotonic() + 30  # the agent exits on its own once its tunnels are closed
     while True:
         left = [p for p in Path("/proc").iterdir() if p.name.isdigit() and _has_env(p, marker)]
         if not left or time.monotonic() > deadline:

@@ -35,7 +35,7 @@ def test_lease_extend_cancel_and_every_view_says_when_it_ends(emulator_shell):
     assert "lease now ends at" in out and ("in 2h29m" in out or "in 2h30m" in out)
     _, rec = _record(session, "leased")
     assert rec.reaper_pid and rec.reaper_pid != first_reaper
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while pid_alive(first_reaper) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not pid_alive(first_reaper)  # the old end is gone, not only hidden
@@ -56,7 +56,7 @@ def test_lease_extend_cancel_and_every_view_says_when_it_ends(emulator_shell):
     life = lifecycle_of(rec, session.ledger.events(session.api_url, view.id))
     assert life.ends_at is None and not life.scheduled
     assert "no lease: runs (and bills) until terminated" in sh.ok("%spheron status leased").text
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while pid_alive(second_reaper) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not pid_alive(second_reaper)
@@ -146,7 +146,7 @@ def test_a_scheduled_termination_is_shown_and_cancelled_and_the_instance_runs_on
 
     cancelled = shell.ok("%spheron lease sched --cancel").text
     assert "now runs until you terminate it" in cancelled and "pid" not in cancelled
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while pid_alive(reaper_pid) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not pid_alive(reaper_pid)  # the helper that would have terminated it is gone

@@ -112,7 +112,7 @@ def test_no_wait_then_status_progresses(emulator_shell):
     sh = emulator_shell
     out = sh.ok("%spheron launch --gpu rtx-4090 --name quick --no-wait")
     assert "created (not waiting)" in out.text
-    deadline = time.monotonic() + 10
+    deadline = time.monotonic() + 30
     while sh.context.session.resolve("quick").status != "running":
         assert time.monotonic() < deadline
         time.sleep(0.2)

@@ -93,7 +93,7 @@ def test_startup_log_and_follow(instance):
         thread = threading.Thread(target=reader.read, args=(lines.extend, stop), daemon=True)
         thread.start()
         run(conn, "sleep 0.3; echo second >> work.log")
-        deadline = time.monotonic() + 10
+        deadline = time.monotonic() + 30
         while lines != ["first", "second"] and time.monotonic() < deadline:
             time.sleep(0.05)
         stop.set()
