@@ -199,16 +199,22 @@ def test_offers_region_without_its_prefix_through_the_magic(emulator_shell):
     assert "Finland 3" in loose
 
 
+def _launch_then_stopped(sh, name: str, *flags: str):
+    """Launch ``name`` through the magic, then have the API report it as ``stopped``."""
+    sh.ok(f"%spheron launch --gpu rtx-4090 --name {name} {' '.join(flags)} --yes")
+    view = next(v for v in sh.context.session.instances() if v.name == name)
+    Api(sh.emulator).call("POST", f"/_emulator/instances/{view.id}/status",
+                          json={"status": "stopped"})
+    return view
+
+
 def test_a_stopped_instance_stays_billing_everywhere_and_terminates(emulator_shell):
     """`stopped` (set through the emulator's status route) stays in ls, the burn meter and the
     %load_ext warning, and `terminate --yes` ends it."""
     from spheron_jupyter.notebook.extension import still_billing_line
 
     sh = emulator_shell
-    sh.ok("%spheron launch --gpu rtx-4090 --name paused-box --yes")
-    view = next(v for v in sh.context.session.instances() if v.name == "paused-box")
-    Api(sh.emulator).call("POST", f"/_emulator/instances/{view.id}/status",
-                          json={"status": "stopped"})
+    view = _launch_then_stopped(sh, "paused-box")
     listing = sh.ok("%spheron ls").text
     assert "paused-box" in listing and "stopped" in listing
     again = next(v for v in sh.context.session.instances() if v.name == "paused-box")
@@ -226,6 +232,21 @@ def test_a_stopped_instance_stays_billing_everywhere_and_terminates(emulator_she
     sh.ok("%spheron terminate paused-box --yes")
     final = Api(sh.emulator).call("GET", f"/api/deployments/{view.id}")
     assert final["status"] == "terminated"
+
+
+def test_a_stopped_instance_keeps_showing_when_its_lease_ends(emulator_shell):
+    """A lease on an instance the API reports as `stopped` (undocumented, so still billing) is
+    still carried out by its reaper, so status and the sidebar's state keep saying when it ends
+    (ledger/lifecycle.py once showed an end only for the documented live statuses)."""
+    from spheron_jupyter.server.sidebar_state import LedgerReader
+
+    sh = emulator_shell
+    _launch_then_stopped(sh, "paused-lease", "--lease 2h")
+    status = sh.ok("%spheron status paused-lease").text
+    assert "stopped" in status and "lease ends in" in status, status
+    [row] = [r for r in LedgerReader().state()["instances"] if r["name"] == "paused-lease"]
+    assert row["status"] == "stopped" and row["ends_because"] == "lease"
+    assert row["ends_text"].startswith("lease ends in"), row
 
 
 def test_can_terminate_missing_falls_back_to_delete_over_http(emulator_factory):

@@ -11,9 +11,6 @@ import { LifecycleButtons } from './lifecycle';
 import { StateModel } from './model';
 import { TunnelTabs } from './tabs';
 
-// Statuses that can still be ended or extended (ledger/lifecycle.py's live ones).
-const LIVE = ['running', 'deploying', 'creating'];
-
 export const EMPTY_TEXT = 'No instances. Launch one with %spheron launch --gpu h100';
 
 function el<K extends keyof HTMLElementTagNameMap>(
@@ -118,15 +115,15 @@ export class SpheronSidebar extends Widget {
         row.appendChild(el('div', 'spheron-sidebar-gpu-idle', gpu.idle_warning));
       }
     }
+    const actions = el('div', 'spheron-sidebar-actions');
     if (status === 'running' || instance.kernel) {
       // a kernelspec outlives a stop: its Remove button stays reachable
-      const actions = el('div', 'spheron-sidebar-actions');
       actions.appendChild(this._kernels.render(instance));
-      if (LIVE.includes(status)) {
-        actions.appendChild(this._lifecycle.render(instance));
-      }
-      row.appendChild(actions);
     }
+    // The state lists only instances that bill (any status but an ending one, stopped too),
+    // and each can be extended, have its end cancelled, or be terminated.
+    actions.appendChild(this._lifecycle.render(instance));
+    row.appendChild(actions);
     row.title = `${instance.id} (${instance.backend}, ${instance.api_url})`;
     return row;
   }

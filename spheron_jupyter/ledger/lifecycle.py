@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass
 
 from .figures import format_duration
-from .records import EventRecord, InstanceRecord
+from .records import EventRecord, InstanceRecord, is_billing
 
 LEASE_WARNING_SECONDS = 600.0  # "ending in 10 minutes"
 _MINUTES_LEFT = re.compile(r"(\d+(?:\.\d+)?) min left")  # session/inventory.py's event detail
@@ -32,7 +32,7 @@ class Lifecycle:
 
     def countdown(self, now: float | None = None) -> str:
         """``"lease ends in 1h05m (14:30)"``, ``"terminates in 12m"`` or ``""``."""
-        if self.ends_at is None or self.status not in ("running", "deploying", "creating"):
+        if self.ends_at is None or not is_billing(self.status):
             return ""
         left = self.ends_at - (time.time() if now is None else now)
         what = "lease ends" if self.ends_because == "lease" else "terminates"
@@ -54,7 +54,9 @@ def lifecycle_of(rec: InstanceRecord, events: list[EventRecord]) -> Lifecycle:
     status = rec.status or "unknown"
     ssh_ready = any(e.kind == "ssh-ready" for e in events)
     # A pid <= 0 is no reaper: none, or one being started (store.py ``starting_mark``).
-    if (rec.reaper_pid or 0) <= 0 or status not in ("running", "deploying", "creating"):
+    # Any status that bills has an end to show, one the API does not document (stopped) too:
+    # its lease's reaper still ends it.
+    if (rec.reaper_pid or 0) <= 0 or not is_billing(status):
         return Lifecycle(status, ssh_ready=ssh_ready)
     ends_at, because = None, None
     for event in events:
