@@ -41,6 +41,19 @@ def _click_kernel(sidebar, instance_id: str):
     return row
 
 
+def _remove(page, row, name: str, spec_dir) -> None:
+    """The row's Remove: the notification, the spec gone from the app's kernelspecs (without a
+    reload) and from the disk, and the row offering the Kernel button again."""
+    remove = row.locator(".spheron-sidebar-kernel-remove")
+    assert remove.inner_text() == "Remove"
+    remove.click()
+    page.get_by_text(REMOVED.format(name=name)).first.wait_for()
+    page.wait_for_function(f"() => !({HAS_SPEC})('spheron-{name}')", timeout=30_000)
+    assert not spec_dir.exists()
+    row.locator(".spheron-sidebar-kernel", has_text="Kernel").wait_for()
+    assert row.locator(".spheron-sidebar-kernel-installed").count() == 0
+
+
 def test_sidebar_kernel_button_puts_the_kernel_in_the_launcher(
         jupyterlab, emulator_session, page):
     session = emulator_session
@@ -69,16 +82,9 @@ def test_sidebar_kernel_button_puts_the_kernel_in_the_launcher(
         # the row offers the Kernel button again.
         page.evaluate("() => window.jupyterapp.commands.execute('launcher:create')")
         tile.first.wait_for()
-        remove = row.locator(".spheron-sidebar-kernel-remove")
-        assert remove.inner_text() == "Remove"
-        remove.click()
-        page.get_by_text(REMOVED.format(name="sbk")).first.wait_for()
-        page.wait_for_function(f"() => !({HAS_SPEC})('spheron-sbk')", timeout=30_000)
+        _remove(page, row, "sbk", jupyterlab.root.parent / "data" / "kernels" / "spheron-sbk")
         tile.first.wait_for(state="detached", timeout=30_000)
         assert launcher.filter(has_text="Spheron: sbk").count() == 0
-        assert not (jupyterlab.root.parent / "data" / "kernels" / "spheron-sbk").exists()
-        row.locator(".spheron-sidebar-kernel", has_text="Kernel").wait_for()
-        assert row.locator(".spheron-sidebar-kernel-installed").count() == 0
         shot(page, "sidebar-kernel-3-removed")
     except BaseException:
         shot(page, "sidebar-kernel-failed")
@@ -108,14 +114,7 @@ def test_notebook7_sidebar_kernel_button_refreshes_its_kernelspecs(
 
         # Remove, as in Lab: the spec leaves the app's kernelspecs (Change Kernel's list) without
         # a reload, its dir leaves the data dir, and the row offers the Kernel button again.
-        remove = row.locator(".spheron-sidebar-kernel-remove")
-        assert remove.inner_text() == "Remove"
-        remove.click()
-        page.get_by_text(REMOVED.format(name="nbk")).first.wait_for()
-        page.wait_for_function(f"() => !({HAS_SPEC})('spheron-nbk')", timeout=30_000)
-        assert not spec_dir.exists()
-        row.locator(".spheron-sidebar-kernel", has_text="Kernel").wait_for()
-        assert row.locator(".spheron-sidebar-kernel-installed").count() == 0
+        _remove(page, row, "nbk", spec_dir)
         shot(page, "sidebar-kernel-5-notebook7-removed")
     except BaseException:
         shot(page, "sidebar-kernel-nb7-failed")
